@@ -90,3 +90,42 @@ mod tests {
         assert!(clock.now().duration_since(before) >= SignedDuration::from_hours(48));
     }
 }
+
+/// A moment as the API shows it: RFC 3339 with the district's offset
+/// (`2026-11-26T18:25:16+08:00`), whatever zone the server runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct At(pub Timestamp);
+
+impl At {
+    pub fn from_millis(ms: i64) -> At {
+        At(Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH))
+    }
+
+    pub fn millis(self) -> i64 {
+        self.0.as_millisecond()
+    }
+}
+
+impl std::fmt::Display for At {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let zoned = self.0.to_zoned(district_zone());
+        write!(f, "{}", zoned.strftime("%Y-%m-%dT%H:%M:%S%:z"))
+    }
+}
+
+impl serde::Serialize for At {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod at_tests {
+    use super::*;
+
+    #[test]
+    fn moments_are_shown_with_the_shanghai_offset() {
+        let at = At(Timestamp::from_second(0).unwrap());
+        assert_eq!(at.to_string(), "1970-01-01T08:00:00+08:00");
+    }
+}

@@ -587,6 +587,147 @@ pub fn unit_may_edit_terms(state: SystemState) -> bool {
     state == SystemState::Draft
 }
 
+/// An information system's registered facts: everything but its identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct System {
+    pub name: String,
+    #[schema(value_type = u8)]
+    pub mlps_level: MlpsLevel,
+    pub project_ref: Option<String>,
+    #[schema(value_type = String)]
+    pub arch: Arch,
+    #[schema(value_type = Object)]
+    pub quota: Quota,
+    pub quota_basis: String,
+    #[schema(value_type = Option<Object>)]
+    pub periodic_load: Option<PeriodicLoad>,
+    pub description: Option<String>,
+    #[schema(value_type = String)]
+    pub state: SystemState,
+    #[schema(value_type = Object)]
+    pub golive: GoLiveChecks,
+}
+
+/// Who is editing a system: its own unit's staff, or the Big Data Center.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Editor {
+    UnitStaff,
+    CloudAdmin,
+}
+
+/// Why an edit was refused: bad values, or a change this editor may not make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EditRefusal {
+    Invalid(Invalid),
+    NotAllowed(FieldError),
+}
+
+impl From<Invalid> for EditRefusal {
+    fn from(e: Invalid) -> Self {
+        EditRefusal::Invalid(e)
+    }
+}
+
+impl System {
+    pub fn new(n: &NewSystem) -> System {
+        System {
+            name: n.name.clone(),
+            mlps_level: n.mlps_level,
+            project_ref: n.project_ref.clone(),
+            arch: n.arch,
+            quota: n.quota,
+            quota_basis: n.quota_basis.clone(),
+            periodic_load: n.periodic_load.clone(),
+            description: n.description.clone(),
+            state: SystemState::Draft,
+            golive: GoLiveChecks::default(),
+        }
+    }
+
+    /// The system after `patch` by `editor`, or why not.
+    ///
+    /// * A retired system is not edited.
+    /// * The approved terms (quota and basis, architecture, MLPS level,
+    ///   project reference) are the unit's to set while the system is a
+    ///   draft; afterwards only the Big Data Center changes them, and a unit
+    ///   asks for more through an expansion request (Art. 10).
+    /// * The Big Data Center approves a draft; the unit or the Big Data
+    ///   Center takes it online (after the go-live gate, Art. 22) or retires it.
+    pub fn apply(&self, patch: &SystemPatch, editor: Editor) -> Result<System, EditRefusal> {
+        if self.state == SystemState::Retired {
+            return Err(EditRefusal::NotAllowed(FieldError::new(
+                "state",
+                "system_retired",
+                "a retired system can no longer be changed",
+            )));
+        }
+        let terms = patch.touches_approved_terms() || patch.project_ref.is_some();
+        if editor == Editor::UnitStaff && terms && !unit_may_edit_terms(self.state) {
+            let field = if patch.quota.is_some() {
+                "quota"
+            } else {
+                "state"
+            };
+            return Err(EditRefusal::NotAllowed(
+                FieldError::new(
+                    field,
+                    "terms_locked",
+                    "once a system is approved its quota, basis, architecture, MLPS level and project reference \
+                     change only through the Big Data Center; ask for more with an expansion request (Art. 10)",
+                )
+                .article(10),
+            ));
+        }
+        if patch.state == Some(SystemState::Approved) && editor != Editor::CloudAdmin {
+            return Err(EditRefusal::NotAllowed(FieldError::new(
+                "state",
+                "approval_by_big_data_center",
+                "only the Big Data Center's cloud resource admin approves a system's registration (Art. 4)",
+            )));
+        }
+        let mut next = self.clone();
+        if let Some(v) = &patch.name {
+            next.name = v.clone();
+        }
+        if let Some(v) = patch.mlps_level {
+            next.mlps_level = v;
+        }
+        if let Some(v) = &patch.project_ref {
+            next.project_ref = v.clone();
+        }
+        if let Some(v) = patch.arch {
+            next.arch = v;
+        }
+        if let Some(v) = patch.quota {
+            next.quota = v;
+        }
+        if let Some(v) = &patch.quota_basis {
+            next.quota_basis = v.clone();
+        }
+        if let Some(v) = &patch.periodic_load {
+            next.periodic_load = v.clone();
+        }
+        if let Some(v) = &patch.description {
+            next.description = v.clone();
+        }
+        if let Some(g) = patch.golive {
+            // Recorded checks are kept when a later patch names only some of them.
+            next.golive = GoLiveChecks {
+                self_check_on: g.self_check_on.or(next.golive.self_check_on),
+                assessment_on: g.assessment_on.or(next.golive.assessment_on),
+                hardening_on: g.hardening_on.or(next.golive.hardening_on),
+            };
+        }
+        if let Some(to) = patch.state {
+            if to != self.state {
+                self.state.check_transition(to, &next.golive)?;
+                next.state = to;
+            }
+        }
+        Ok(next)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -757,6 +898,81 @@ mod tests {
         assert_eq!(
             SystemPatch::parse(&leave, today).unwrap().periodic_load,
             None
+        );
+    }
+
+    fn system() -> System {
+        System::new(&NewSystem::parse(&input(), UnitId(1)).unwrap())
+    }
+
+    fn patch(json: serde_json::Value) -> SystemPatch {
+        SystemPatch::parse(
+            &serde_json::from_value(json).unwrap(),
+            Date::constant(2026, 11, 26),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_unit_edits_its_quota_while_the_system_is_a_draft() {
+        let s = system().apply(
+            &patch(serde_json::json!({"quota": {"vcpu": 8, "memory_gib": 16, "storage_gib": 0}})),
+            Editor::UnitStaff,
+        );
+        assert_eq!(s.unwrap().quota.vcpu, 8);
+    }
+
+    #[test]
+    fn a_unit_cannot_change_the_quota_of_an_approved_system() {
+        let mut s = system();
+        s.state = SystemState::Approved;
+        let e = s.apply(
+            &patch(serde_json::json!({"quota": {"vcpu": 64, "memory_gib": 64, "storage_gib": 0}})),
+            Editor::UnitStaff,
+        );
+        match e {
+            Err(EditRefusal::NotAllowed(f)) => {
+                assert_eq!((f.code, f.article), ("terms_locked", Some(10)))
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_the_big_data_center_approves_a_registration() {
+        let p = patch(serde_json::json!({"state": "approved"}));
+        assert!(matches!(
+            system().apply(&p, Editor::UnitStaff),
+            Err(EditRefusal::NotAllowed(_))
+        ));
+        assert_eq!(
+            system().apply(&p, Editor::CloudAdmin).unwrap().state,
+            SystemState::Approved
+        );
+    }
+
+    #[test]
+    fn go_live_checks_recorded_in_one_patch_let_the_system_go_online() {
+        let mut s = system();
+        s.state = SystemState::Approved;
+        let p = patch(serde_json::json!({"state": "online", "golive": {
+            "self_check_on": "2026-11-01", "assessment_on": "2026-11-10", "hardening_on": "2026-11-20"}}));
+        assert_eq!(
+            s.apply(&p, Editor::UnitStaff).unwrap().state,
+            SystemState::Online
+        );
+    }
+
+    #[test]
+    fn a_retired_system_is_not_edited() {
+        let mut s = system();
+        s.state = SystemState::Retired;
+        assert!(
+            s.apply(
+                &patch(serde_json::json!({"name": "新名字"})),
+                Editor::CloudAdmin
+            )
+            .is_err()
         );
     }
 

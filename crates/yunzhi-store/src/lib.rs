@@ -1,1 +1,181 @@
+//! Yunzhi's persistence on SQLite (the embedded default) and PostgreSQL.
+//!
+//! Both backends run the same SQL through sqlx's `Any` driver: `$N`
+//! placeholders work on both, times are epoch milliseconds, flags 0/1. Every
+//! change goes through a [`Tx`], whose mutating methods write their audit
+//! record in the same transaction (invariant 2 of ARCHITECTURE.md). Every
+//! read of unit-scoped data takes a [`Scope`] and filters by it in SQL, so
+//! another unit's row is never even loaded (invariant 4).
+//!
+//! On SQLite all writes go through a single connection, so transactions never
+//! race for the write lock (SQLite has one writer anyway); reads use a pool
+//! and, with WAL, never wait for writes.
 
+mod audit;
+mod catalog;
+mod error;
+mod idempotency;
+mod jobs;
+mod migrate;
+mod page;
+mod platforms;
+mod settings;
+mod systems;
+mod units;
+mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::AnyPool;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+
+pub use audit::{AuditCtx, AuditFilter, AuditRecord, VerifyReport};
+pub use catalog::CatalogItemRecord;
+pub use error::StoreError;
+pub use idempotency::StoredResponse;
+pub use jobs::{JobRecord, NewJob};
+pub use page::{Page, PageRequest};
+pub use platforms::{PlatformRecord, PlatformUsage};
+pub use systems::SystemRecord;
+pub use units::UnitRecord;
+pub use users::{AuthRecord, SessionRecord, UserRecord};
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    read: AnyPool,
+    write: AnyPool,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens `url` (`sqlite://PATH` or `postgres://…`), creating a SQLite
+    /// file if it does not exist. Does not migrate.
+    pub async fn open(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Config(format!(
+                "unsupported database URL `{url}`: use sqlite://PATH or postgres://USER@HOST/DB"
+            )));
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
+            _ => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = |max: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(Duration::from_secs(15))
+                .after_connect(move |conn, _meta| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            // WAL lets readers run beside the writer; FULL sync
+                            // makes every acknowledged commit survive a power cut.
+                            sqlx::raw_sql(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                            )
+                            .execute(&mut *conn)
+                            .await?;
+                        }
+                        Ok(())
+                    })
+                })
+        };
+        let (read, write) = match backend {
+            Backend::Sqlite => {
+                let write = pool(1).connect_with(options.clone()).await?;
+                let read = pool(8).connect_with(options).await?;
+                (read, write)
+            }
+            Backend::Postgres => {
+                let p = pool(16).connect_with(options).await?;
+                (p.clone(), p)
+            }
+        };
+        Ok(Store {
+            read,
+            write,
+            backend,
+        })
+    }
+
+    /// Opens and brings the schema up to date.
+    pub async fn open_and_migrate(url: &str) -> Result<Store> {
+        let store = Store::open(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(Tx {
+            inner: self.write.begin().await?,
+            backend: self.backend,
+        })
+    }
+
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+/// One write transaction. Dropped without [`Tx::commit`], it rolls back.
+pub struct Tx {
+    inner: sqlx::Transaction<'static, sqlx::Any>,
+    #[allow(dead_code)]
+    backend: Backend,
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<()> {
+        self.inner.commit().await?;
+        Ok(())
+    }
+
+    fn conn(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.inner
+    }
+}
+
+/// `(CAST($n AS BIGINT) IS NULL OR col = $n)` binds: `None` means every unit.
+fn scope_param(scope: yunzhi_domain::access::Scope) -> Option<i64> {
+    scope.unit().map(|u| u.0)
+}
+
+fn flag(b: bool) -> i64 {
+    i64::from(b)
+}

@@ -1,0 +1,146 @@
+//! The job table: background work that must happen exactly once in effect
+//! (provisioning, expiry, the monthly sync). A job is claimed with a lease,
+//! so a worker that dies leaves it to be claimed again when the lease runs
+//! out; `run` implementations must therefore be idempotent.
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use yunzhi_domain::clock::At;
+use yunzhi_domain::ids::JobId;
+
+use crate::{Backend, Result, StoreError, Tx};
+
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub kind: String,
+    /// Jobs with the same key are one job: enqueuing it again is a no-op.
+    pub dedup_key: Option<String>,
+    pub payload: serde_json::Value,
+    pub run_at: Timestamp,
+    pub max_attempts: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct JobRecord {
+    pub id: JobId,
+    pub kind: String,
+    pub dedup_key: Option<String>,
+    pub payload: serde_json::Value,
+    pub state: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub run_at: At,
+    pub last_error: Option<String>,
+}
+
+fn job(row: &AnyRow) -> Result<JobRecord> {
+    let payload: String = row.try_get("payload")?;
+    Ok(JobRecord {
+        id: JobId(row.try_get("id")?),
+        kind: row.try_get("kind")?,
+        dedup_key: row.try_get("dedup_key")?,
+        payload: serde_json::from_str(&payload)?,
+        state: row.try_get("state")?,
+        attempts: row.try_get("attempts")?,
+        max_attempts: row.try_get("max_attempts")?,
+        run_at: At::from_millis(row.try_get("run_at")?),
+        last_error: row.try_get("last_error")?,
+    })
+}
+
+impl Tx {
+    /// Enqueues a job in the caller's transaction, so the job exists exactly
+    /// when the change that needs it does. Returns the existing job when the
+    /// dedup key is taken.
+    pub async fn enqueue_job(&mut self, new: &NewJob, now: Timestamp) -> Result<JobRecord> {
+        if let Some(key) = &new.dedup_key {
+            let existing = sqlx::query("SELECT * FROM jobs WHERE dedup_key = $1")
+                .bind(key)
+                .fetch_optional(self.conn())
+                .await?;
+            if let Some(row) = existing {
+                return job(&row);
+            }
+        }
+        let row = sqlx::query(
+            "INSERT INTO jobs (kind, dedup_key, payload, state, attempts, max_attempts, run_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6, $6) RETURNING *",
+        )
+        .bind(&new.kind)
+        .bind(new.dedup_key.as_deref())
+        .bind(new.payload.to_string())
+        .bind(new.max_attempts)
+        .bind(new.run_at.as_millisecond())
+        .bind(now.as_millisecond())
+        .fetch_one(self.conn())
+        .await
+        .map_err(|e| StoreError::unique(e, &["dedup_key"]))?;
+        job(&row)
+    }
+
+    /// Claims the next due job for `worker` for `lease`. A running job whose
+    /// lease ran out (its worker died) is due again.
+    pub async fn claim_job(
+        &mut self,
+        worker: &str,
+        now: Timestamp,
+        lease: SignedDuration,
+    ) -> Result<Option<JobRecord>> {
+        let pick = match self.backend {
+            Backend::Postgres => {
+                "SELECT id FROM jobs WHERE (state = 'queued' AND run_at <= $3) OR (state = 'running' AND locked_until < $3) \
+                 ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
+            }
+            // One writer connection: the UPDATE below is atomic with its pick.
+            Backend::Sqlite => {
+                "SELECT id FROM jobs WHERE (state = 'queued' AND run_at <= $3) OR (state = 'running' AND locked_until < $3) \
+                 ORDER BY run_at, id LIMIT 1"
+            }
+        };
+        let sql = format!(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_by = $1, locked_until = $2, updated_at = $3 \
+             WHERE id = ({pick}) RETURNING *"
+        );
+        let until = now.checked_add(lease).unwrap_or(now);
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(worker)
+            .bind(until.as_millisecond())
+            .bind(now.as_millisecond())
+            .fetch_optional(self.conn())
+            .await?;
+        row.as_ref().map(job).transpose()
+    }
+
+    pub async fn complete_job(&mut self, id: JobId, now: Timestamp) -> Result<()> {
+        sqlx::query("UPDATE jobs SET state = 'done', locked_by = NULL, locked_until = NULL, updated_at = $1 WHERE id = $2")
+            .bind(now.as_millisecond())
+            .bind(id.0)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Records a failed attempt: retried at `retry_at`, or failed for good
+    /// once its attempts are spent (then it shows in the failed-jobs list).
+    pub async fn fail_job(
+        &mut self,
+        id: JobId,
+        error: &str,
+        now: Timestamp,
+        retry_at: Timestamp,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
+             run_at = $1, last_error = $2, locked_by = NULL, locked_until = NULL, updated_at = $3 WHERE id = $4",
+        )
+        .bind(retry_at.as_millisecond())
+        .bind(error)
+        .bind(now.as_millisecond())
+        .bind(id.0)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,171 @@
+//! Cloud platforms.
+
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use yunzhi_domain::access::{CloudOperator, PlatformReader};
+use yunzhi_domain::clock::At;
+use yunzhi_domain::ids::PlatformId;
+use yunzhi_domain::platform::{Capacity, DriverKind, NewPlatform, Overcommit, PlatformState};
+use yunzhi_domain::system::Arch;
+
+use crate::audit::{AuditCtx, Change};
+use crate::page::{Page, PageRequest};
+use crate::{Result, Store, StoreError, Tx};
+
+/// What is allocated on a platform, against what may be.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Default, utoipa::ToSchema)]
+pub struct PlatformUsage {
+    pub vcpu: u32,
+    pub memory_gib: u32,
+    pub storage_gib: u32,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct PlatformRecord {
+    #[schema(value_type = i64)]
+    pub id: PlatformId,
+    pub name: String,
+    #[schema(value_type = String)]
+    pub arch: Arch,
+    #[schema(value_type = String)]
+    pub driver: DriverKind,
+    pub endpoint: Option<String>,
+    #[schema(value_type = Object)]
+    pub capacity: Capacity,
+    #[schema(value_type = Object)]
+    pub overcommit: Overcommit,
+    /// Capacity times overcommit: what placement may hand out.
+    #[schema(value_type = Object)]
+    pub allocatable: Capacity,
+    /// Allocated to live resources.
+    pub usage: PlatformUsage,
+    #[schema(value_type = String)]
+    pub state: PlatformState,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: At,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: At,
+}
+
+fn corrupt<T>(r: std::result::Result<T, yunzhi_domain::Invalid>) -> Result<T> {
+    r.map_err(|e| StoreError::corrupt(format!("platforms: {e}")))
+}
+
+fn platform(row: &AnyRow) -> Result<PlatformRecord> {
+    let n = |c: &str| -> Result<u32> {
+        u32::try_from(row.try_get::<i64, _>(c)?)
+            .map_err(|_| StoreError::corrupt(format!("platforms.{c}")))
+    };
+    let capacity = Capacity {
+        vcpu: n("capacity_vcpu")?,
+        memory_gib: n("capacity_memory_gib")?,
+        storage_gib: n("capacity_storage_gib")?,
+    };
+    let overcommit = Overcommit {
+        cpu: row.try_get("overcommit_cpu")?,
+        memory: row.try_get("overcommit_memory")?,
+    };
+    Ok(PlatformRecord {
+        id: PlatformId(row.try_get("id")?),
+        name: row.try_get("name")?,
+        arch: corrupt(Arch::parse("arch", &row.try_get::<String, _>("arch")?))?,
+        driver: corrupt(DriverKind::parse(
+            "driver",
+            &row.try_get::<String, _>("driver")?,
+        ))?,
+        endpoint: row.try_get("endpoint")?,
+        capacity,
+        overcommit,
+        allocatable: capacity.allocatable(overcommit),
+        // Resources arrive with provisioning; until then nothing is allocated.
+        usage: PlatformUsage::default(),
+        state: corrupt(PlatformState::parse(
+            "state",
+            &row.try_get::<String, _>("state")?,
+        ))?,
+        created_at: At::from_millis(row.try_get("created_at")?),
+        updated_at: At::from_millis(row.try_get("updated_at")?),
+    })
+}
+
+impl Store {
+    pub async fn platforms(
+        &self,
+        _: &PlatformReader,
+        page: PageRequest,
+    ) -> Result<Page<PlatformRecord>> {
+        let rows = sqlx::query("SELECT * FROM platforms WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(page.after)
+            .bind(page.fetch())
+            .fetch_all(&self.read)
+            .await?;
+        let items = rows.iter().map(platform).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_rows(items, page, |p| p.id.0))
+    }
+
+    pub async fn platform(
+        &self,
+        _: &PlatformReader,
+        id: PlatformId,
+    ) -> Result<Option<PlatformRecord>> {
+        let row = sqlx::query("SELECT * FROM platforms WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(platform).transpose()
+    }
+}
+
+impl Tx {
+    pub async fn create_platform(
+        &mut self,
+        _: &CloudOperator,
+        ctx: &AuditCtx,
+        new: &NewPlatform,
+    ) -> Result<PlatformRecord> {
+        let now = ctx.at.as_millisecond();
+        let row = sqlx::query(
+            "INSERT INTO platforms (name, arch, driver, endpoint, capacity_vcpu, capacity_memory_gib, capacity_storage_gib, \
+             overcommit_cpu, overcommit_memory, state, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'enabled', $10, $10) RETURNING *",
+        )
+        .bind(&new.name)
+        .bind(new.arch.code())
+        .bind(new.driver.code())
+        .bind(new.endpoint.as_deref())
+        .bind(i64::from(new.capacity.vcpu))
+        .bind(i64::from(new.capacity.memory_gib))
+        .bind(i64::from(new.capacity.storage_gib))
+        .bind(new.overcommit.cpu)
+        .bind(new.overcommit.memory)
+        .bind(now)
+        .fetch_one(self.conn())
+        .await
+        .map_err(|e| StoreError::unique(e, &["name"]))?;
+        let created = platform(&row)?;
+        // A new platform offers the catalog items of its architecture, and
+        // those of no architecture (storage, databases, security services).
+        sqlx::query(
+            "INSERT INTO catalog_offers (catalog_item_id, platform_id) SELECT id, $1 FROM catalog_items \
+             WHERE arch IS NULL OR arch = $2",
+        )
+        .bind(created.id.0)
+        .bind(new.arch.code())
+        .execute(self.conn())
+        .await?;
+        self.audit(
+            ctx,
+            Change {
+                action: "platform.create",
+                object_type: "platform",
+                object_id: Some(created.id.to_string()),
+                unit_id: None,
+                before: None,
+                after: Some(serde_json::to_value(&created)?),
+            },
+        )
+        .await?;
+        Ok(created)
+    }
+}

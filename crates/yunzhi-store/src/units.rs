@@ -1,0 +1,111 @@
+//! Using units.
+
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use yunzhi_domain::access::{Reader, Scope, UnitRegistrar};
+use yunzhi_domain::clock::At;
+use yunzhi_domain::ids::UnitId;
+use yunzhi_domain::unit::{Contact, NewUnit};
+
+use crate::audit::{AuditCtx, Change};
+use crate::page::{Page, PageRequest};
+use crate::{Result, Store, StoreError, Tx, scope_param};
+
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct UnitRecord {
+    #[schema(value_type = i64)]
+    pub id: UnitId,
+    pub name: String,
+    pub credit_code: String,
+    #[schema(value_type = Vec<Object>)]
+    pub contacts: Vec<Contact>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: At,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: At,
+}
+
+fn unit(row: &AnyRow) -> Result<UnitRecord> {
+    let contacts: String = row.try_get("contacts")?;
+    Ok(UnitRecord {
+        id: UnitId(row.try_get("id")?),
+        name: row.try_get("name")?,
+        credit_code: row.try_get("credit_code")?,
+        contacts: serde_json::from_str(&contacts)?,
+        created_at: At::from_millis(row.try_get("created_at")?),
+        updated_at: At::from_millis(row.try_get("updated_at")?),
+    })
+}
+
+impl Store {
+    pub async fn units(&self, reader: &Reader, page: PageRequest) -> Result<Page<UnitRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM units WHERE id > $1 AND (CAST($2 AS BIGINT) IS NULL OR id = $2) ORDER BY id LIMIT $3",
+        )
+        .bind(page.after)
+        .bind(scope_param(reader.scope()))
+        .bind(page.fetch())
+        .fetch_all(&self.read)
+        .await?;
+        let items = rows.iter().map(unit).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_rows(items, page, |u| u.id.0))
+    }
+
+    /// One unit, or `None` when it does not exist *or* is outside the scope.
+    pub async fn unit(&self, scope: Scope, id: UnitId) -> Result<Option<UnitRecord>> {
+        let row = sqlx::query(
+            "SELECT * FROM units WHERE id = $1 AND (CAST($2 AS BIGINT) IS NULL OR id = $2)",
+        )
+        .bind(id.0)
+        .bind(scope_param(scope))
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(unit).transpose()
+    }
+}
+
+impl Tx {
+    pub async fn create_unit(
+        &mut self,
+        _: &UnitRegistrar,
+        ctx: &AuditCtx,
+        new: &NewUnit,
+    ) -> Result<UnitRecord> {
+        let now = ctx.at.as_millisecond();
+        let row = sqlx::query(
+            "INSERT INTO units (name, credit_code, contacts, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
+             RETURNING *",
+        )
+        .bind(&new.name)
+        .bind(new.credit_code.as_str())
+        .bind(serde_json::to_string(&new.contacts)?)
+        .bind(now)
+        .fetch_one(self.conn())
+        .await
+        .map_err(|e| StoreError::unique(e, &["credit_code"]))?;
+        let created = unit(&row)?;
+        self.audit(
+            ctx,
+            Change {
+                action: "unit.create",
+                object_type: "unit",
+                object_id: Some(created.id.to_string()),
+                unit_id: Some(created.id.0),
+                before: None,
+                after: Some(serde_json::to_value(&created)?),
+            },
+        )
+        .await?;
+        Ok(created)
+    }
+
+    /// A unit by credit code, for idempotent seeding.
+    pub async fn unit_by_credit_code(&mut self, code: &str) -> Result<Option<UnitRecord>> {
+        let row = sqlx::query("SELECT * FROM units WHERE credit_code = $1")
+            .bind(code)
+            .fetch_optional(self.conn())
+            .await?;
+        row.as_ref().map(unit).transpose()
+    }
+}
