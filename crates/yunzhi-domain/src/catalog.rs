@@ -97,7 +97,7 @@ pub struct CatalogSpec {
     pub description: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogItemInput {
     pub code: String,

@@ -78,7 +78,7 @@ impl PlatformState {
 }
 
 /// Physical capacity of a platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct Capacity {
     pub vcpu: u32,
     pub memory_gib: u32,
@@ -86,7 +86,7 @@ pub struct Capacity {
 }
 
 /// How far a platform may promise more than it has.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Overcommit {
     pub cpu: f64,
     pub memory: f64,
@@ -101,7 +101,7 @@ impl Default for Overcommit {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlatformInput {
     pub name: String,
@@ -114,7 +114,7 @@ pub struct PlatformInput {
     pub overcommit: Option<Overcommit>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CapacityInput {
     pub vcpu: i64,

@@ -66,14 +66,14 @@ impl Arch {
 }
 
 /// The resources a system may hold (配额), fixed with its project approval (Art. 8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct Quota {
     pub vcpu: u32,
     pub memory_gib: u32,
     pub storage_gib: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuotaInput {
     pub vcpu: i64,
@@ -126,13 +126,13 @@ impl Quota {
 
 /// A declared periodic load (周期性负载, Art. 8): busy in some months, quiet in
 /// the others. The efficiency analysis must not call the quiet months idle.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PeriodicLoad {
     pub description: String,
     pub months: Vec<u8>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PeriodicLoadInput {
     pub description: String,
@@ -253,14 +253,17 @@ impl SystemState {
 
 /// The go-live gate of Art. 22: before a system goes online its unit records
 /// a security self-check, a security assessment and hardening.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct GoLiveChecks {
+    #[schema(value_type = Option<String>, format = Date)]
     pub self_check_on: Option<Date>,
+    #[schema(value_type = Option<String>, format = Date)]
     pub assessment_on: Option<Date>,
+    #[schema(value_type = Option<String>, format = Date)]
     pub hardening_on: Option<Date>,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GoLiveInput {
     #[serde(default)]
@@ -342,7 +345,7 @@ pub fn parse_date(field: &str, raw: &str) -> Result<Date, Invalid> {
 }
 
 /// A system as a client asks to register it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SystemInput {
     #[serde(default)]
@@ -468,7 +471,7 @@ where
 }
 
 /// A change to a system as a client sends it; absent fields stay as they are.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SystemPatchInput {
     #[serde(default)]

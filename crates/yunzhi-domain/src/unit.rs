@@ -77,7 +77,7 @@ impl CreditCode {
 }
 
 /// A person to call at a unit about its systems.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Contact {
     pub name: String,
     pub phone: String,
@@ -86,7 +86,7 @@ pub struct Contact {
 }
 
 /// A contact as a client sent it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactInput {
     pub name: String,
@@ -150,7 +150,7 @@ fn looks_like_email(s: &str) -> bool {
 }
 
 /// A unit as a client asks to register it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UnitInput {
     pub name: String,

@@ -27,7 +27,7 @@ pub fn parse_username(field: &str, raw: &str) -> Result<String, Invalid> {
     Ok(name.to_owned())
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserInput {
     pub username: String,

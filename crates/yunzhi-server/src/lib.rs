@@ -1,1 +1,146 @@
+//! Yunzhi's HTTP server: the JSON API, authentication, RBAC and tenancy.
+//!
+//! [`start`] opens the store, migrates, seeds, binds and serves; [`app`]
+//! builds the router alone, for callers that bring their own listener.
 
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod idempotent;
+pub mod metrics;
+pub mod seed;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::response::IntoResponse;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+use yunzhi_domain::clock::{Clock, ShiftableClock};
+use yunzhi_store::Store;
+
+use crate::error::ApiError;
+pub use crate::state::{AppState, Settings};
+
+/// Everything `yunzhi serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub settings: Settings,
+    /// The demo accounts' password (demo mode only).
+    pub demo_password: String,
+}
+
+/// The whole application as a router.
+pub fn app(state: AppState) -> Router {
+    let limit = state.settings.body_limit;
+    api::router(state.settings.demo)
+        .fallback(|| async { ApiError::NotFound.into_response() })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()
+        }))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Opens and migrates the store and seeds what a start needs.
+pub async fn prepare(config: &ServerConfig, clock: &ShiftableClock) -> anyhow::Result<Store> {
+    let store = Store::open_and_migrate(&config.database_url).await?;
+    seed::defaults(&store, clock.now()).await?;
+    if config.settings.demo
+        && seed::demo_district(&store, clock.now(), &config.demo_password).await?
+    {
+        tracing::info!("demo district ready");
+    }
+    Ok(store)
+}
+
+/// A running server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, finishes what is in flight, closes the store.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(());
+        self.task.await??;
+        self.state.store.close().await;
+        Ok(())
+    }
+
+    /// Serves until the task ends (Ctrl-C or SIGTERM when started by [`serve_forever`]).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await??;
+        Ok(())
+    }
+}
+
+/// Prepares the store and starts serving on `config.listen` (port 0 picks one).
+pub async fn start(config: ServerConfig, clock: Arc<ShiftableClock>) -> anyhow::Result<Running> {
+    let store = prepare(&config, &clock).await?;
+    let state = AppState::new(store, clock, config.settings.clone());
+    let listener = TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let router = app(state.clone());
+    let task = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = rx.await;
+        })
+        .await
+    });
+    Ok(Running {
+        addr,
+        state,
+        shutdown: tx,
+        task,
+    })
+}
+
+/// Serves until Ctrl-C or SIGTERM.
+pub async fn serve_forever(config: ServerConfig) -> anyhow::Result<()> {
+    let running = start(config, Arc::new(ShiftableClock::new())).await?;
+    tracing::info!(addr = %running.addr, "yunzhi is listening");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.stop().await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,1 +1,320 @@
-fn main() {}
+//! `yunzhi`: the server, the demo district, and the administrator's chores.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use yunzhi_domain::access::Actor;
+use yunzhi_domain::ids::{UnitId, UserId};
+use yunzhi_domain::password;
+use yunzhi_domain::role::{Role, RoleSet};
+use yunzhi_domain::user::{NewUser, UserInput};
+use yunzhi_server::seed::DEFAULT_DEMO_PASSWORD;
+use yunzhi_server::{ServerConfig, Settings, auth};
+use yunzhi_store::{AuditCtx, Store};
+
+#[derive(Parser)]
+#[command(
+    name = "yunzhi",
+    version,
+    about = "Yunzhi (云治): the district e-government cloud management platform"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct StoreArgs {
+    /// The data folder; the embedded SQLite database lives here.
+    #[arg(long, default_value = "yunzhi-data", env = "YUNZHI_DATA")]
+    data: PathBuf,
+    /// A PostgreSQL URL (postgres://user@host/db) instead of the embedded SQLite.
+    #[arg(long, env = "YUNZHI_DATABASE_URL")]
+    database: Option<String>,
+}
+
+impl StoreArgs {
+    fn url(&self) -> anyhow::Result<String> {
+        if let Some(url) = &self.database {
+            return Ok(url.clone());
+        }
+        std::fs::create_dir_all(&self.data)
+            .with_context(|| format!("creating the data folder {}", self.data.display()))?;
+        Ok(format!(
+            "sqlite://{}",
+            self.data.join("yunzhi.db").display()
+        ))
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the server.
+    Serve {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Seeds and serves the demo district (demo accounts, movable clock).
+        #[arg(long)]
+        demo: bool,
+        #[arg(long, default_value = "127.0.0.1:8080", env = "YUNZHI_LISTEN")]
+        listen: SocketAddr,
+        /// Minutes an account stays locked after 5 failed sign-ins.
+        #[arg(long, default_value_t = 15)]
+        lockout_minutes: i64,
+        /// Minutes without use after which a session expires.
+        #[arg(long, default_value_t = 30)]
+        session_idle_minutes: i64,
+    },
+    /// Runs the demo district: `serve --demo` with its own data folder.
+    Demo {
+        #[arg(long, default_value = "yunzhi-demo")]
+        data: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8080", env = "YUNZHI_LISTEN")]
+        listen: SocketAddr,
+    },
+    /// Brings the database schema up to date and exits.
+    Migrate {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Administrator's chores on the database, as the machine's operator.
+    Admin {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        chore: Chore,
+    },
+}
+
+#[derive(Subcommand)]
+enum Chore {
+    /// Creates an account; prints the second-factor enrolment URI when the role needs one.
+    CreateUser {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        display_name: String,
+        /// A role: unit_user, unit_admin, cloud_admin, infra_chief, bdc_leader, office, sys_admin, sec_admin, audit_admin.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        #[arg(long)]
+        unit_id: Option<i64>,
+        /// The password; read from standard input when not given.
+        #[arg(long, env = "YUNZHI_NEW_PASSWORD")]
+        password: Option<String>,
+    },
+    /// Sets a new password and ends the account's sessions.
+    ResetPassword {
+        #[arg(long)]
+        username: String,
+        #[arg(long, env = "YUNZHI_NEW_PASSWORD")]
+        password: Option<String>,
+    },
+    /// Lifts a lockout.
+    Unlock {
+        #[arg(long)]
+        username: String,
+    },
+    /// Walks the audit chain and names the first broken record.
+    AuditVerify,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Serve {
+            store,
+            demo,
+            listen,
+            lockout_minutes,
+            session_idle_minutes,
+        } => {
+            serve(
+                store.url()?,
+                demo,
+                listen,
+                lockout_minutes,
+                session_idle_minutes,
+            )
+            .await
+        }
+        Command::Demo { data, listen } => {
+            let store = StoreArgs {
+                data,
+                database: None,
+            };
+            serve(store.url()?, true, listen, 15, 30).await
+        }
+        Command::Migrate { store } => {
+            let s = Store::open(&store.url()?).await?;
+            let ran = s.migrate().await?;
+            println!("{ran} migration(s) applied; the schema is up to date");
+            Ok(())
+        }
+        Command::Admin { store, chore } => admin(&store.url()?, chore).await,
+    }
+}
+
+async fn serve(
+    url: String,
+    demo: bool,
+    listen: SocketAddr,
+    lockout: i64,
+    idle: i64,
+) -> anyhow::Result<()> {
+    if !(1..=1440).contains(&lockout) || !(1..=1440).contains(&idle) {
+        bail!("--lockout-minutes and --session-idle-minutes must be between 1 and 1440");
+    }
+    let demo_password =
+        std::env::var("YUNZHI_DEMO_PASSWORD").unwrap_or_else(|_| DEFAULT_DEMO_PASSWORD.to_owned());
+    if demo {
+        password::check("YUNZHI_DEMO_PASSWORD", &demo_password, "")
+            .map_err(|e| anyhow::anyhow!("YUNZHI_DEMO_PASSWORD: {e}"))?;
+        println!(
+            "Demo district: sign in as cloud_admin, infra_chief, bdc_leader, office, sys_admin, sec_admin,"
+        );
+        println!(
+            "audit_admin, unit1_user, unit1_admin, unit2_user or unit2_admin with the password {demo_password}"
+        );
+        println!(
+            "(demo accounts need no second factor in demo mode). Open http://{listen}/healthz to check."
+        );
+    }
+    let settings = Settings {
+        demo,
+        lockout_duration: jiff::SignedDuration::from_mins(lockout),
+        session_idle: jiff::SignedDuration::from_mins(idle),
+        ..Settings::default()
+    };
+    yunzhi_server::serve_forever(ServerConfig {
+        listen,
+        database_url: url,
+        settings,
+        demo_password,
+    })
+    .await
+}
+
+fn read_password(given: Option<String>) -> anyhow::Result<String> {
+    if let Some(p) = given {
+        return Ok(p);
+    }
+    eprintln!("password:");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+fn operator() -> Actor {
+    Actor {
+        user_id: UserId(0),
+        username: "cli".into(),
+        roles: RoleSet::from_stored(vec![Role::SysAdmin]),
+        unit_id: None,
+    }
+}
+
+fn cli_ctx() -> AuditCtx {
+    let who = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+    AuditCtx {
+        actor_id: None,
+        actor: format!("cli:{who}"),
+        roles: "sys_admin".into(),
+        source: Some("local".into()),
+        at: jiff::Timestamp::now(),
+    }
+}
+
+async fn admin(url: &str, chore: Chore) -> anyhow::Result<()> {
+    let store = Store::open_and_migrate(url).await?;
+    let accounts = operator()
+        .account_admin()
+        .context("the operator manages accounts")?;
+    match chore {
+        Chore::CreateUser {
+            username,
+            display_name,
+            roles,
+            unit_id,
+            password,
+        } => {
+            let input = UserInput {
+                username,
+                display_name,
+                password: read_password(password)?,
+                roles,
+                unit_id,
+            };
+            let new = NewUser::parse(&input).map_err(|e| {
+                anyhow::anyhow!(
+                    e.0.iter()
+                        .map(|f| format!("{}: {}", f.field, f.detail))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                )
+            })?;
+            if let Some(unit) = new.unit_id {
+                let all = operator().reader().context("the operator reads units")?;
+                if store.unit(all.scope(), UnitId(unit.0)).await?.is_none() {
+                    bail!("there is no unit {}", unit.0);
+                }
+            }
+            let hash = auth::hash_password(&new.password)?;
+            let secret = if new.roles.requires_second_factor() {
+                Some(auth::new_totp_secret()?)
+            } else {
+                None
+            };
+            let mut tx = store.begin().await?;
+            let user = tx
+                .create_user(&accounts, &cli_ctx(), &new, &hash, secret.as_deref(), false)
+                .await?;
+            tx.commit().await?;
+            println!("created account {} (id {})", user.username, user.id);
+            if let Some(s) = secret {
+                println!("second factor: add this to an authenticator app (shown once):");
+                println!("{}", auth::totp_uri(&s, &user.username));
+            }
+        }
+        Chore::ResetPassword { username, password } => {
+            let pw = read_password(password)?;
+            password::check("password", &pw, &username).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let hash = auth::hash_password(&pw)?;
+            let mut tx = store.begin().await?;
+            let user = tx
+                .user_by_username(&username)
+                .await?
+                .with_context(|| format!("there is no account {username}"))?;
+            tx.set_password(&accounts, &cli_ctx(), user.id, &hash)
+                .await?;
+            tx.commit().await?;
+            println!("password of {username} set; its sessions have ended");
+        }
+        Chore::Unlock { username } => {
+            let mut tx = store.begin().await?;
+            let user = tx
+                .user_by_username(&username)
+                .await?
+                .with_context(|| format!("there is no account {username}"))?;
+            tx.unlock_user(&accounts, &cli_ctx(), user.id).await?;
+            tx.commit().await?;
+            println!("{username} unlocked");
+        }
+        Chore::AuditVerify => {
+            let report = store.audit_verify_local().await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if !report.ok {
+                std::process::exit(1);
+            }
+        }
+    }
+    Ok(())
+}

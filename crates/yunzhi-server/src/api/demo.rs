@@ -1,0 +1,56 @@
+//! Demo mode only: moving the server's clock, so a trainee can watch
+//! deadlines pass. The route is not mounted outside demo mode.
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use yunzhi_domain::clock::{At, Clock};
+use yunzhi_domain::system::parse_date;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, Caller};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClockInput {
+    /// `YYYY-MM-DD`: the date the server should take as today.
+    pub today: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ClockOut {
+    pub today: String,
+    pub now: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/demo/clock", tag = "demo", request_body = ClockInput,
+    responses((status = 200, body = ClockOut), (status = 403, body = crate::error::Problem)))]
+pub async fn set_clock(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: ApiJson<ClockInput>,
+) -> ApiResult<Json<ClockOut>> {
+    caller
+        .actor
+        .clock_setter(state.settings.demo)
+        .ok_or_else(|| ApiError::forbidden("only the system administrator moves the demo clock"))?;
+    let date = parse_date("today", &body.value.today)?;
+    let before = state.clock.today();
+    let now = state.clock.set_today(date);
+    let mut tx = state.store.begin().await?;
+    let details = serde_json::json!({"from": before.to_string(), "to": date.to_string()});
+    tx.audit_event(
+        &caller.audit(now),
+        "demo.clock_set",
+        "clock",
+        None,
+        Some(details),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(ClockOut {
+        today: state.clock.today().to_string(),
+        now: At(now).to_string(),
+    }))
+}

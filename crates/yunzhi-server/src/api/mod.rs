@@ -1,0 +1,106 @@
+//! The JSON API under `/api/v1`, plus `/healthz` and `/metrics`.
+//!
+//! Handlers parse input into domain values, prove the caller's permission
+//! by obtaining a capability handle from the domain (`Actor::reader()`,
+//! `Actor::unit_registrar()`, …), and call the store with it. They never
+//! hold SQL and never call a cloud platform.
+
+pub mod audit;
+pub mod catalog;
+pub mod demo;
+pub mod health;
+pub mod openapi;
+pub mod platforms;
+pub mod session;
+pub mod systems;
+pub mod units;
+pub mod users;
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use yunzhi_store::PageRequest;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub fn router(demo: bool) -> Router<AppState> {
+    let api = Router::new()
+        .route("/openapi.json", get(openapi::document))
+        .route(
+            "/session",
+            post(session::login)
+                .delete(session::logout)
+                .get(session::whoami),
+        )
+        .route("/units", get(units::list).post(units::create))
+        .route("/units/{id}", get(units::get_one))
+        .route("/systems", get(systems::list).post(systems::create))
+        .route(
+            "/systems/{id}",
+            get(systems::get_one).patch(systems::update),
+        )
+        .route("/catalog", get(catalog::list).post(catalog::create))
+        .route("/catalog/{id}", get(catalog::get_one))
+        .route("/platforms", get(platforms::list).post(platforms::create))
+        .route("/platforms/{id}", get(platforms::get_one))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/{id}/password", post(users::reset_password))
+        .route("/users/{id}/unlock", post(users::unlock))
+        .route("/audit", get(audit::list))
+        .route("/audit/verify", get(audit::verify));
+    // Outside demo mode the clock endpoint does not exist at all (API.md).
+    let api = if demo {
+        api.route("/demo/clock", post(demo::set_clock))
+    } else {
+        api
+    };
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(health::metrics))
+        .nest("/api/v1", api)
+}
+
+/// A query string that fails as a problem naming the parameter.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e| {
+                ApiError::bad_request(
+                    "bad_query",
+                    format!("the query string is not understood: {}", e.body_text()),
+                )
+            })
+    }
+}
+
+/// `?limit=&cursor=`.
+#[derive(Debug, Deserialize, Default, utoipa::IntoParams)]
+pub struct PageQuery {
+    /// How many items, 1 to 500 (default 50).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    pub fn page(&self) -> Result<PageRequest, ApiError> {
+        Ok(PageRequest::parse(self.limit, self.cursor.as_deref())?)
+    }
+}
+
+/// A path id. One that is not a number names nothing that exists: 404.
+pub fn path_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or(ApiError::NotFound)
+}

@@ -1,0 +1,47 @@
+//! The OpenAPI document, generated from the handlers' annotations.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{audit, catalog, demo, health, platforms, session, systems, units, users};
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Yunzhi (云治) API",
+        description = "The district e-government cloud management platform. Errors are application/problem+json \
+                       with a stable `code`, the `field` at fault and the `article` of the regulation where one applies."
+    ),
+    paths(
+        health::healthz, health::metrics,
+        session::login, session::logout, session::whoami,
+        units::list, units::get_one, units::create,
+        systems::list, systems::get_one, systems::create, systems::update,
+        catalog::list, catalog::get_one, catalog::create,
+        platforms::list, platforms::get_one, platforms::create,
+        users::list, users::create, users::reset_password, users::unlock,
+        audit::list, audit::verify,
+        demo::set_clock,
+    ),
+    components(schemas(crate::error::Problem)),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+)]
+pub struct ApiDoc;
+
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,67 @@
+//! Using units (`/api/v1/units`).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use yunzhi_domain::ids::UnitId;
+use yunzhi_domain::unit::{NewUnit, UnitInput};
+use yunzhi_store::{Page, UnitRecord};
+
+use super::{ApiQuery, PageQuery, path_id};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, Caller, IdempotencyKey};
+use crate::idempotent;
+use crate::state::AppState;
+
+#[utoipa::path(get, path = "/api/v1/units", tag = "units", params(PageQuery),
+    responses((status = 200, description = "The units the caller may see: unit staff see their own")))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<UnitRecord>>> {
+    let reader = caller
+        .actor
+        .reader()
+        .ok_or_else(|| ApiError::forbidden("this role does not read units"))?;
+    Ok(Json(state.store.units(&reader, q.page()?).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/units/{id}", tag = "units",
+    responses((status = 200, body = UnitRecord), (status = 404, body = crate::error::Problem)))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<UnitRecord>> {
+    let reader = caller
+        .actor
+        .reader()
+        .ok_or_else(|| ApiError::forbidden("this role does not read units"))?;
+    let unit = state
+        .store
+        .unit(reader.scope(), UnitId(path_id(&id)?))
+        .await?;
+    unit.map(Json).ok_or(ApiError::NotFound)
+}
+
+#[utoipa::path(post, path = "/api/v1/units", tag = "units", request_body = UnitInput,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create return the first result")),
+    responses((status = 201, body = UnitRecord), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    body: ApiJson<UnitInput>,
+) -> ApiResult<Response> {
+    let registrar = caller
+        .actor
+        .unit_registrar()
+        .ok_or_else(|| ApiError::forbidden("only the system administrator registers units"))?;
+    let new = NewUnit::parse(&body.value)?;
+    let ctx = caller.audit(state.now());
+    idempotent::create(&state, &caller, key, "POST /units", &body.raw, async |tx| {
+        Ok(tx.create_unit(&registrar, &ctx, &new).await?)
+    })
+    .await
+}

@@ -1,0 +1,59 @@
+//! What every handler shares: the store, the clock, the settings, the metrics.
+
+use std::sync::Arc;
+
+use jiff::SignedDuration;
+use yunzhi_domain::clock::{Clock, ShiftableClock};
+use yunzhi_store::Store;
+
+use crate::metrics::Metrics;
+
+/// Settings of a running server. Defaults follow API.md.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Demo mode: demo accounts may sign in without a second factor, and
+    /// the clock may be moved.
+    pub demo: bool,
+    /// Consecutive failed sign-ins that lock an account.
+    pub lockout_threshold: i64,
+    pub lockout_duration: SignedDuration,
+    /// A session unused this long has expired.
+    pub session_idle: SignedDuration,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            demo: false,
+            lockout_threshold: 5,
+            lockout_duration: SignedDuration::from_mins(15),
+            session_idle: SignedDuration::from_mins(30),
+            body_limit: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub clock: Arc<ShiftableClock>,
+    pub settings: Arc<Settings>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    pub fn new(store: Store, clock: Arc<ShiftableClock>, settings: Settings) -> AppState {
+        AppState {
+            store,
+            clock,
+            settings: Arc::new(settings),
+            metrics: Arc::new(Metrics::new()),
+        }
+    }
+
+    pub fn now(&self) -> jiff::Timestamp {
+        self.clock.now()
+    }
+}
