@@ -1,0 +1,263 @@
+//! The test harness: a real server on a random port over a real database,
+//! SQLite in a temporary folder or a fresh PostgreSQL database.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use sqlx::Connection;
+use yunzhi_domain::clock::ShiftableClock;
+use yunzhi_server::{Running, ServerConfig, Settings};
+
+pub const DEMO_PASSWORD: &str = "Yunzhi@Demo2026";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named `async fn(Backend)` once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($f:ident),* $(,)?) => {$(
+        mod $f {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$f($crate::common::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$f($crate::common::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+/// Where the tests find PostgreSQL: `YUNZHI_TEST_POSTGRES`, else the local
+/// server that CI starts.
+pub fn postgres_admin_url() -> String {
+    std::env::var("YUNZHI_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+fn base_of(url: &str) -> &str {
+    url.rsplit_once('/').map(|(b, _)| b).unwrap_or(url)
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// A database for one test, and how to drop it afterwards.
+pub struct TestDb {
+    pub url: String,
+    pg_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn admin_conn() -> sqlx::PgConnection {
+    let url = postgres_admin_url();
+    match sqlx::PgConnection::connect(&url).await {
+        Ok(c) => c,
+        Err(e) => panic!(
+            "the PostgreSQL tests need a server at {url} ({e}). Start it with \
+             `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, \
+             or point YUNZHI_TEST_POSTGRES at one; `.ci/run` does this for you"
+        ),
+    }
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("a temporary folder");
+                let url = format!("sqlite://{}", dir.path().join("yunzhi.db").display());
+                TestDb { url, pg_name: None, _dir: Some(dir) }
+            }
+            Backend::Postgres => {
+                let mut admin = admin_conn().await;
+                drop_stale(&mut admin).await;
+                let name = format!("yunzhi_t_{}_{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst));
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut admin)
+                    .await
+                    .expect("CREATE DATABASE");
+                let url = format!("{}/{name}", base_of(&postgres_admin_url()));
+                TestDb { url, pg_name: Some(name), _dir: None }
+            }
+        }
+    }
+
+    pub async fn drop_db(self) {
+        if let Some(name) = &self.pg_name {
+            let mut admin = admin_conn().await;
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                .execute(&mut admin)
+                .await;
+        }
+    }
+}
+
+/// Drops test databases left behind by test processes that have ended.
+async fn drop_stale(admin: &mut sqlx::PgConnection) {
+    use sqlx::Row;
+    let rows = sqlx::query("SELECT datname FROM pg_database WHERE datname LIKE 'yunzhi_t_%'")
+        .fetch_all(&mut *admin)
+        .await
+        .unwrap_or_default();
+    for row in rows {
+        let name: String = row.get("datname");
+        let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| p != std::process::id() && !std::path::Path::new(&format!("/proc/{p}")).exists()) {
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                .execute(&mut *admin)
+                .await;
+        }
+    }
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub clock: Arc<ShiftableClock>,
+    pub backend: Backend,
+    running: Option<Running>,
+    pub db: Option<TestDb>,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Reply {
+        assert_eq!(self.status.as_u16(), status, "unexpected answer: {}", self.body);
+        self
+    }
+}
+
+impl TestServer {
+    pub async fn demo(backend: Backend) -> TestServer {
+        Self::start(backend, Settings { demo: true, ..Settings::default() }).await
+    }
+
+    pub async fn start(backend: Backend, settings: Settings) -> TestServer {
+        let db = TestDb::new(backend).await;
+        Self::start_on(backend, db, settings).await
+    }
+
+    pub async fn start_on(backend: Backend, db: TestDb, settings: Settings) -> TestServer {
+        let clock = Arc::new(ShiftableClock::new());
+        let config = ServerConfig {
+            listen: "127.0.0.1:0".parse().expect("an address"),
+            database_url: db.url.clone(),
+            settings,
+            demo_password: DEMO_PASSWORD.into(),
+        };
+        let running = yunzhi_server::start(config, clock.clone()).await.expect("the server starts");
+        TestServer {
+            base: format!("http://{}", running.addr),
+            client: reqwest::Client::new(),
+            clock,
+            backend,
+            running: Some(running),
+            db: Some(db),
+        }
+    }
+
+    /// Stops the server and keeps its database, to start again on it.
+    pub async fn stop_keep_db(mut self) -> TestDb {
+        if let Some(r) = self.running.take() {
+            r.stop().await.expect("the server stops");
+        }
+        self.db.take().expect("a database")
+    }
+
+    pub async fn stop(self) {
+        let db = self.stop_keep_db().await;
+        db.drop_db().await;
+    }
+
+    pub fn db_url(&self) -> &str {
+        &self.db.as_ref().expect("a database").url
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        token: Option<&str>,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.expect("the server answers");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply { status, headers, body }
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> Reply {
+        self.send(reqwest::Method::GET, Some(token), path, None, &[]).await
+    }
+
+    pub async fn post(&self, token: &str, path: &str, body: Value) -> Reply {
+        self.send(reqwest::Method::POST, Some(token), path, Some(&body), &[]).await
+    }
+
+    pub async fn patch(&self, token: &str, path: &str, body: Value) -> Reply {
+        self.send(reqwest::Method::PATCH, Some(token), path, Some(&body), &[]).await
+    }
+
+    pub async fn login_with(&self, username: &str, password: &str, totp: Option<&str>) -> Reply {
+        let mut body = serde_json::json!({"username": username, "password": password});
+        if let Some(code) = totp {
+            body["totp"] = Value::String(code.into());
+        }
+        self.send(reqwest::Method::POST, None, "/api/v1/session", Some(&body), &[]).await
+    }
+
+    /// Signs a demo account in and returns its token.
+    pub async fn login(&self, username: &str) -> String {
+        let r = self.login_with(username, DEMO_PASSWORD, None).await.expect(201);
+        r.body["token"].as_str().expect("a token").to_owned()
+    }
+
+    /// Every page of a list, following `next_cursor`.
+    pub async fn all(&self, token: &str, path: &str) -> Vec<Value> {
+        let mut items = Vec::new();
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut next: Option<String> = None;
+        loop {
+            let url = match &next {
+                Some(c) => format!("{path}{sep}cursor={c}"),
+                None => path.to_owned(),
+            };
+            let page = self.get(token, &url).await.expect(200);
+            items.extend(page.body["items"].as_array().expect("items").iter().cloned());
+            match page.body["next_cursor"].as_str() {
+                Some(c) => next = Some(c.to_owned()),
+                None => return items,
+            }
+        }
+    }
+}
