@@ -7,16 +7,16 @@ use crate::invalid::{FieldError, Invalid};
 pub fn bounded(field: &str, raw: &str, min: usize, max: usize) -> Result<String, Invalid> {
     let value = raw.trim();
     let chars = value.chars().count();
+    if chars == 0 && min > 0 {
+        return Err(
+            FieldError::new(field, "required", format!("{field} must not be empty")).into(),
+        );
+    }
     if chars < min {
-        let detail = if min == 1 {
-            format!("{field} must not be empty")
-        } else {
-            format!("{field} must have at least {min} characters")
-        };
         return Err(FieldError::new(
             field,
-            if min == 1 { "required" } else { "too_short" },
-            detail,
+            "too_short",
+            format!("{field} must have at least {min} characters"),
         )
         .into());
     }

@@ -79,9 +79,13 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
             .to_owned();
         match inner.classify() {
             serde_json::error::Category::Data => {
+                // serde_path_to_error's path ends at an unknown field itself,
+                // but at the parent of a missing one.
                 let join = |name: &str| {
                     if path == "." {
                         name.to_owned()
+                    } else if path == name || path.ends_with(&format!(".{name}")) {
+                        path.clone()
                     } else {
                         format!("{path}.{name}")
                     }
