@@ -153,17 +153,16 @@ impl CatalogSpec {
     pub fn parse(input: &CatalogItemInput) -> Result<CatalogSpec, Invalid> {
         let mut c = Checker::new();
         let code = c.take(text::bounded("code", &input.code, 2, 48));
-        if let Some(code) = &code {
-            if !code
+        if let Some(code) = &code
+            && !code
                 .chars()
                 .all(|ch| ch.is_ascii_alphanumeric() || "._-".contains(ch))
-            {
-                c.push(FieldError::new(
-                    "code",
-                    "code_format",
-                    "code may contain only letters, digits, `.`, `_` and `-`",
-                ));
-            }
+        {
+            c.push(FieldError::new(
+                "code",
+                "code_format",
+                "code may contain only letters, digits, `.`, `_` and `-`",
+            ));
         }
         let kind = c.take(CatalogKind::parse("kind", &input.kind));
         let name = c.take(text::bounded("name", &input.name, 1, 64));

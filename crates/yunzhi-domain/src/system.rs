@@ -721,11 +721,11 @@ impl System {
                 hardening_on: g.hardening_on.or(next.golive.hardening_on),
             };
         }
-        if let Some(to) = patch.state {
-            if to != self.state {
-                self.state.check_transition(to, &next.golive)?;
-                next.state = to;
-            }
+        if let Some(to) = patch.state
+            && to != self.state
+        {
+            self.state.check_transition(to, &next.golive)?;
+            next.state = to;
         }
         Ok(next)
     }

@@ -60,10 +60,10 @@ where
     let user = caller.actor.user_id;
     let fp = fingerprint(route, raw_body);
     let mut tx = state.store.begin().await?;
-    if let Some(key) = &key.0 {
-        if let Some(saved) = tx.idempotent_response(user, key).await? {
-            return replay(saved, &fp);
-        }
+    if let Some(key) = &key.0
+        && let Some(saved) = tx.idempotent_response(user, key).await?
+    {
+        return replay(saved, &fp);
     }
     let created = create(&mut tx).await?;
     let body = serde_json::to_string(&created).map_err(|e| ApiError::Internal(e.into()))?;

@@ -25,12 +25,12 @@ impl StoreError {
     /// Both backends name the column (SQLite) or our named constraint
     /// (PostgreSQL, `<table>_<column>_key`) in the error.
     pub(crate) fn unique(e: sqlx::Error, fields: &[&'static str]) -> StoreError {
-        if let sqlx::Error::Database(db) = &e {
-            if db.kind() == ErrorKind::UniqueViolation {
-                let text = format!("{} {}", db.message(), db.constraint().unwrap_or_default());
-                if let Some(f) = fields.iter().find(|f| text.contains(*f)) {
-                    return StoreError::Duplicate { field: f };
-                }
+        if let sqlx::Error::Database(db) = &e
+            && db.kind() == ErrorKind::UniqueViolation
+        {
+            let text = format!("{} {}", db.message(), db.constraint().unwrap_or_default());
+            if let Some(f) = fields.iter().find(|f| text.contains(*f)) {
+                return StoreError::Duplicate { field: f };
             }
         }
         StoreError::Db(e)

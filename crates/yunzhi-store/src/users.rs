@@ -319,6 +319,19 @@ impl Tx {
         Ok(())
     }
 
+    /// Moves every session's last use by `by`: when the demo clock jumps,
+    /// idle time is still measured in real inactivity, so nobody is signed
+    /// out by a trainee moving the calendar.
+    pub async fn shift_sessions(&mut self, by: SignedDuration) -> Result<()> {
+        sqlx::query(
+            "UPDATE sessions SET last_seen_at = last_seen_at + $1, created_at = created_at + $1",
+        )
+        .bind(by.as_millis() as i64)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
     pub async fn user_by_username(&mut self, username: &str) -> Result<Option<UserRecord>> {
         let row = sqlx::query("SELECT * FROM users WHERE username = $1")
             .bind(username)

@@ -37,8 +37,10 @@ pub async fn set_clock(
         .ok_or_else(|| ApiError::forbidden("only the system administrator moves the demo clock"))?;
     let date = parse_date("today", &body.value.today)?;
     let before = state.clock.today();
-    let now = state.clock.set_today(date);
+    let was = state.clock.now();
     let mut tx = state.store.begin().await?;
+    let now = state.clock.set_today(date);
+    tx.shift_sessions(now.duration_since(was)).await?;
     let details = serde_json::json!({"from": before.to_string(), "to": date.to_string()});
     tx.audit_event(
         &caller.audit(now),

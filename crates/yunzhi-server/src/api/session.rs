@@ -112,8 +112,9 @@ pub async fn login(
         return fail(invalid_credentials()).await;
     }
     let excused = settings.demo && user.demo;
-    let needs_second_factor = (user.roles.requires_second_factor() && !excused)
-        || record.totp_secret.is_some() && !excused;
+    // Unit staff who enrolled a second factor use it too.
+    let needs_second_factor =
+        !excused && (user.roles.requires_second_factor() || record.totp_secret.is_some());
     if needs_second_factor {
         let Some(secret) = &record.totp_secret else {
             return Err(ApiError::Forbidden {

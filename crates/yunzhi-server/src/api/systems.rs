@@ -150,17 +150,17 @@ pub async fn update(
         .system(registrar.scope(), id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    if let Some(expected) = headers.get("if-match").and_then(|v| v.to_str().ok()) {
-        if expected.trim_matches('"') != current.version.to_string() {
-            return Err(ApiError::Conflict {
-                code: "version_mismatch",
-                detail: format!(
-                    "the system is at version {}, not {expected}; reload it",
-                    current.version
-                ),
-                field: None,
-            });
-        }
+    if let Some(expected) = headers.get("if-match").and_then(|v| v.to_str().ok())
+        && expected.trim_matches('"') != current.version.to_string()
+    {
+        return Err(ApiError::Conflict {
+            code: "version_mismatch",
+            detail: format!(
+                "the system is at version {}, not {expected}; reload it",
+                current.version
+            ),
+            field: None,
+        });
     }
     let next = current
         .system

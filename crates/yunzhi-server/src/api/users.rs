@@ -74,15 +74,15 @@ pub async fn create(
             "a unit administrator creates unit_user and unit_admin accounts of its own unit only",
         ));
     }
-    if let Some(unit) = new.unit_id {
-        if state.store.unit(admin.scope(), unit).await?.is_none() {
-            return Err(FieldError::new(
-                "unit_id",
-                "unknown_unit",
-                format!("there is no unit {}", unit.0),
-            )
-            .into());
-        }
+    if let Some(unit) = new.unit_id
+        && state.store.unit(admin.scope(), unit).await?.is_none()
+    {
+        return Err(FieldError::new(
+            "unit_id",
+            "unknown_unit",
+            format!("there is no unit {}", unit.0),
+        )
+        .into());
     }
     let password_hash = hash(new.password.clone()).await?;
     let secret = if new.roles.requires_second_factor() {

@@ -1,0 +1,256 @@
+//! Walks every endpoint with every role and checks who may do what: allowed
+//! roles get their answer, others 403, another unit's object 404, and no
+//! one without a session gets anywhere.
+
+mod common;
+
+use common::{Backend, TestServer};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+on_both_backends!(every_role_may_do_exactly_its_job);
+
+const ROLES: [&str; 9] = [
+    "unit1_user",
+    "unit1_admin",
+    "cloud_admin",
+    "infra_chief",
+    "bdc_leader",
+    "office",
+    "sys_admin",
+    "sec_admin",
+    "audit_admin",
+];
+
+const EVERYONE_BUT_AUDITOR: &[&str] = &[
+    "unit1_user",
+    "unit1_admin",
+    "cloud_admin",
+    "infra_chief",
+    "bdc_leader",
+    "office",
+    "sys_admin",
+    "sec_admin",
+];
+
+struct Case {
+    method: Method,
+    path: String,
+    body: Option<Box<dyn Fn(usize) -> Value>>,
+    /// Roles that get through (any answer but 401/403/404).
+    allowed: &'static [&'static str],
+    /// Roles for whom the object does not exist (another unit's).
+    hidden: &'static [&'static str],
+}
+
+fn case(method: Method, path: String, allowed: &'static [&'static str]) -> Case {
+    Case {
+        method,
+        path,
+        body: None,
+        allowed,
+        hidden: &[],
+    }
+}
+
+fn credit_code(n: usize) -> String {
+    yunzhi_domain::unit::CreditCode::with_check_character(&format!("11310118{:09}", 700_000 + n))
+        .unwrap()
+}
+
+async fn every_role_may_do_exactly_its_job(backend: Backend) {
+    let s = TestServer::demo(backend).await;
+    let ca = s.login("cloud_admin").await;
+    let systems = s.all(&ca, "/api/v1/systems").await;
+    let u1 = s.login("unit1_user").await;
+    let unit1 = s.get(&u1, "/api/v1/session").await.body["unit_id"]
+        .as_i64()
+        .unwrap();
+    let own_system = systems
+        .iter()
+        .find(|x| x["unit_id"] == json!(unit1))
+        .unwrap()["id"]
+        .clone();
+    let other_system = systems
+        .iter()
+        .find(|x| x["unit_id"] != json!(unit1))
+        .unwrap();
+    let (other_system_id, unit2) = (other_system["id"].clone(), other_system["unit_id"].clone());
+    let units_staff: &'static [&'static str] = &["unit1_user", "unit1_admin"];
+
+    let mut cases = vec![
+        case(Method::GET, "/api/v1/session".into(), &ROLES),
+        case(Method::GET, "/api/v1/units".into(), EVERYONE_BUT_AUDITOR),
+        case(
+            Method::GET,
+            format!("/api/v1/units/{unit1}"),
+            EVERYONE_BUT_AUDITOR,
+        ),
+        Case {
+            hidden: units_staff,
+            ..case(
+                Method::GET,
+                format!("/api/v1/units/{unit2}"),
+                EVERYONE_BUT_AUDITOR,
+            )
+        },
+        case(Method::GET, "/api/v1/systems".into(), EVERYONE_BUT_AUDITOR),
+        case(
+            Method::GET,
+            format!("/api/v1/systems/{own_system}"),
+            EVERYONE_BUT_AUDITOR,
+        ),
+        Case {
+            hidden: units_staff,
+            ..case(
+                Method::GET,
+                format!("/api/v1/systems/{other_system_id}"),
+                EVERYONE_BUT_AUDITOR,
+            )
+        },
+        case(Method::GET, "/api/v1/catalog".into(), EVERYONE_BUT_AUDITOR),
+        case(
+            Method::GET,
+            "/api/v1/catalog/1".into(),
+            EVERYONE_BUT_AUDITOR,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/platforms".into(),
+            &[
+                "cloud_admin",
+                "infra_chief",
+                "bdc_leader",
+                "office",
+                "sys_admin",
+            ],
+        ),
+        case(
+            Method::GET,
+            "/api/v1/platforms/1".into(),
+            &[
+                "cloud_admin",
+                "infra_chief",
+                "bdc_leader",
+                "office",
+                "sys_admin",
+            ],
+        ),
+        case(
+            Method::GET,
+            "/api/v1/users".into(),
+            &["unit1_admin", "sys_admin"],
+        ),
+        case(Method::GET, "/api/v1/audit".into(), &["audit_admin"]),
+        case(Method::GET, "/api/v1/audit/verify".into(), &["audit_admin"]),
+    ];
+    cases.push(Case {
+        body: Some(Box::new(
+            |n| json!({"name": format!("测试单位{n}"), "credit_code": credit_code(n)}),
+        )),
+        ..case(Method::POST, "/api/v1/units".into(), &["sys_admin"])
+    });
+    cases.push(Case {
+        body: Some(Box::new(move |n| {
+            json!({"unit_id": unit1, "name": format!("测试系统{n}"), "mlps_level": 2, "arch": "x86_64",
+                   "quota": {"vcpu": 4, "memory_gib": 8, "storage_gib": 100}, "quota_basis": "测试"})
+        })),
+        ..case(Method::POST, "/api/v1/systems".into(), &["unit1_user", "unit1_admin", "cloud_admin"])
+    });
+    cases.push(Case {
+        body: Some(Box::new(|n| json!({"description": format!("说明{n}")}))),
+        ..case(
+            Method::PATCH,
+            format!("/api/v1/systems/{own_system}"),
+            &["unit1_user", "unit1_admin", "cloud_admin"],
+        )
+    });
+    cases.push(Case {
+        body: Some(Box::new(|n| json!({"description": format!("说明{n}")}))),
+        hidden: units_staff,
+        ..case(
+            Method::PATCH,
+            format!("/api/v1/systems/{other_system_id}"),
+            &["unit1_user", "unit1_admin", "cloud_admin"],
+        )
+    });
+    cases.push(Case {
+        body: Some(Box::new(|n| json!({"code": format!("sec.test{n}"), "kind": "security_service", "name": "测试", "name_en": "test"}))),
+        ..case(Method::POST, "/api/v1/catalog".into(), &["cloud_admin"])
+    });
+    cases.push(Case {
+        body: Some(Box::new(|n| {
+            json!({"name": format!("测试平台{n}"), "arch": "x86_64", "driver": "simulator",
+                   "capacity": {"vcpu": 10, "memory_gib": 10, "storage_gib": 10}})
+        })),
+        ..case(Method::POST, "/api/v1/platforms".into(), &["cloud_admin"])
+    });
+    cases.push(Case {
+        body: Some(Box::new(move |n| {
+            json!({"username": format!("staff{n}"), "display_name": "职员", "password": "Staff-Pass-2026",
+                   "roles": ["unit_user"], "unit_id": unit1})
+        })),
+        ..case(Method::POST, "/api/v1/users".into(), &["unit1_admin", "sys_admin"])
+    });
+    cases.push(Case {
+        body: Some(Box::new(|_| json!({"today": "2026-12-01"}))),
+        ..case(Method::POST, "/api/v1/demo/clock".into(), &["sys_admin"])
+    });
+
+    let mut tokens = Vec::new();
+    for role in ROLES {
+        tokens.push((role, s.login(role).await));
+    }
+    let mut n = 0;
+    let mut wrong = Vec::new();
+    for c in &cases {
+        let anonymous = s
+            .send(
+                c.method.clone(),
+                None,
+                &c.path,
+                c.body.as_ref().map(|b| b(0)).as_ref(),
+                &[],
+            )
+            .await;
+        if anonymous.status != 401 {
+            wrong.push(format!(
+                "{} {} without a session: {}",
+                c.method, c.path, anonymous.status
+            ));
+        }
+        for (role, token) in &tokens {
+            n += 1;
+            let body = c.body.as_ref().map(|b| b(n));
+            let r = s
+                .send(c.method.clone(), Some(token), &c.path, body.as_ref(), &[])
+                .await;
+            let status = r.status.as_u16();
+            let expected = if c.hidden.contains(role) {
+                "404"
+            } else if c.allowed.contains(role) {
+                "2xx"
+            } else {
+                "403"
+            };
+            let ok = match expected {
+                "404" => status == 404,
+                "2xx" => (200..300).contains(&status),
+                _ => status == 403,
+            };
+            if !ok {
+                wrong.push(format!(
+                    "{} {} as {role}: expected {expected}, got {status} {}",
+                    c.method, c.path, r.body
+                ));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} wrong answers:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    s.stop().await;
+}

@@ -1,0 +1,167 @@
+//! The command line's administrator chores, against real databases.
+
+use std::process::{Command, Output};
+
+use sqlx::Connection;
+
+fn yunzhi(db: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_yunzhi"))
+        .args(args)
+        .env("YUNZHI_DATABASE_URL", db)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("yunzhi runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+async fn exec(url: &str, sql: &str) {
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(url)
+        .await
+        .expect("a connection");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut conn)
+        .await
+        .expect("the statement runs");
+    conn.close().await.ok();
+}
+
+async fn chores(url: &str) {
+    let o = yunzhi(url, &["migrate"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("1 migration(s) applied"), "{}", text(&o));
+    let o = yunzhi(url, &["migrate"]);
+    assert!(
+        text(&o).contains("0 migration(s) applied"),
+        "migrating twice changes nothing: {}",
+        text(&o)
+    );
+
+    let weak = yunzhi(
+        url,
+        &[
+            "admin",
+            "create-user",
+            "--username",
+            "root_admin",
+            "--display-name",
+            "管理员",
+            "--role",
+            "sys_admin",
+            "--password",
+            "short",
+        ],
+    );
+    assert!(!weak.status.success());
+    assert!(text(&weak).contains("password"), "{}", text(&weak));
+
+    let o = yunzhi(
+        url,
+        &[
+            "admin",
+            "create-user",
+            "--username",
+            "root_admin",
+            "--display-name",
+            "管理员",
+            "--role",
+            "sys_admin",
+            "--password",
+            "Root-Admin-2026",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("otpauth://totp/Yunzhi:root_admin?secret="),
+        "a sys_admin gets a second factor: {}",
+        text(&o)
+    );
+
+    let mixed = yunzhi(
+        url,
+        &[
+            "admin",
+            "create-user",
+            "--username",
+            "both",
+            "--display-name",
+            "x",
+            "--role",
+            "sys_admin",
+            "--role",
+            "audit_admin",
+            "--password",
+            "Root-Admin-2026",
+        ],
+    );
+    assert!(!mixed.status.success());
+    assert!(
+        text(&mixed).contains("three-admin separation"),
+        "{}",
+        text(&mixed)
+    );
+
+    let o = yunzhi(
+        url,
+        &[
+            "admin",
+            "reset-password",
+            "--username",
+            "root_admin",
+            "--password",
+            "Root-Admin-2027",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = yunzhi(url, &["admin", "unlock", "--username", "root_admin"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = yunzhi(url, &["admin", "unlock", "--username", "nobody"]);
+    assert!(!o.status.success());
+
+    let o = yunzhi(url, &["admin", "audit-verify"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("\"ok\": true"), "{}", text(&o));
+
+    exec(url, "UPDATE audit SET actor = 'someone-else' WHERE id = 2").await;
+    let o = yunzhi(url, &["admin", "audit-verify"]);
+    assert!(!o.status.success(), "a broken chain fails the command");
+    assert!(text(&o).contains("\"first_bad\": 2"), "{}", text(&o));
+}
+
+#[tokio::test]
+async fn the_admin_chores_work_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("yunzhi.db").display());
+    chores(&url).await;
+}
+
+#[tokio::test]
+async fn the_admin_chores_work_on_postgres() {
+    let admin = std::env::var("YUNZHI_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let name = format!("yunzhi_t_{}_cli", std::process::id());
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("the PostgreSQL tests need a server at {admin}: {e}; `.ci/run` starts one")
+        });
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    chores(&url).await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {name} WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+}
