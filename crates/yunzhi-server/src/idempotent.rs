@@ -60,26 +60,17 @@ where
     let user = caller.actor.user_id;
     let fp = fingerprint(route, raw_body);
     let mut tx = state.store.begin().await?;
-    if let Some(key) = &key.0
-        && let Some(saved) = tx.idempotent_response(user, key).await?
-    {
-        return replay(saved, &fp);
-    }
-    let created = create(&mut tx).await?;
-    let body = serde_json::to_string(&created).map_err(|e| ApiError::Internal(e.into()))?;
     if let Some(key) = &key.0 {
-        let saved = StoredResponse {
-            fingerprint: fp.clone(),
-            status: 201,
-            body: body.clone(),
-        };
+        if let Some(saved) = tx.idempotent_response(user, key).await? {
+            return replay(saved, &fp);
+        }
         match tx
-            .save_idempotent_response(user, key, &saved, state.now().as_millisecond())
+            .reserve_idempotency_key(user, key, &fp, state.now().as_millisecond())
             .await
         {
             Ok(()) => {}
-            // Another request with this key committed first: ours rolls
-            // back, and the winner's answer is the answer.
+            // Another request with this key committed first while we
+            // waited: ours rolls back, and the winner's answer is the answer.
             Err(StoreError::Duplicate { .. }) => {
                 drop(tx);
                 let mut tx = state.store.begin().await?;
@@ -88,13 +79,24 @@ where
                         .await?
                         .ok_or_else(|| ApiError::Conflict {
                             code: "conflict",
-                            detail: "a concurrent request is in progress; retry".into(),
+                            detail: "a request with this Idempotency-Key is in progress; retry"
+                                .into(),
                             field: None,
                         })?;
                 return replay(saved, &fp);
             }
             Err(e) => return Err(e.into()),
         }
+    }
+    let created = create(&mut tx).await?;
+    let body = serde_json::to_string(&created).map_err(|e| ApiError::Internal(e.into()))?;
+    if let Some(key) = &key.0 {
+        let saved = StoredResponse {
+            fingerprint: fp,
+            status: 201,
+            body: body.clone(),
+        };
+        tx.save_idempotent_response(user, key, &saved).await?;
     }
     tx.commit().await?;
     Ok(respond(StatusCode::CREATED, body, false))

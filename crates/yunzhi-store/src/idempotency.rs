@@ -39,28 +39,48 @@ impl Tx {
         .transpose()
     }
 
-    /// Saves the answer. A concurrent first use of the same key makes this
-    /// fail with `Duplicate { field: "idempotency" }`; the caller then rolls
-    /// back and replays the winner's answer.
+    /// Reserves `key` for this transaction before the create runs. A
+    /// concurrent first use of the same key waits here (PostgreSQL blocks on
+    /// the primary key; SQLite has one writer) and then fails with
+    /// `Duplicate { field: "idempotency" }`: its caller rolls back and
+    /// replays the winner's answer. A create that fails rolls the
+    /// reservation back with it.
+    pub async fn reserve_idempotency_key(
+        &mut self,
+        user: UserId,
+        key: &str,
+        fingerprint: &str,
+        at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO idempotency (user_id, key, fingerprint, status, body, created_at) VALUES ($1, $2, $3, 0, '', $4)",
+        )
+        .bind(user.0)
+        .bind(key)
+        .bind(fingerprint)
+        .bind(at)
+        .execute(self.conn())
+        .await
+        .map_err(|e| StoreError::unique(e, &["idempotency"]))?;
+        Ok(())
+    }
+
+    /// Records the answer on the reservation, in the create's transaction.
     pub async fn save_idempotent_response(
         &mut self,
         user: UserId,
         key: &str,
         response: &StoredResponse,
-        at: i64,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO idempotency (user_id, key, fingerprint, status, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            "UPDATE idempotency SET status = $1, body = $2 WHERE user_id = $3 AND key = $4",
         )
-        .bind(user.0)
-        .bind(key)
-        .bind(&response.fingerprint)
         .bind(i64::from(response.status))
         .bind(&response.body)
-        .bind(at)
+        .bind(user.0)
+        .bind(key)
         .execute(self.conn())
-        .await
-        .map_err(|e| StoreError::unique(e, &["idempotency"]))?;
+        .await?;
         Ok(())
     }
 }
