@@ -112,11 +112,7 @@ impl Actor {
 
     /// Unit staff see their unit, everyone else all units.
     fn natural_scope(&self) -> Option<Scope> {
-        if self.roles.is_unit_staff() {
-            self.unit_id.map(Scope::Unit)
-        } else {
-            Some(Scope::AllUnits)
-        }
+        if self.roles.is_unit_staff() { self.unit_id.map(Scope::Unit) } else { Some(Scope::AllUnits) }
     }
 
     /// Everyone but the audit admin reads units, systems and the catalog.
@@ -129,75 +125,49 @@ impl Actor {
     }
 
     pub fn audit_reader(&self) -> Option<AuditReader> {
-        self.has(Role::AuditAdmin).then_some(AuditReader {
-            scope: Scope::AllUnits,
-        })
+        self.has(Role::AuditAdmin).then_some(AuditReader { scope: Scope::AllUnits })
     }
 
     pub fn account_admin(&self) -> Option<AccountAdmin> {
         if self.has(Role::SysAdmin) {
-            return Some(AccountAdmin {
-                scope: Scope::AllUnits,
-            });
+            return Some(AccountAdmin { scope: Scope::AllUnits });
         }
         if self.has(Role::UnitAdmin) {
-            return self.unit_id.map(|u| AccountAdmin {
-                scope: Scope::Unit(u),
-            });
+            return self.unit_id.map(|u| AccountAdmin { scope: Scope::Unit(u) });
         }
         None
     }
 
     pub fn unit_registrar(&self) -> Option<UnitRegistrar> {
-        self.has(Role::SysAdmin).then_some(UnitRegistrar {
-            scope: Scope::AllUnits,
-        })
+        self.has(Role::SysAdmin).then_some(UnitRegistrar { scope: Scope::AllUnits })
     }
 
     pub fn system_registrar(&self) -> Option<SystemRegistrar> {
         if self.has(Role::CloudAdmin) {
-            return Some(SystemRegistrar {
-                scope: Scope::AllUnits,
-            });
+            return Some(SystemRegistrar { scope: Scope::AllUnits });
         }
         if self.has_any(&[Role::UnitUser, Role::UnitAdmin]) {
-            return self.unit_id.map(|u| SystemRegistrar {
-                scope: Scope::Unit(u),
-            });
+            return self.unit_id.map(|u| SystemRegistrar { scope: Scope::Unit(u) });
         }
         None
     }
 
     pub fn system_reviewer(&self) -> Option<SystemReviewer> {
-        self.has(Role::CloudAdmin).then_some(SystemReviewer {
-            scope: Scope::AllUnits,
-        })
+        self.has(Role::CloudAdmin).then_some(SystemReviewer { scope: Scope::AllUnits })
     }
 
     pub fn cloud_operator(&self) -> Option<CloudOperator> {
-        self.has(Role::CloudAdmin).then_some(CloudOperator {
-            scope: Scope::AllUnits,
-        })
+        self.has(Role::CloudAdmin).then_some(CloudOperator { scope: Scope::AllUnits })
     }
 
     pub fn platform_reader(&self) -> Option<PlatformReader> {
-        self.has_any(&[
-            Role::CloudAdmin,
-            Role::InfraChief,
-            Role::BdcLeader,
-            Role::Office,
-            Role::SysAdmin,
-        ])
-        .then_some(PlatformReader {
-            scope: Scope::AllUnits,
-        })
+        self.has_any(&[Role::CloudAdmin, Role::InfraChief, Role::BdcLeader, Role::Office, Role::SysAdmin])
+            .then_some(PlatformReader { scope: Scope::AllUnits })
     }
 
     /// Only in demo mode, and only the system administrator.
     pub fn clock_setter(&self, demo_mode: bool) -> Option<ClockSetter> {
-        (demo_mode && self.has(Role::SysAdmin)).then_some(ClockSetter {
-            scope: Scope::AllUnits,
-        })
+        (demo_mode && self.has(Role::SysAdmin)).then_some(ClockSetter { scope: Scope::AllUnits })
     }
 }
 

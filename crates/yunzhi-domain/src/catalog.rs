@@ -47,26 +47,16 @@ impl CatalogKind {
     }
 
     pub fn parse(field: &str, raw: &str) -> Result<CatalogKind, Invalid> {
-        CatalogKind::ALL
-            .into_iter()
-            .find(|k| k.code() == raw)
-            .ok_or_else(|| {
-                let all: Vec<_> = CatalogKind::ALL.iter().map(|k| k.code()).collect();
-                FieldError::new(
-                    field,
-                    "unknown_kind",
-                    format!("{field} must be one of {}", all.join(", ")),
-                )
+        CatalogKind::ALL.into_iter().find(|k| k.code() == raw).ok_or_else(|| {
+            let all: Vec<_> = CatalogKind::ALL.iter().map(|k| k.code()).collect();
+            FieldError::new(field, "unknown_kind", format!("{field} must be one of {}", all.join(", ")))
                 .into()
-            })
+        })
     }
 
     /// Whether a request's `quantity` counts GiB of this item (storage) rather than pieces.
     pub fn counts_gib(self) -> bool {
-        matches!(
-            self,
-            CatalogKind::BlockStorage | CatalogKind::ObjectStorage | CatalogKind::FileStorage
-        )
+        matches!(self, CatalogKind::BlockStorage | CatalogKind::ObjectStorage | CatalogKind::FileStorage)
     }
 }
 
@@ -120,20 +110,10 @@ pub struct CatalogItemInput {
     pub description: Option<String>,
 }
 
-fn positive(
-    c: &mut Checker,
-    field: &str,
-    raw: Option<i64>,
-    max: i64,
-    required: bool,
-) -> Option<u32> {
+fn positive(c: &mut Checker, field: &str, raw: Option<i64>, max: i64, required: bool) -> Option<u32> {
     match raw {
         None if required => {
-            c.push(FieldError::new(
-                field,
-                "required",
-                format!("{field} is required for a cloud host"),
-            ));
+            c.push(FieldError::new(field, "required", format!("{field} is required for a cloud host")));
             None
         }
         None => None,
@@ -154,9 +134,7 @@ impl CatalogSpec {
         let mut c = Checker::new();
         let code = c.take(text::bounded("code", &input.code, 2, 48));
         if let Some(code) = &code
-            && !code
-                .chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || "._-".contains(ch))
+            && !code.chars().all(|ch| ch.is_ascii_alphanumeric() || "._-".contains(ch))
         {
             c.push(FieldError::new(
                 "code",
@@ -171,11 +149,7 @@ impl CatalogSpec {
         let arch = match input.arch.as_deref() {
             Some(a) => c.take(Arch::parse("arch", a)),
             None if is_host => {
-                c.push(FieldError::new(
-                    "arch",
-                    "required",
-                    "arch is required for a cloud host",
-                ));
+                c.push(FieldError::new("arch", "required", "arch is required for a cloud host"));
                 None
             }
             None => None,
@@ -184,11 +158,7 @@ impl CatalogSpec {
         let memory_gib = positive(&mut c, "memory_gib", input.memory_gib, 4096, is_host);
         let disk_gib = positive(&mut c, "disk_gib", input.disk_gib, 65536, is_host);
         if is_host && input.images.is_empty() {
-            c.push(FieldError::new(
-                "images",
-                "required",
-                "a cloud host must offer at least one image",
-            ));
+            c.push(FieldError::new("images", "required", "a cloud host must offer at least one image"));
         }
         let mut images = Vec::new();
         for (i, img) in input.images.iter().enumerate() {
@@ -196,16 +166,8 @@ impl CatalogSpec {
                 images.push(ok);
             }
         }
-        let engine = c
-            .take(text::optional("engine", input.engine.as_deref(), 64))
-            .flatten();
-        let description = c
-            .take(text::optional(
-                "description",
-                input.description.as_deref(),
-                500,
-            ))
-            .flatten();
+        let engine = c.take(text::optional("engine", input.engine.as_deref(), 64)).flatten();
+        let description = c.take(text::optional("description", input.description.as_deref(), 500)).flatten();
         c.finish()?;
         let kind = kind.unwrap_or(CatalogKind::CloudHost);
         Ok(CatalogSpec {
@@ -230,9 +192,7 @@ pub fn default_measure(kind: CatalogKind) -> &'static str {
         CatalogKind::CloudHost => "host",
         CatalogKind::BlockStorage | CatalogKind::ObjectStorage | CatalogKind::FileStorage => "GiB",
         CatalogKind::IpBandwidth => "Mbps",
-        CatalogKind::Database | CatalogKind::LoadBalancer | CatalogKind::SecurityService => {
-            "instance"
-        }
+        CatalogKind::Database | CatalogKind::LoadBalancer | CatalogKind::SecurityService => "instance",
     }
 }
 
@@ -243,11 +203,8 @@ const X86_IMAGES: &[&str] = &[
     "Anolis OS 8.9",
     "Windows Server 2019 Datacenter",
 ];
-const ARM_IMAGES: &[&str] = &[
-    "Kylin Server V10 SP3 (aarch64)",
-    "UOS Server 20 (1070a)",
-    "openEuler 22.03 LTS SP4 (aarch64)",
-];
+const ARM_IMAGES: &[&str] =
+    &["Kylin Server V10 SP3 (aarch64)", "UOS Server 20 (1070a)", "openEuler 22.03 LTS SP4 (aarch64)"];
 
 fn host(arch: Arch, vcpu: u32, memory_gib: u32, family: &str) -> CatalogSpec {
     let (a, images, zh) = match arch {
@@ -270,13 +227,7 @@ fn host(arch: Arch, vcpu: u32, memory_gib: u32, family: &str) -> CatalogSpec {
     }
 }
 
-fn item(
-    code: &str,
-    kind: CatalogKind,
-    name: &str,
-    name_en: &str,
-    description: &str,
-) -> CatalogSpec {
+fn item(code: &str, kind: CatalogKind, name: &str, name_en: &str, description: &str) -> CatalogSpec {
     CatalogSpec {
         code: code.into(),
         kind,
@@ -293,14 +244,7 @@ fn item(
     }
 }
 
-fn database(
-    code: &str,
-    name: &str,
-    name_en: &str,
-    engine: &str,
-    vcpu: u32,
-    memory_gib: u32,
-) -> CatalogSpec {
+fn database(code: &str, name: &str, name_en: &str, engine: &str, vcpu: u32, memory_gib: u32) -> CatalogSpec {
     CatalogSpec {
         vcpu: Some(vcpu),
         memory_gib: Some(memory_gib),
@@ -313,48 +257,19 @@ fn database(
 pub fn default_catalog() -> Vec<CatalogSpec> {
     use CatalogKind::*;
     let mut items = Vec::new();
-    for (vcpu, mem, family) in [
-        (2, 4, "c"),
-        (4, 8, "c"),
-        (8, 16, "c"),
-        (16, 32, "c"),
-        (8, 64, "r"),
-        (32, 64, "c"),
-    ] {
+    for (vcpu, mem, family) in
+        [(2, 4, "c"), (4, 8, "c"), (8, 16, "c"), (16, 32, "c"), (8, 64, "r"), (32, 64, "c")]
+    {
         items.push(host(Arch::X86_64, vcpu, mem, family));
     }
     for (vcpu, mem) in [(2, 4), (4, 8), (8, 16), (16, 32)] {
         items.push(host(Arch::Aarch64, vcpu, mem, "c"));
     }
     items.extend([
-        item(
-            "evs.ssd",
-            BlockStorage,
-            "SSD云硬盘",
-            "SSD block storage",
-            "高性能块存储，适合数据库与交易系统",
-        ),
-        item(
-            "evs.sata",
-            BlockStorage,
-            "SATA云硬盘",
-            "SATA block storage",
-            "容量型块存储，适合归档与日志",
-        ),
-        item(
-            "obs.standard",
-            ObjectStorage,
-            "对象存储",
-            "Object storage",
-            "S3兼容对象存储",
-        ),
-        item(
-            "nas.standard",
-            FileStorage,
-            "文件存储",
-            "File storage (NAS)",
-            "NFS/CIFS共享文件存储",
-        ),
+        item("evs.ssd", BlockStorage, "SSD云硬盘", "SSD block storage", "高性能块存储，适合数据库与交易系统"),
+        item("evs.sata", BlockStorage, "SATA云硬盘", "SATA block storage", "容量型块存储，适合归档与日志"),
+        item("obs.standard", ObjectStorage, "对象存储", "Object storage", "S3兼容对象存储"),
+        item("nas.standard", FileStorage, "文件存储", "File storage (NAS)", "NFS/CIFS共享文件存储"),
         database(
             "rds.mysql8.c4m8",
             "MySQL 8.0 数据库 4核8G",
@@ -387,56 +302,14 @@ pub fn default_catalog() -> Vec<CatalogSpec> {
             4,
             16,
         ),
-        item(
-            "slb.standard",
-            LoadBalancer,
-            "负载均衡",
-            "Load balancer",
-            "四层/七层负载均衡实例",
-        ),
-        item(
-            "eip.egov",
-            IpBandwidth,
-            "政务外网IP及带宽",
-            "E-gov network IP and bandwidth",
-            "按带宽Mbps计",
-        ),
-        item(
-            "eip.internet",
-            IpBandwidth,
-            "互联网IP及带宽",
-            "Internet IP and bandwidth",
-            "按带宽Mbps计",
-        ),
-        item(
-            "sec.waf",
-            SecurityService,
-            "Web应用防火墙",
-            "Web application firewall",
-            "",
-        ),
-        item(
-            "sec.hids",
-            SecurityService,
-            "主机安全",
-            "Host security (HIDS)",
-            "",
-        ),
+        item("slb.standard", LoadBalancer, "负载均衡", "Load balancer", "四层/七层负载均衡实例"),
+        item("eip.egov", IpBandwidth, "政务外网IP及带宽", "E-gov network IP and bandwidth", "按带宽Mbps计"),
+        item("eip.internet", IpBandwidth, "互联网IP及带宽", "Internet IP and bandwidth", "按带宽Mbps计"),
+        item("sec.waf", SecurityService, "Web应用防火墙", "Web application firewall", ""),
+        item("sec.hids", SecurityService, "主机安全", "Host security (HIDS)", ""),
         item("sec.bastion", SecurityService, "堡垒机", "Bastion host", ""),
-        item(
-            "sec.vulnscan",
-            SecurityService,
-            "漏洞扫描",
-            "Vulnerability scan",
-            "",
-        ),
-        item(
-            "sec.dbaudit",
-            SecurityService,
-            "数据库审计",
-            "Database audit",
-            "",
-        ),
+        item("sec.vulnscan", SecurityService, "漏洞扫描", "Vulnerability scan", ""),
+        item("sec.dbaudit", SecurityService, "数据库审计", "Database audit", ""),
     ]);
     items
 }
@@ -462,10 +335,7 @@ mod tests {
     #[test]
     fn the_default_catalog_has_domestic_images_for_both_architectures() {
         for arch in [Arch::X86_64, Arch::Aarch64] {
-            let host = default_catalog()
-                .into_iter()
-                .find(|i| i.arch == Some(arch))
-                .unwrap();
+            let host = default_catalog().into_iter().find(|i| i.arch == Some(arch)).unwrap();
             assert!(host.images.iter().any(|i| i.starts_with("Kylin")));
             assert!(host.images.iter().any(|i| i.starts_with("openEuler")));
         }
@@ -486,12 +356,7 @@ mod tests {
             engine: None,
             description: None,
         };
-        let fields: Vec<_> = CatalogSpec::parse(&input)
-            .unwrap_err()
-            .0
-            .into_iter()
-            .map(|e| e.field)
-            .collect();
+        let fields: Vec<_> = CatalogSpec::parse(&input).unwrap_err().0.into_iter().map(|e| e.field).collect();
         assert_eq!(fields, ["arch", "vcpu", "memory_gib", "images"]);
     }
 

@@ -40,13 +40,9 @@ impl ShiftableClock {
     pub fn set_today(&self, date: Date) -> Timestamp {
         let real = Timestamp::now();
         let real_date = real.to_zoned(district_zone()).date();
-        let days = real_date
-            .until(date)
-            .map(|s| i64::from(s.get_days()))
-            .unwrap_or(0);
+        let days = real_date.until(date).map(|s| i64::from(s.get_days())).unwrap_or(0);
         let shift = SignedDuration::from_hours(24 * days);
-        self.offset_ms
-            .store(shift.as_millis() as i64, Ordering::SeqCst);
+        self.offset_ms.store(shift.as_millis() as i64, Ordering::SeqCst);
         self.now()
     }
 
@@ -57,17 +53,14 @@ impl ShiftableClock {
     }
 
     pub fn advance(&self, by: SignedDuration) {
-        self.offset_ms
-            .fetch_add(by.as_millis() as i64, Ordering::SeqCst);
+        self.offset_ms.fetch_add(by.as_millis() as i64, Ordering::SeqCst);
     }
 }
 
 impl Clock for ShiftableClock {
     fn now(&self) -> Timestamp {
         let offset = SignedDuration::from_millis(self.offset_ms.load(Ordering::SeqCst));
-        Timestamp::now()
-            .checked_add(offset)
-            .unwrap_or_else(|_| Timestamp::now())
+        Timestamp::now().checked_add(offset).unwrap_or_else(|_| Timestamp::now())
     }
 }
 

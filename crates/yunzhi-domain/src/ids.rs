@@ -16,12 +16,4 @@ macro_rules! id_type {
     )*};
 }
 
-id_type!(
-    UnitId,
-    SystemId,
-    UserId,
-    CatalogItemId,
-    PlatformId,
-    AuditId,
-    JobId
-);
+id_type!(UnitId, SystemId, UserId, CatalogItemId, PlatformId, AuditId, JobId);

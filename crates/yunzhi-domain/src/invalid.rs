@@ -18,12 +18,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, code: &'static str, detail: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            code,
-            detail: detail.into(),
-            article: None,
-        }
+        Self { field: field.into(), code, detail: detail.into(), article: None }
     }
 
     pub fn article(mut self, article: u8) -> Self {
@@ -101,10 +96,6 @@ impl Checker {
 
     /// `Ok(())` when nothing was wrong.
     pub fn finish(self) -> Result<(), Invalid> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(Invalid(self.errors))
-        }
+        if self.errors.is_empty() { Ok(()) } else { Err(Invalid(self.errors)) }
     }
 }

@@ -14,16 +14,10 @@ pub fn check(field: &str, password: &str, username: &str) -> Result<(), Invalid>
     let len = password.chars().count();
     let err = |code, detail: String| Err(FieldError::new(field, code, detail).into());
     if len < MIN_LENGTH {
-        return err(
-            "password_too_short",
-            format!("{field} must have at least {MIN_LENGTH} characters"),
-        );
+        return err("password_too_short", format!("{field} must have at least {MIN_LENGTH} characters"));
     }
     if len > MAX_LENGTH {
-        return err(
-            "password_too_long",
-            format!("{field} must have at most {MAX_LENGTH} characters"),
-        );
+        return err("password_too_long", format!("{field} must have at most {MAX_LENGTH} characters"));
     }
     let classes = [
         password.chars().any(|c| c.is_lowercase()),
@@ -43,10 +37,7 @@ pub fn check(field: &str, password: &str, username: &str) -> Result<(), Invalid>
         );
     }
     if !username.is_empty() && password.to_lowercase().contains(&username.to_lowercase()) {
-        return err(
-            "password_contains_username",
-            format!("{field} must not contain the username"),
-        );
+        return err("password_contains_username", format!("{field} must not contain the username"));
     }
     Ok(())
 }
@@ -62,19 +53,13 @@ mod tests {
 
     #[test]
     fn a_short_password_is_refused() {
-        assert_eq!(
-            check("password", "Ab1!", "wang").unwrap_err().first().code,
-            "password_too_short"
-        );
+        assert_eq!(check("password", "Ab1!", "wang").unwrap_err().first().code, "password_too_short");
     }
 
     #[test]
     fn a_password_of_one_kind_of_character_is_refused() {
         assert_eq!(
-            check("password", "abcdefghijklmn", "wang")
-                .unwrap_err()
-                .first()
-                .code,
+            check("password", "abcdefghijklmn", "wang").unwrap_err().first().code,
             "password_too_simple"
         );
     }
@@ -82,10 +67,7 @@ mod tests {
     #[test]
     fn a_password_containing_the_username_is_refused() {
         assert_eq!(
-            check("password", "Wang-2026-pass", "wang")
-                .unwrap_err()
-                .first()
-                .code,
+            check("password", "Wang-2026-pass", "wang").unwrap_err().first().code,
             "password_contains_username"
         );
     }

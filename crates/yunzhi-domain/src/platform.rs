@@ -94,10 +94,7 @@ pub struct Overcommit {
 
 impl Default for Overcommit {
     fn default() -> Self {
-        Overcommit {
-            cpu: 1.0,
-            memory: 1.0,
-        }
+        Overcommit { cpu: 1.0, memory: 1.0 }
     }
 }
 
@@ -138,9 +135,7 @@ impl NewPlatform {
         let name = c.take(text::bounded("name", &input.name, 2, 64));
         let arch = c.take(Arch::parse("arch", &input.arch));
         let driver = c.take(DriverKind::parse("driver", &input.driver));
-        let endpoint = c
-            .take(text::optional("endpoint", input.endpoint.as_deref(), 256))
-            .flatten();
+        let endpoint = c.take(text::optional("endpoint", input.endpoint.as_deref(), 256)).flatten();
         if driver.is_some_and(|d| d != DriverKind::Simulator) && endpoint.is_none() {
             c.push(FieldError::new(
                 "endpoint",
@@ -187,11 +182,7 @@ impl NewPlatform {
             arch: arch.unwrap_or(Arch::X86_64),
             driver: driver.unwrap_or(DriverKind::Simulator),
             endpoint,
-            capacity: Capacity {
-                vcpu: cap[0],
-                memory_gib: cap[1],
-                storage_gib: cap[2],
-            },
+            capacity: Capacity { vcpu: cap[0], memory_gib: cap[1], storage_gib: cap[2] },
             overcommit,
         })
     }
@@ -214,15 +205,8 @@ mod tests {
 
     #[test]
     fn cpu_overcommit_multiplies_what_can_be_allocated() {
-        let cap = Capacity {
-            vcpu: 100,
-            memory_gib: 400,
-            storage_gib: 1000,
-        };
-        let a = cap.allocatable(Overcommit {
-            cpu: 4.0,
-            memory: 1.5,
-        });
+        let cap = Capacity { vcpu: 100, memory_gib: 400, storage_gib: 1000 };
+        let a = cap.allocatable(Overcommit { cpu: 4.0, memory: 1.5 });
         assert_eq!((a.vcpu, a.memory_gib, a.storage_gib), (400, 600, 1000));
     }
 
@@ -233,22 +217,10 @@ mod tests {
             arch: "x86_64".into(),
             driver: "openstack".into(),
             endpoint: None,
-            capacity: CapacityInput {
-                vcpu: 0,
-                memory_gib: 1,
-                storage_gib: 1,
-            },
-            overcommit: Some(Overcommit {
-                cpu: 40.0,
-                memory: 1.0,
-            }),
+            capacity: CapacityInput { vcpu: 0, memory_gib: 1, storage_gib: 1 },
+            overcommit: Some(Overcommit { cpu: 40.0, memory: 1.0 }),
         };
-        let fields: Vec<_> = NewPlatform::parse(&input)
-            .unwrap_err()
-            .0
-            .into_iter()
-            .map(|e| e.field)
-            .collect();
+        let fields: Vec<_> = NewPlatform::parse(&input).unwrap_err().0.into_iter().map(|e| e.field).collect();
         assert_eq!(fields, ["endpoint", "capacity.vcpu", "overcommit.cpu"]);
     }
 }

@@ -57,21 +57,15 @@ impl Role {
     }
 
     pub fn parse(field: &str, raw: &str) -> Result<Role, Invalid> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.code() == raw)
-            .ok_or_else(|| {
-                let known: Vec<_> = Role::ALL.iter().map(|r| r.code()).collect();
-                FieldError::new(
-                    field,
-                    "unknown_role",
-                    format!(
-                        "{field}: `{raw}` is not a role; roles are {}",
-                        known.join(", ")
-                    ),
-                )
-                .into()
-            })
+        Role::ALL.into_iter().find(|r| r.code() == raw).ok_or_else(|| {
+            let known: Vec<_> = Role::ALL.iter().map(|r| r.code()).collect();
+            FieldError::new(
+                field,
+                "unknown_role",
+                format!("{field}: `{raw}` is not a role; roles are {}", known.join(", ")),
+            )
+            .into()
+        })
     }
 
     /// Staff of a using unit, as opposed to the Big Data Center, the office
@@ -136,26 +130,17 @@ impl RoleSet {
                 ),
             );
         }
-        if roles
-            .iter()
-            .filter(|r| r.approval_level().is_some())
-            .count()
-            > 1
-        {
+        if roles.iter().filter(|r| r.approval_level().is_some()).count() > 1 {
             return err(
                 "separation_of_duties",
-                format!(
-                    "{field}: one person may hold only one of the three approval levels (Art. 9)"
-                ),
+                format!("{field}: one person may hold only one of the three approval levels (Art. 9)"),
             );
         }
         let unit_roles = roles.iter().filter(|r| r.is_unit_role()).count();
         if unit_roles > 0 && unit_roles < roles.len() {
             return err(
                 "separation_of_duties",
-                format!(
-                    "{field}: unit roles cannot be combined with Big Data Center or office roles"
-                ),
+                format!("{field}: unit roles cannot be combined with Big Data Center or office roles"),
             );
         }
         if unit_roles > 0 && !unit_given {
@@ -237,20 +222,8 @@ mod tests {
 
     #[test]
     fn unit_roles_need_a_unit_and_others_must_not_have_one() {
-        assert_eq!(
-            RoleSet::parse("roles", &[Role::UnitUser], false)
-                .unwrap_err()
-                .first()
-                .field,
-            "unit_id"
-        );
-        assert_eq!(
-            RoleSet::parse("roles", &[Role::Office], true)
-                .unwrap_err()
-                .first()
-                .field,
-            "unit_id"
-        );
+        assert_eq!(RoleSet::parse("roles", &[Role::UnitUser], false).unwrap_err().first().field, "unit_id");
+        assert_eq!(RoleSet::parse("roles", &[Role::Office], true).unwrap_err().first().field, "unit_id");
         assert!(RoleSet::parse("roles", &[Role::UnitUser, Role::UnitAdmin], true).is_ok());
     }
 
@@ -262,11 +235,7 @@ mod tests {
     #[test]
     fn only_unit_staff_may_sign_in_without_a_second_factor() {
         for role in Role::ALL {
-            assert_eq!(
-                role.requires_second_factor(),
-                !role.is_unit_role(),
-                "{role}"
-            );
+            assert_eq!(role.requires_second_factor(), !role.is_unit_role(), "{role}");
         }
     }
 }

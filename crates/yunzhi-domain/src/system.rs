@@ -55,12 +55,10 @@ impl Arch {
         match raw {
             "x86_64" => Ok(Arch::X86_64),
             "aarch64" => Ok(Arch::Aarch64),
-            _ => Err(FieldError::new(
-                field,
-                "unknown_arch",
-                format!("{field} must be `x86_64` or `aarch64`"),
-            )
-            .into()),
+            _ => {
+                Err(FieldError::new(field, "unknown_arch", format!("{field} must be `x86_64` or `aarch64`"))
+                    .into())
+            }
         }
     }
 }
@@ -83,11 +81,7 @@ pub struct QuotaInput {
 
 /// Upper bounds that catch a typo (an extra zero) rather than limit anyone:
 /// far above what one district system could be granted.
-const QUOTA_LIMITS: [(&str, i64); 3] = [
-    ("vcpu", 4096),
-    ("memory_gib", 32768),
-    ("storage_gib", 4_194_304),
-];
+const QUOTA_LIMITS: [(&str, i64); 3] = [("vcpu", 4096), ("memory_gib", 32768), ("storage_gib", 4_194_304)];
 
 impl Quota {
     pub fn parse(input: &QuotaInput) -> Result<Quota, Invalid> {
@@ -116,11 +110,7 @@ impl Quota {
             );
         }
         c.finish()?;
-        Ok(Quota {
-            vcpu: out[0],
-            memory_gib: out[1],
-            storage_gib: out[2],
-        })
+        Ok(Quota { vcpu: out[0], memory_gib: out[1], storage_gib: out[2] })
     }
 }
 
@@ -142,12 +132,7 @@ pub struct PeriodicLoadInput {
 impl PeriodicLoad {
     pub fn parse(input: &PeriodicLoadInput) -> Result<PeriodicLoad, Invalid> {
         let mut c = Checker::new();
-        let description = c.take(text::bounded(
-            "periodic_load.description",
-            &input.description,
-            1,
-            200,
-        ));
+        let description = c.take(text::bounded("periodic_load.description", &input.description, 1, 200));
         let mut months = Vec::new();
         for (i, m) in input.months.iter().enumerate() {
             match u8::try_from(*m) {
@@ -179,10 +164,7 @@ impl PeriodicLoad {
             ));
         }
         c.finish()?;
-        Ok(PeriodicLoad {
-            description: description.unwrap_or_default(),
-            months,
-        })
+        Ok(PeriodicLoad { description: description.unwrap_or_default(), months })
     }
 
     pub fn is_busy_in(&self, month: i8) -> bool {
@@ -279,18 +261,13 @@ impl GoLiveChecks {
         let mut c = Checker::new();
         let mut one = |name: &str, raw: &Option<String>| {
             let field = format!("golive.{name}");
-            raw.as_deref()
-                .and_then(|raw| c.take(parse_past_date(&field, raw, today)))
+            raw.as_deref().and_then(|raw| c.take(parse_past_date(&field, raw, today)))
         };
         let self_check_on = one("self_check_on", &input.self_check_on);
         let assessment_on = one("assessment_on", &input.assessment_on);
         let hardening_on = one("hardening_on", &input.hardening_on);
         c.finish()?;
-        Ok(GoLiveChecks {
-            self_check_on,
-            assessment_on,
-            hardening_on,
-        })
+        Ok(GoLiveChecks { self_check_on, assessment_on, hardening_on })
     }
 
     pub fn check_complete(&self) -> Result<(), Invalid> {
@@ -305,9 +282,7 @@ impl GoLiveChecks {
                     FieldError::new(
                         format!("golive.{name}"),
                         "golive_check_missing",
-                        format!(
-                            "the {what} must be recorded before the system goes online (Art. 22)"
-                        ),
+                        format!("the {what} must be recorded before the system goes online (Art. 22)"),
                     )
                     .article(22),
                 );
@@ -335,12 +310,8 @@ pub fn parse_date(field: &str, raw: &str) -> Result<Date, Invalid> {
     let valid_shape = raw.len() == 10 && raw.as_bytes()[4] == b'-' && raw.as_bytes()[7] == b'-';
     match raw.parse::<Date>() {
         Ok(d) if valid_shape => Ok(d),
-        _ => Err(FieldError::new(
-            field,
-            "date_format",
-            format!("{field} must be a date written YYYY-MM-DD"),
-        )
-        .into()),
+        _ => Err(FieldError::new(field, "date_format", format!("{field} must be a date written YYYY-MM-DD"))
+            .into()),
     }
 }
 
@@ -399,48 +370,27 @@ impl NewSystem {
         let name = c.take(text::bounded("name", &input.name, 2, 100));
         let mlps_level = c.take(MlpsLevel::parse("mlps_level", input.mlps_level));
         refuse_classified(&mut c, input.classified);
-        let project_ref = c
-            .take(text::optional(
-                "project_ref",
-                input.project_ref.as_deref(),
-                64,
-            ))
-            .flatten();
+        let project_ref = c.take(text::optional("project_ref", input.project_ref.as_deref(), 64)).flatten();
         let arch = c.take(Arch::parse("arch", &input.arch));
         let quota = c.take(Quota::parse(&input.quota));
         let quota_basis = c.take(quota_basis(&input.quota_basis));
-        let periodic_load = input
-            .periodic_load
-            .as_ref()
-            .and_then(|p| c.take(PeriodicLoad::parse(p)));
-        let description = c
-            .take(text::optional(
-                "description",
-                input.description.as_deref(),
-                1000,
-            ))
-            .flatten();
+        let periodic_load = input.periodic_load.as_ref().and_then(|p| c.take(PeriodicLoad::parse(p)));
+        let description = c.take(text::optional("description", input.description.as_deref(), 1000)).flatten();
         c.finish()?;
         match (name, mlps_level, arch, quota, quota_basis) {
-            (Some(name), Some(mlps_level), Some(arch), Some(quota), Some(quota_basis)) => {
-                Ok(NewSystem {
-                    unit_id,
-                    name,
-                    mlps_level,
-                    project_ref,
-                    arch,
-                    quota,
-                    quota_basis,
-                    periodic_load,
-                    description,
-                })
-            }
+            (Some(name), Some(mlps_level), Some(arch), Some(quota), Some(quota_basis)) => Ok(NewSystem {
+                unit_id,
+                name,
+                mlps_level,
+                project_ref,
+                arch,
+                quota,
+                quota_basis,
+                periodic_load,
+                description,
+            }),
             // Every `None` above pushed an error, so `finish` returned early.
-            _ => Err(Invalid::one(FieldError::new(
-                "",
-                "invalid",
-                "invalid system",
-            ))),
+            _ => Err(Invalid::one(FieldError::new("", "invalid", "invalid system"))),
         }
     }
 }
@@ -516,27 +466,14 @@ pub struct SystemPatch {
 impl SystemPatch {
     pub fn parse(input: &SystemPatchInput, today: Date) -> Result<SystemPatch, Invalid> {
         let mut c = Checker::new();
-        let name = input
-            .name
-            .as_deref()
-            .and_then(|n| c.take(text::bounded("name", n, 2, 100)));
-        let mlps_level = input
-            .mlps_level
-            .and_then(|l| c.take(MlpsLevel::parse("mlps_level", l)));
+        let name = input.name.as_deref().and_then(|n| c.take(text::bounded("name", n, 2, 100)));
+        let mlps_level = input.mlps_level.and_then(|l| c.take(MlpsLevel::parse("mlps_level", l)));
         refuse_classified(&mut c, input.classified == Some(true));
-        let project_ref = input
-            .project_ref
-            .as_ref()
-            .and_then(|p| c.take(text::optional("project_ref", p.as_deref(), 64)));
-        let arch = input
-            .arch
-            .as_deref()
-            .and_then(|a| c.take(Arch::parse("arch", a)));
+        let project_ref =
+            input.project_ref.as_ref().and_then(|p| c.take(text::optional("project_ref", p.as_deref(), 64)));
+        let arch = input.arch.as_deref().and_then(|a| c.take(Arch::parse("arch", a)));
         let quota = input.quota.as_ref().and_then(|q| c.take(Quota::parse(q)));
-        let quota_basis = input
-            .quota_basis
-            .as_deref()
-            .and_then(|b| c.take(quota_basis(b)));
+        let quota_basis = input.quota_basis.as_deref().and_then(|b| c.take(quota_basis(b)));
         let periodic_load = match &input.periodic_load {
             None => None,
             Some(None) => Some(None),
@@ -546,14 +483,8 @@ impl SystemPatch {
             .description
             .as_ref()
             .and_then(|d| c.take(text::optional("description", d.as_deref(), 1000)));
-        let golive = input
-            .golive
-            .as_ref()
-            .and_then(|g| c.take(GoLiveChecks::parse(g, today)));
-        let state = input
-            .state
-            .as_deref()
-            .and_then(|s| c.take(SystemState::parse("state", s)));
+        let golive = input.golive.as_ref().and_then(|g| c.take(GoLiveChecks::parse(g, today)));
+        let state = input.state.as_deref().and_then(|s| c.take(SystemState::parse("state", s)));
         c.finish()?;
         Ok(SystemPatch {
             name,
@@ -576,10 +507,7 @@ impl SystemPatch {
     /// Whether the change touches what the Big Data Center accepted on
     /// approval: the quota and its basis, the architecture, the MLPS level.
     pub fn touches_approved_terms(&self) -> bool {
-        self.quota.is_some()
-            || self.quota_basis.is_some()
-            || self.arch.is_some()
-            || self.mlps_level.is_some()
+        self.quota.is_some() || self.quota_basis.is_some() || self.arch.is_some() || self.mlps_level.is_some()
     }
 }
 
@@ -666,11 +594,7 @@ impl System {
         }
         let terms = patch.touches_approved_terms() || patch.project_ref.is_some();
         if editor == Editor::UnitStaff && terms && !unit_may_edit_terms(self.state) {
-            let field = if patch.quota.is_some() {
-                "quota"
-            } else {
-                "state"
-            };
+            let field = if patch.quota.is_some() { "quota" } else { "state" };
             return Err(EditRefusal::NotAllowed(
                 FieldError::new(
                     field,
@@ -751,14 +675,7 @@ mod tests {
     #[test]
     fn the_enrolment_system_of_the_stories_registers() {
         let s = NewSystem::parse(&input(), UnitId(1)).unwrap();
-        assert_eq!(
-            s.quota,
-            Quota {
-                vcpu: 32,
-                memory_gib: 64,
-                storage_gib: 2048
-            }
-        );
+        assert_eq!(s.quota, Quota { vcpu: 32, memory_gib: 64, storage_gib: 2048 });
         assert_eq!(s.periodic_load.unwrap().months, vec![7, 8]);
     }
 
@@ -777,10 +694,7 @@ mod tests {
     fn a_classified_system_is_refused() {
         let mut i = input();
         i.classified = true;
-        assert_eq!(
-            NewSystem::parse(&i, UnitId(1)).unwrap_err().first().code,
-            "classified_refused"
-        );
+        assert_eq!(NewSystem::parse(&i, UnitId(1)).unwrap_err().first().code, "classified_refused");
     }
 
     #[test]
@@ -788,103 +702,54 @@ mod tests {
         let mut i = input();
         i.quota_basis = " ".into();
         let e = NewSystem::parse(&i, UnitId(1)).unwrap_err();
-        assert_eq!(
-            (e.first().field.as_str(), e.first().article),
-            ("quota_basis", Some(8))
-        );
+        assert_eq!((e.first().field.as_str(), e.first().article), ("quota_basis", Some(8)));
     }
 
     #[test]
     fn a_negative_or_absurd_quota_is_refused_per_field() {
         let mut i = input();
-        i.quota = QuotaInput {
-            vcpu: -1,
-            memory_gib: 64,
-            storage_gib: 99_999_999,
-        };
-        let fields: Vec<_> = NewSystem::parse(&i, UnitId(1))
-            .unwrap_err()
-            .0
-            .into_iter()
-            .map(|e| e.field)
-            .collect();
+        i.quota = QuotaInput { vcpu: -1, memory_gib: 64, storage_gib: 99_999_999 };
+        let fields: Vec<_> =
+            NewSystem::parse(&i, UnitId(1)).unwrap_err().0.into_iter().map(|e| e.field).collect();
         assert_eq!(fields, ["quota.vcpu", "quota.storage_gib"]);
     }
 
     #[test]
     fn an_all_zero_quota_is_refused() {
-        let q = Quota::parse(&QuotaInput {
-            vcpu: 0,
-            memory_gib: 0,
-            storage_gib: 0,
-        });
+        let q = Quota::parse(&QuotaInput { vcpu: 0, memory_gib: 0, storage_gib: 0 });
         assert_eq!(q.unwrap_err().first().code, "quota_empty");
     }
 
     #[test]
     fn a_periodic_load_needs_real_months_and_is_not_all_year() {
-        let bad = PeriodicLoadInput {
-            description: "tax".into(),
-            months: vec![0, 13],
-        };
+        let bad = PeriodicLoadInput { description: "tax".into(), months: vec![0, 13] };
         assert_eq!(PeriodicLoad::parse(&bad).unwrap_err().0.len(), 2);
-        let all = PeriodicLoadInput {
-            description: "always".into(),
-            months: (1..=12).collect(),
-        };
-        assert_eq!(
-            PeriodicLoad::parse(&all).unwrap_err().first().code,
-            "not_periodic"
-        );
+        let all = PeriodicLoadInput { description: "always".into(), months: (1..=12).collect() };
+        assert_eq!(PeriodicLoad::parse(&all).unwrap_err().first().code, "not_periodic");
     }
 
     #[test]
     fn a_system_goes_online_only_after_the_go_live_gate() {
         let none = GoLiveChecks::default();
-        let e = SystemState::Approved
-            .check_transition(SystemState::Online, &none)
-            .unwrap_err();
+        let e = SystemState::Approved.check_transition(SystemState::Online, &none).unwrap_err();
         assert_eq!(e.0.len(), 3);
         assert!(e.0.iter().all(|f| f.article == Some(22)));
         let d = Date::constant(2026, 5, 1);
-        let done = GoLiveChecks {
-            self_check_on: Some(d),
-            assessment_on: Some(d),
-            hardening_on: Some(d),
-        };
-        assert!(
-            SystemState::Approved
-                .check_transition(SystemState::Online, &done)
-                .is_ok()
-        );
+        let done = GoLiveChecks { self_check_on: Some(d), assessment_on: Some(d), hardening_on: Some(d) };
+        assert!(SystemState::Approved.check_transition(SystemState::Online, &done).is_ok());
     }
 
     #[test]
     fn a_draft_cannot_skip_approval_and_a_retired_system_stays_retired() {
         let g = GoLiveChecks::default();
-        assert!(
-            SystemState::Draft
-                .check_transition(SystemState::Online, &g)
-                .is_err()
-        );
-        assert!(
-            SystemState::Retired
-                .check_transition(SystemState::Approved, &g)
-                .is_err()
-        );
-        assert!(
-            SystemState::Online
-                .check_transition(SystemState::Retired, &g)
-                .is_ok()
-        );
+        assert!(SystemState::Draft.check_transition(SystemState::Online, &g).is_err());
+        assert!(SystemState::Retired.check_transition(SystemState::Approved, &g).is_err());
+        assert!(SystemState::Online.check_transition(SystemState::Retired, &g).is_ok());
     }
 
     #[test]
     fn a_go_live_date_in_the_future_is_refused() {
-        let g = GoLiveInput {
-            self_check_on: Some("2026-12-01".into()),
-            ..Default::default()
-        };
+        let g = GoLiveInput { self_check_on: Some("2026-12-01".into()), ..Default::default() };
         let e = GoLiveChecks::parse(&g, Date::constant(2026, 11, 26)).unwrap_err();
         assert_eq!(e.first().code, "date_in_future");
     }
@@ -894,14 +759,8 @@ mod tests {
         let clear: SystemPatchInput = serde_json::from_str(r#"{"periodic_load": null}"#).unwrap();
         let leave: SystemPatchInput = serde_json::from_str(r#"{}"#).unwrap();
         let today = Date::constant(2026, 1, 1);
-        assert_eq!(
-            SystemPatch::parse(&clear, today).unwrap().periodic_load,
-            Some(None)
-        );
-        assert_eq!(
-            SystemPatch::parse(&leave, today).unwrap().periodic_load,
-            None
-        );
+        assert_eq!(SystemPatch::parse(&clear, today).unwrap().periodic_load, Some(None));
+        assert_eq!(SystemPatch::parse(&leave, today).unwrap().periodic_load, None);
     }
 
     fn system() -> System {
@@ -909,11 +768,7 @@ mod tests {
     }
 
     fn patch(json: serde_json::Value) -> SystemPatch {
-        SystemPatch::parse(
-            &serde_json::from_value(json).unwrap(),
-            Date::constant(2026, 11, 26),
-        )
-        .unwrap()
+        SystemPatch::parse(&serde_json::from_value(json).unwrap(), Date::constant(2026, 11, 26)).unwrap()
     }
 
     #[test]
@@ -944,14 +799,8 @@ mod tests {
     #[test]
     fn only_the_big_data_center_approves_a_registration() {
         let p = patch(serde_json::json!({"state": "approved"}));
-        assert!(matches!(
-            system().apply(&p, Editor::UnitStaff),
-            Err(EditRefusal::NotAllowed(_))
-        ));
-        assert_eq!(
-            system().apply(&p, Editor::CloudAdmin).unwrap().state,
-            SystemState::Approved
-        );
+        assert!(matches!(system().apply(&p, Editor::UnitStaff), Err(EditRefusal::NotAllowed(_))));
+        assert_eq!(system().apply(&p, Editor::CloudAdmin).unwrap().state, SystemState::Approved);
     }
 
     #[test]
@@ -960,32 +809,20 @@ mod tests {
         s.state = SystemState::Approved;
         let p = patch(serde_json::json!({"state": "online", "golive": {
             "self_check_on": "2026-11-01", "assessment_on": "2026-11-10", "hardening_on": "2026-11-20"}}));
-        assert_eq!(
-            s.apply(&p, Editor::UnitStaff).unwrap().state,
-            SystemState::Online
-        );
+        assert_eq!(s.apply(&p, Editor::UnitStaff).unwrap().state, SystemState::Online);
     }
 
     #[test]
     fn a_retired_system_is_not_edited() {
         let mut s = system();
         s.state = SystemState::Retired;
-        assert!(
-            s.apply(
-                &patch(serde_json::json!({"name": "新名字"})),
-                Editor::CloudAdmin
-            )
-            .is_err()
-        );
+        assert!(s.apply(&patch(serde_json::json!({"name": "新名字"})), Editor::CloudAdmin).is_err());
     }
 
     #[test]
     fn dates_must_be_written_in_full() {
         assert!(parse_date("d", "2026-1-5").is_err());
         assert!(parse_date("d", "2026-02-30").is_err());
-        assert_eq!(
-            parse_date("d", "2026-02-28").unwrap(),
-            Date::constant(2026, 2, 28)
-        );
+        assert_eq!(parse_date("d", "2026-02-28").unwrap(), Date::constant(2026, 2, 28));
     }
 }

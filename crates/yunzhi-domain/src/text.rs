@@ -8,9 +8,7 @@ pub fn bounded(field: &str, raw: &str, min: usize, max: usize) -> Result<String,
     let value = raw.trim();
     let chars = value.chars().count();
     if chars == 0 && min > 0 {
-        return Err(
-            FieldError::new(field, "required", format!("{field} must not be empty")).into(),
-        );
+        return Err(FieldError::new(field, "required", format!("{field} must not be empty")).into());
     }
     if chars < min {
         return Err(FieldError::new(
@@ -59,28 +57,16 @@ mod tests {
     #[test]
     fn length_is_counted_in_characters_not_bytes() {
         assert!(bounded("name", "青浦区教育局", 1, 6).is_ok());
-        assert_eq!(
-            bounded("name", "青浦区教育局!", 1, 6)
-                .unwrap_err()
-                .first()
-                .code,
-            "too_long"
-        );
+        assert_eq!(bounded("name", "青浦区教育局!", 1, 6).unwrap_err().first().code, "too_long");
     }
 
     #[test]
     fn a_blank_required_field_is_refused_as_required() {
-        assert_eq!(
-            bounded("name", "   ", 1, 6).unwrap_err().first().code,
-            "required"
-        );
+        assert_eq!(bounded("name", "   ", 1, 6).unwrap_err().first().code, "required");
     }
 
     #[test]
     fn control_characters_are_refused() {
-        assert_eq!(
-            bounded("name", "a\u{0}b", 1, 6).unwrap_err().first().code,
-            "control_character"
-        );
+        assert_eq!(bounded("name", "a\u{0}b", 1, 6).unwrap_err().first().code, "control_character");
     }
 }

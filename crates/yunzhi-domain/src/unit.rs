@@ -13,9 +13,7 @@ pub struct CreditCode(String);
 
 /// The code's alphabet: digits and the capitals without I, O, S, V, Z.
 const CODE_ALPHABET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
-const CODE_WEIGHTS: [u32; 17] = [
-    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
-];
+const CODE_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
 
 impl CreditCode {
     pub fn parse(field: &str, raw: &str) -> Result<CreditCode, Invalid> {
@@ -24,22 +22,15 @@ impl CreditCode {
         if code.chars().count() != 18 {
             return bad(
                 "credit_code_length",
-                format!(
-                    "{field} must have 18 characters (GB 32100-2015), it has {}",
-                    code.chars().count()
-                ),
+                format!("{field} must have 18 characters (GB 32100-2015), it has {}", code.chars().count()),
             );
         }
-        let values: Option<Vec<u32>> = code
-            .bytes()
-            .map(|b| CODE_ALPHABET.iter().position(|a| *a == b).map(|p| p as u32))
-            .collect();
+        let values: Option<Vec<u32>> =
+            code.bytes().map(|b| CODE_ALPHABET.iter().position(|a| *a == b).map(|p| p as u32)).collect();
         let Some(values) = values else {
             return bad(
                 "credit_code_character",
-                format!(
-                    "{field} may contain only digits and capital letters other than I, O, S, V and Z"
-                ),
+                format!("{field} may contain only digits and capital letters other than I, O, S, V and Z"),
             );
         };
         if values[17] != Self::check_value(&values[..17]) {
@@ -62,10 +53,8 @@ impl CreditCode {
     /// Completes a 17-character prefix with its check character. For seeding
     /// demo data and for tests; `None` when the prefix is not 17 code characters.
     pub fn with_check_character(prefix: &str) -> Option<String> {
-        let values: Option<Vec<u32>> = prefix
-            .bytes()
-            .map(|b| CODE_ALPHABET.iter().position(|a| *a == b).map(|p| p as u32))
-            .collect();
+        let values: Option<Vec<u32>> =
+            prefix.bytes().map(|b| CODE_ALPHABET.iter().position(|a| *a == b).map(|p| p as u32)).collect();
         let values = values.filter(|v| v.len() == 17)?;
         let check = CODE_ALPHABET[Self::check_value(&values) as usize] as char;
         Some(format!("{prefix}{check}"))
@@ -100,17 +89,12 @@ impl Contact {
         let mut c = Checker::new();
         let name = c.take(text::bounded("name", &input.name, 1, 32));
         let phone = c.take(parse_phone("phone", &input.phone));
-        let email = c.take(
-            text::optional("email", input.email.as_deref(), 128).and_then(|e| match e {
-                Some(e) if !looks_like_email(&e) => Err(FieldError::new(
-                    "email",
-                    "email_format",
-                    "email must look like name@example.gov.cn",
-                )
-                .into()),
-                other => Ok(other),
-            }),
-        );
+        let email = c.take(text::optional("email", input.email.as_deref(), 128).and_then(|e| match e {
+            Some(e) if !looks_like_email(&e) => Err(
+                FieldError::new("email", "email_format", "email must look like name@example.gov.cn").into(),
+            ),
+            other => Ok(other),
+        }));
         c.finish()?;
         Ok(Contact {
             name: name.unwrap_or_default(),
@@ -123,9 +107,7 @@ impl Contact {
 fn parse_phone(field: &str, raw: &str) -> Result<String, Invalid> {
     let phone = raw.trim();
     let digits = phone.chars().filter(char::is_ascii_digit).count();
-    let allowed = phone
-        .chars()
-        .all(|c| c.is_ascii_digit() || "+- ()".contains(c));
+    let allowed = phone.chars().all(|c| c.is_ascii_digit() || "+- ()".contains(c));
     if !allowed || !(5..=20).contains(&digits) {
         return Err(FieldError::new(
             field,
@@ -140,10 +122,7 @@ fn parse_phone(field: &str, raw: &str) -> Result<String, Invalid> {
 fn looks_like_email(s: &str) -> bool {
     match s.split_once('@') {
         Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !s.contains(' ')
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !s.contains(' ')
         }
         None => false,
     }
@@ -183,8 +162,7 @@ impl NewUnit {
         }
         let mut contacts = Vec::new();
         for (i, contact) in input.contacts.iter().enumerate() {
-            if let Some(ok) =
-                c.take(Contact::parse(contact).map_err(|e| e.nested(&format!("contacts[{i}]"))))
+            if let Some(ok) = c.take(Contact::parse(contact).map_err(|e| e.nested(&format!("contacts[{i}]"))))
             {
                 contacts.push(ok);
             }
@@ -206,10 +184,7 @@ mod tests {
     #[test]
     fn a_credit_code_with_the_right_check_character_is_accepted() {
         let code = CreditCode::with_check_character("11310118002469871").unwrap();
-        assert_eq!(
-            CreditCode::parse("credit_code", &code).unwrap().as_str(),
-            code
-        );
+        assert_eq!(CreditCode::parse("credit_code", &code).unwrap().as_str(), code);
     }
 
     #[test]
@@ -251,20 +226,7 @@ mod tests {
                 email: Some("nope".into()),
             }],
         };
-        let fields: Vec<_> = NewUnit::parse(&input)
-            .unwrap_err()
-            .0
-            .into_iter()
-            .map(|e| e.field)
-            .collect();
-        assert_eq!(
-            fields,
-            [
-                "name",
-                "credit_code",
-                "contacts[0].phone",
-                "contacts[0].email"
-            ]
-        );
+        let fields: Vec<_> = NewUnit::parse(&input).unwrap_err().0.into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["name", "credit_code", "contacts[0].phone", "contacts[0].email"]);
     }
 }

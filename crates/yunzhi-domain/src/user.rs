@@ -12,15 +12,15 @@ use crate::text;
 /// starting with a letter: safe in URLs, logs and audit records.
 pub fn parse_username(field: &str, raw: &str) -> Result<String, Invalid> {
     let name = raw.trim();
-    let ok_chars = name
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c));
+    let ok_chars = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c));
     let ok_start = name.chars().next().is_some_and(|c| c.is_ascii_lowercase());
     if !(3..=32).contains(&name.len()) || !ok_chars || !ok_start {
         return Err(FieldError::new(
             field,
             "username_format",
-            format!("{field} must be 3 to 32 lower-case letters, digits, `_`, `.` or `-`, starting with a letter"),
+            format!(
+                "{field} must be 3 to 32 lower-case letters, digits, `_`, `.` or `-`, starting with a letter"
+            ),
         )
         .into());
     }
@@ -75,11 +75,7 @@ impl NewUser {
                 roles,
                 unit_id: input.unit_id.map(UnitId),
             }),
-            _ => Err(Invalid::one(FieldError::new(
-                "",
-                "invalid",
-                "invalid account",
-            ))),
+            _ => Err(Invalid::one(FieldError::new("", "invalid", "invalid account"))),
         }
     }
 }
@@ -105,12 +101,7 @@ mod tests {
             roles: vec!["office".into(), "nobody".into()],
             unit_id: None,
         };
-        let codes: Vec<_> = NewUser::parse(&input)
-            .unwrap_err()
-            .0
-            .into_iter()
-            .map(|e| e.code)
-            .collect();
+        let codes: Vec<_> = NewUser::parse(&input).unwrap_err().0.into_iter().map(|e| e.code).collect();
         assert_eq!(codes, ["username_format", "unknown_role"]);
     }
 }

@@ -8,11 +8,8 @@ use yunzhi_domain::unit::CreditCode;
 const ALPHABET: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
 
 fn code_prefix() -> impl Strategy<Value = String> {
-    proptest::collection::vec(
-        proptest::sample::select(ALPHABET.chars().collect::<Vec<_>>()),
-        17,
-    )
-    .prop_map(|cs| cs.into_iter().collect())
+    proptest::collection::vec(proptest::sample::select(ALPHABET.chars().collect::<Vec<_>>()), 17)
+        .prop_map(|cs| cs.into_iter().collect())
 }
 
 proptest! {

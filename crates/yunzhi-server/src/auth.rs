@@ -18,11 +18,7 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
 
 /// Whether `password` matches `hash`. A malformed hash never matches.
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &h)
-            .is_ok()
-    })
+    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
 }
 
 /// A hash of no real password, verified against when the username is
@@ -35,8 +31,7 @@ pub fn decoy_hash() -> &'static str {
 /// `n` random bytes from the operating system.
 pub fn random_bytes(n: usize) -> anyhow::Result<Vec<u8>> {
     let mut buf = vec![0u8; n];
-    getrandom::fill(&mut buf)
-        .map_err(|e| anyhow::anyhow!("no randomness from the operating system: {e}"))?;
+    getrandom::fill(&mut buf).map_err(|e| anyhow::anyhow!("no randomness from the operating system: {e}"))?;
     Ok(buf)
 }
 
@@ -81,11 +76,7 @@ fn hotp(secret: &[u8], counter: u64, digits: u32) -> String {
         | (u32::from(digest[offset + 1]) << 16)
         | (u32::from(digest[offset + 2]) << 8)
         | u32::from(digest[offset + 3]);
-    format!(
-        "{:0width$}",
-        binary % 10u32.pow(digits),
-        width = digits as usize
-    )
+    format!("{:0width$}", binary % 10u32.pow(digits), width = digits as usize)
 }
 
 /// Whether `code` is valid for the base32 `secret` at `unix_seconds`,
@@ -98,12 +89,9 @@ pub fn verify_totp(secret_base32: &str, code: &str, unix_seconds: i64) -> bool {
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
         return false;
     }
-    [-TOTP_STEP, 0, TOTP_STEP].iter().any(|d| {
-        constant_time_eq(
-            totp_code(&secret, unix_seconds + d).as_bytes(),
-            code.as_bytes(),
-        )
-    })
+    [-TOTP_STEP, 0, TOTP_STEP]
+        .iter()
+        .any(|d| constant_time_eq(totp_code(&secret, unix_seconds + d).as_bytes(), code.as_bytes()))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -119,12 +107,9 @@ mod tests {
         // RFC 6238 Appendix B: the 20-byte ASCII secret, 8 digits; we show 6,
         // which are the last 6 of the 8.
         let secret = b"12345678901234567890";
-        for (t, eight) in [
-            (59, "94287082"),
-            (1111111109, "07081804"),
-            (1234567890, "89005924"),
-            (2000000000, "69279037"),
-        ] {
+        for (t, eight) in
+            [(59, "94287082"), (1111111109, "07081804"), (1234567890, "89005924"), (2000000000, "69279037")]
+        {
             assert_eq!(hotp(secret, (t / 30) as u64, 8), eight);
             assert_eq!(totp_code(secret, t), eight[2..]);
         }
@@ -133,9 +118,7 @@ mod tests {
     #[test]
     fn a_totp_code_from_the_previous_step_is_still_accepted() {
         let secret = new_totp_secret().unwrap();
-        let raw = data_encoding::BASE32_NOPAD
-            .decode(secret.as_bytes())
-            .unwrap();
+        let raw = data_encoding::BASE32_NOPAD.decode(secret.as_bytes()).unwrap();
         let code = totp_code(&raw, 1_000_000);
         assert!(verify_totp(&secret, &code, 1_000_000 + 30));
         assert!(!verify_totp(&secret, &code, 1_000_000 + 95));

@@ -24,22 +24,13 @@ pub enum ApiError {
     Invalid(Invalid),
     /// 400: the request could not be read (malformed JSON, bad query string).
     #[error("{detail}")]
-    BadRequest {
-        code: &'static str,
-        detail: String,
-        field: Option<String>,
-    },
+    BadRequest { code: &'static str, detail: String, field: Option<String> },
     /// 401: no valid session, or wrong credentials.
     #[error("{detail}")]
     Unauthorized { code: &'static str, detail: String },
     /// 403: signed in, but this role may not do this.
     #[error("{detail}")]
-    Forbidden {
-        code: &'static str,
-        detail: String,
-        field: Option<String>,
-        article: Option<u8>,
-    },
+    Forbidden { code: &'static str, detail: String, field: Option<String>, article: Option<u8> },
     /// 404: no such object — or one outside the caller's unit.
     #[error("not found")]
     NotFound,
@@ -48,11 +39,7 @@ pub enum ApiError {
     MethodNotAllowed,
     /// 409: the object changed meanwhile, or a unique value is taken.
     #[error("{detail}")]
-    Conflict {
-        code: &'static str,
-        detail: String,
-        field: Option<String>,
-    },
+    Conflict { code: &'static str, detail: String, field: Option<String> },
     /// 413.
     #[error("the request body is larger than {limit} bytes")]
     TooLarge { limit: usize },
@@ -69,27 +56,15 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn forbidden(detail: impl Into<String>) -> ApiError {
-        ApiError::Forbidden {
-            code: "forbidden",
-            detail: detail.into(),
-            field: None,
-            article: None,
-        }
+        ApiError::Forbidden { code: "forbidden", detail: detail.into(), field: None, article: None }
     }
 
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> ApiError {
-        ApiError::BadRequest {
-            code,
-            detail: detail.into(),
-            field: None,
-        }
+        ApiError::BadRequest { code, detail: detail.into(), field: None }
     }
 
     pub fn unauthorized(code: &'static str, detail: impl Into<String>) -> ApiError {
-        ApiError::Unauthorized {
-            code,
-            detail: detail.into(),
-        }
+        ApiError::Unauthorized { code, detail: detail.into() }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -129,11 +104,7 @@ impl From<StoreError> for ApiError {
                 detail: format!("{field} is already in use"),
                 field: Some(field.to_owned()),
             },
-            StoreError::Conflict(detail) => ApiError::Conflict {
-                code: "conflict",
-                detail,
-                field: None,
-            },
+            StoreError::Conflict(detail) => ApiError::Conflict { code: "conflict", detail, field: None },
             other => ApiError::Internal(anyhow::Error::new(other)),
         }
     }
@@ -169,51 +140,19 @@ impl ApiError {
         ) = match self {
             ApiError::Invalid(invalid) => {
                 // A rule of the regulation outranks a plain format error.
-                let first = invalid
-                    .0
-                    .iter()
-                    .find(|e| e.article.is_some())
-                    .unwrap_or(invalid.first());
-                let code = if first.article.is_some() {
-                    first.code.to_owned()
-                } else {
-                    "validation".to_owned()
-                };
-                (
-                    code,
-                    first.detail.clone(),
-                    Some(first.field.clone()),
-                    first.article,
-                    invalid.0.clone(),
-                )
+                let first = invalid.0.iter().find(|e| e.article.is_some()).unwrap_or(invalid.first());
+                let code =
+                    if first.article.is_some() { first.code.to_owned() } else { "validation".to_owned() };
+                (code, first.detail.clone(), Some(first.field.clone()), first.article, invalid.0.clone())
             }
-            ApiError::BadRequest {
-                code,
-                detail,
-                field,
-            } => ((*code).into(), detail.clone(), field.clone(), None, vec![]),
-            ApiError::Unauthorized { code, detail } => {
-                ((*code).into(), detail.clone(), None, None, vec![])
+            ApiError::BadRequest { code, detail, field } => {
+                ((*code).into(), detail.clone(), field.clone(), None, vec![])
             }
-            ApiError::Forbidden {
-                code,
-                detail,
-                field,
-                article,
-            } => (
-                (*code).into(),
-                detail.clone(),
-                field.clone(),
-                *article,
-                vec![],
-            ),
-            ApiError::NotFound => (
-                "not_found".into(),
-                "no such object".into(),
-                None,
-                None,
-                vec![],
-            ),
+            ApiError::Unauthorized { code, detail } => ((*code).into(), detail.clone(), None, None, vec![]),
+            ApiError::Forbidden { code, detail, field, article } => {
+                ((*code).into(), detail.clone(), field.clone(), *article, vec![])
+            }
+            ApiError::NotFound => ("not_found".into(), "no such object".into(), None, None, vec![]),
             ApiError::MethodNotAllowed => (
                 "method_not_allowed".into(),
                 "this path does not take this method".into(),
@@ -221,32 +160,14 @@ impl ApiError {
                 None,
                 vec![],
             ),
-            ApiError::Conflict {
-                code,
-                detail,
-                field,
-            } => ((*code).into(), detail.clone(), field.clone(), None, vec![]),
-            ApiError::TooLarge { .. } => (
-                "payload_too_large".into(),
-                self.to_string(),
-                None,
-                None,
-                vec![],
-            ),
-            ApiError::UnsupportedMediaType(d) => (
-                "unsupported_media_type".into(),
-                d.clone(),
-                None,
-                None,
-                vec![],
-            ),
-            ApiError::Locked { .. } => (
-                "account_locked".into(),
-                self.to_string(),
-                None,
-                None,
-                vec![],
-            ),
+            ApiError::Conflict { code, detail, field } => {
+                ((*code).into(), detail.clone(), field.clone(), None, vec![])
+            }
+            ApiError::TooLarge { .. } => ("payload_too_large".into(), self.to_string(), None, None, vec![]),
+            ApiError::UnsupportedMediaType(d) => {
+                ("unsupported_media_type".into(), d.clone(), None, None, vec![])
+            }
+            ApiError::Locked { .. } => ("account_locked".into(), self.to_string(), None, None, vec![]),
             ApiError::Internal(_) => (
                 "internal".into(),
                 "something went wrong on our side; it has been logged".into(),
@@ -276,10 +197,9 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
         let mut response = (status, body).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         response
     }
 }

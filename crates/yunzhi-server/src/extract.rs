@@ -30,25 +30,13 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let mime = content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let content_type =
+            req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         if mime != "application/json" && !mime.ends_with("+json") {
             return Err(ApiError::UnsupportedMediaType(format!(
                 "the body must be JSON sent with `Content-Type: application/json`, not `{}`",
-                if content_type.is_empty() {
-                    "nothing"
-                } else {
-                    content_type
-                }
+                if content_type.is_empty() { "nothing" } else { content_type }
             )));
         }
         let limit = state.settings.body_limit;
@@ -72,11 +60,7 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
         let path = err.path().to_string();
         let inner = err.into_inner();
         let message = inner.to_string();
-        let message = message
-            .split(" at line ")
-            .next()
-            .unwrap_or(&message)
-            .to_owned();
+        let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
         match inner.classify() {
             serde_json::error::Category::Data => {
                 // serde_path_to_error's path ends at an unknown field itself,
@@ -93,20 +77,12 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
                 let quoted = message.split('`').nth(1).unwrap_or("").to_owned();
                 let (field, code, detail) = if message.starts_with("unknown field") {
                     let f = join(&quoted);
-                    (
-                        f.clone(),
-                        "unknown_field",
-                        format!("{f} is not a field of this request"),
-                    )
+                    (f.clone(), "unknown_field", format!("{f} is not a field of this request"))
                 } else if message.starts_with("missing field") {
                     let f = join(&quoted);
                     (f.clone(), "required", format!("{f} is required"))
                 } else {
-                    let f = if path == "." {
-                        String::new()
-                    } else {
-                        path.clone()
-                    };
+                    let f = if path == "." { String::new() } else { path.clone() };
                     (f.clone(), "wrong_type", format!("{f}: {message}"))
                 };
                 ApiError::from(FieldError::new(field, code, detail))
@@ -128,12 +104,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip().to_string()),
-        ))
+        Ok(ClientAddr(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())))
     }
 }
 
@@ -148,10 +119,11 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
         let Some(value) = parts.headers.get("idempotency-key") else {
             return Ok(IdempotencyKey(None));
         };
-        let key =
-            value.to_str().ok().map(str::trim).filter(|k| {
-                (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic())
-            });
+        let key = value
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()));
         match key {
             Some(k) => Ok(IdempotencyKey(Some(k.to_owned()))),
             None => Err(ApiError::BadRequest {
@@ -178,13 +150,7 @@ impl Caller {
         AuditCtx {
             actor_id: Some(self.actor.user_id.0),
             actor: self.actor.username.clone(),
-            roles: self
-                .actor
-                .roles
-                .iter()
-                .map(|r| r.code())
-                .collect::<Vec<_>>()
-                .join(","),
+            roles: self.actor.roles.iter().map(|r| r.code()).collect::<Vec<_>>().join(","),
             source: self.source.clone(),
             at: now,
         }
@@ -194,29 +160,20 @@ impl Caller {
 pub fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let Some(token) = bearer(parts).map(str::to_owned) else {
             return Err(ApiError::unauthorized(
                 "unauthenticated",
                 "sign in first: send `Authorization: Bearer <token>` from POST /api/v1/session",
             ));
         };
-        let source = ClientAddr::from_request_parts(parts, state)
-            .await
-            .unwrap_or(ClientAddr(None))
-            .0;
+        let source = ClientAddr::from_request_parts(parts, state).await.unwrap_or(ClientAddr(None)).0;
         let Some(session) = state.store.session(&auth::token_digest(&token)).await? else {
             return Err(ApiError::unauthorized(
                 "unauthenticated",
@@ -229,15 +186,10 @@ impl FromRequestParts<AppState> for Caller {
         let demo_only = user.demo && !state.settings.demo;
         if idle > state.settings.session_idle || user.disabled || demo_only {
             let actor = crate::api::session::actor_of(&user);
-            let caller = Caller {
-                actor,
-                session_id: session.id,
-                source: source.clone(),
-                demo_account: user.demo,
-            };
+            let caller =
+                Caller { actor, session_id: session.id, source: source.clone(), demo_account: user.demo };
             let mut tx = state.store.begin().await?;
-            tx.close_session(&caller.audit(now), session.id, user.id, "expired")
-                .await?;
+            tx.close_session(&caller.audit(now), session.id, user.id, "expired").await?;
             tx.commit().await?;
             return Err(ApiError::unauthorized(
                 "session_expired",

@@ -21,13 +21,9 @@ fn fingerprint(route: &str, body: &[u8]) -> String {
 
 fn respond(status: StatusCode, body: String, replayed: bool) -> Response {
     let mut r = (status, body).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if replayed {
-        r.headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+        r.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     r
 }
@@ -64,25 +60,18 @@ where
         if let Some(saved) = tx.idempotent_response(user, key).await? {
             return replay(saved, &fp);
         }
-        match tx
-            .reserve_idempotency_key(user, key, &fp, state.now().as_millisecond())
-            .await
-        {
+        match tx.reserve_idempotency_key(user, key, &fp, state.now().as_millisecond()).await {
             Ok(()) => {}
             // Another request with this key committed first while we
             // waited: ours rolls back, and the winner's answer is the answer.
             Err(StoreError::Duplicate { .. }) => {
                 drop(tx);
                 let mut tx = state.store.begin().await?;
-                let saved =
-                    tx.idempotent_response(user, key)
-                        .await?
-                        .ok_or_else(|| ApiError::Conflict {
-                            code: "conflict",
-                            detail: "a request with this Idempotency-Key is in progress; retry"
-                                .into(),
-                            field: None,
-                        })?;
+                let saved = tx.idempotent_response(user, key).await?.ok_or_else(|| ApiError::Conflict {
+                    code: "conflict",
+                    detail: "a request with this Idempotency-Key is in progress; retry".into(),
+                    field: None,
+                })?;
                 return replay(saved, &fp);
             }
             Err(e) => return Err(e.into()),
@@ -91,11 +80,7 @@ where
     let created = create(&mut tx).await?;
     let body = serde_json::to_string(&created).map_err(|e| ApiError::Internal(e.into()))?;
     if let Some(key) = &key.0 {
-        let saved = StoredResponse {
-            fingerprint: fp,
-            status: 201,
-            body: body.clone(),
-        };
+        let saved = StoredResponse { fingerprint: fp, status: 201, body: body.clone() };
         tx.save_idempotent_response(user, key, &saved).await?;
     }
     tx.commit().await?;

@@ -43,10 +43,7 @@ pub fn app(state: AppState) -> Router {
     api::router(state.settings.demo)
         .fallback(|| async { ApiError::NotFound.into_response() })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            metrics::track,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(limit))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()
@@ -59,9 +56,7 @@ pub fn app(state: AppState) -> Router {
 pub async fn prepare(config: &ServerConfig, clock: &ShiftableClock) -> anyhow::Result<Store> {
     let store = Store::open_and_migrate(&config.database_url).await?;
     seed::defaults(&store, clock.now()).await?;
-    if config.settings.demo
-        && seed::demo_district(&store, clock.now(), &config.demo_password).await?
-    {
+    if config.settings.demo && seed::demo_district(&store, clock.now(), &config.demo_password).await? {
         tracing::info!("demo district ready");
     }
     Ok(store)
@@ -100,21 +95,13 @@ pub async fn start(config: ServerConfig, clock: Arc<ShiftableClock>) -> anyhow::
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let router = app(state.clone());
     let task = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = rx.await;
-        })
-        .await
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
     });
-    Ok(Running {
-        addr,
-        state,
-        shutdown: tx,
-        task,
-    })
+    Ok(Running { addr, state, shutdown: tx, task })
 }
 
 /// Serves until Ctrl-C or SIGTERM.
@@ -132,8 +119,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };

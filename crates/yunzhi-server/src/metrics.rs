@@ -33,21 +33,13 @@ impl Metrics {
         let latency = Family::<Labels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.0005, 2.0, 16))
         });
-        registry.register(
-            "http_requests",
-            "HTTP requests answered, by route and status",
-            requests.clone(),
-        );
+        registry.register("http_requests", "HTTP requests answered, by route and status", requests.clone());
         registry.register(
             "http_request_duration_seconds",
             "Time to answer an HTTP request, by route",
             latency.clone(),
         );
-        Metrics {
-            registry,
-            requests,
-            latency,
-        }
+        Metrics { registry, requests, latency }
     }
 
     pub fn render(&self) -> String {
@@ -73,16 +65,8 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     state
         .metrics
         .requests
-        .get_or_create(&vec![
-            ("method", method),
-            ("route", route.clone()),
-            ("status", status),
-        ])
+        .get_or_create(&vec![("method", method), ("route", route.clone()), ("status", status)])
         .inc();
-    state
-        .metrics
-        .latency
-        .get_or_create(&vec![("route", route)])
-        .observe(start.elapsed().as_secs_f64());
+    state.metrics.latency.get_or_create(&vec![("route", route)]).observe(start.elapsed().as_secs_f64());
     response
 }

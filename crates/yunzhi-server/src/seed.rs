@@ -32,9 +32,7 @@ fn internal(role: Role) -> Actor {
 /// Seeds the default catalog into an empty database.
 pub async fn defaults(store: &Store, now: jiff::Timestamp) -> anyhow::Result<()> {
     let mut tx = store.begin().await?;
-    let n = tx
-        .seed_default_catalog(&AuditCtx::system("yunzhi", now))
-        .await?;
+    let n = tx.seed_default_catalog(&AuditCtx::system("yunzhi", now)).await?;
     tx.commit().await?;
     if n > 0 {
         tracing::info!(items = n, "seeded the default service catalog");
@@ -49,36 +47,14 @@ struct DemoUnit {
 }
 
 const UNITS: [DemoUnit; 6] = [
+    DemoUnit { name: "青浦区教育局", code_seq: 1, contact: ("王老师", "021-59721001") },
+    DemoUnit { name: "青浦区卫生健康委员会", code_seq: 2, contact: ("李医生", "021-59721002") },
+    DemoUnit { name: "青浦区民政局", code_seq: 3, contact: ("张科长", "021-59721003") },
     DemoUnit {
-        name: "青浦区教育局",
-        code_seq: 1,
-        contact: ("王老师", "021-59721001"),
+        name: "青浦区朱家角镇人民政府", code_seq: 4, contact: ("陈主任", "021-59721004")
     },
-    DemoUnit {
-        name: "青浦区卫生健康委员会",
-        code_seq: 2,
-        contact: ("李医生", "021-59721002"),
-    },
-    DemoUnit {
-        name: "青浦区民政局",
-        code_seq: 3,
-        contact: ("张科长", "021-59721003"),
-    },
-    DemoUnit {
-        name: "青浦区朱家角镇人民政府",
-        code_seq: 4,
-        contact: ("陈主任", "021-59721004"),
-    },
-    DemoUnit {
-        name: "青浦区练塘镇人民政府",
-        code_seq: 5,
-        contact: ("周主任", "021-59721005"),
-    },
-    DemoUnit {
-        name: "青浦区市场监督管理局",
-        code_seq: 6,
-        contact: ("吴科长", "021-59721006"),
-    },
+    DemoUnit { name: "青浦区练塘镇人民政府", code_seq: 5, contact: ("周主任", "021-59721005") },
+    DemoUnit { name: "青浦区市场监督管理局", code_seq: 6, contact: ("吴科长", "021-59721006") },
 ];
 
 struct DemoSystem {
@@ -251,80 +227,39 @@ const SYSTEMS: [DemoSystem; 14] = [
 ];
 
 const ACCOUNTS: [(&str, &str, Role, Option<usize>); 11] = [
-    (
-        "cloud_admin",
-        "云资源管理员（演示）",
-        Role::CloudAdmin,
-        None,
-    ),
-    (
-        "infra_chief",
-        "基础设施科科长（演示）",
-        Role::InfraChief,
-        None,
-    ),
+    ("cloud_admin", "云资源管理员（演示）", Role::CloudAdmin, None),
+    ("infra_chief", "基础设施科科长（演示）", Role::InfraChief, None),
     ("bdc_leader", "分管领导（演示）", Role::BdcLeader, None),
     ("office", "区政务服务办公室（演示）", Role::Office, None),
     ("sys_admin", "系统管理员（演示）", Role::SysAdmin, None),
     ("sec_admin", "安全管理员（演示）", Role::SecAdmin, None),
     ("audit_admin", "审计管理员（演示）", Role::AuditAdmin, None),
-    (
-        "unit1_user",
-        "教育局经办人（演示）",
-        Role::UnitUser,
-        Some(0),
-    ),
-    (
-        "unit1_admin",
-        "教育局管理员（演示）",
-        Role::UnitAdmin,
-        Some(0),
-    ),
-    (
-        "unit2_user",
-        "卫健委经办人（演示）",
-        Role::UnitUser,
-        Some(1),
-    ),
-    (
-        "unit2_admin",
-        "卫健委管理员（演示）",
-        Role::UnitAdmin,
-        Some(1),
-    ),
+    ("unit1_user", "教育局经办人（演示）", Role::UnitUser, Some(0)),
+    ("unit1_admin", "教育局管理员（演示）", Role::UnitAdmin, Some(0)),
+    ("unit2_user", "卫健委经办人（演示）", Role::UnitUser, Some(1)),
+    ("unit2_admin", "卫健委管理员（演示）", Role::UnitAdmin, Some(1)),
 ];
 
 /// A valid unified social credit code for demo unit `seq`: `11` (an organ
 /// of state), the district's administrative division, a made-up org code.
 fn demo_credit_code(seq: u32) -> String {
-    CreditCode::with_check_character(&format!("11310118{:09}", 2_469_800 + seq * 137))
-        .unwrap_or_default()
+    CreditCode::with_check_character(&format!("11310118{:09}", 2_469_800 + seq * 137)).unwrap_or_default()
 }
 
 /// Seeds the demo district once; later starts find it and leave it be.
-pub async fn demo_district(
-    store: &Store,
-    now: jiff::Timestamp,
-    password: &str,
-) -> anyhow::Result<bool> {
+pub async fn demo_district(store: &Store, now: jiff::Timestamp, password: &str) -> anyhow::Result<bool> {
     if store.setting(DEMO_SEEDED).await?.is_some() {
         return Ok(false);
     }
     let ctx = AuditCtx::system("demo-seed", now);
     let sys_admin = internal(Role::SysAdmin);
     let cloud_admin = internal(Role::CloudAdmin);
-    let registrar = sys_admin
-        .unit_registrar()
-        .ok_or_else(|| anyhow::anyhow!("sys_admin registers units"))?;
-    let accounts = sys_admin
-        .account_admin()
-        .ok_or_else(|| anyhow::anyhow!("sys_admin manages accounts"))?;
-    let systems = cloud_admin
-        .system_registrar()
-        .ok_or_else(|| anyhow::anyhow!("cloud_admin registers systems"))?;
-    let operator = cloud_admin
-        .cloud_operator()
-        .ok_or_else(|| anyhow::anyhow!("cloud_admin adds platforms"))?;
+    let registrar = sys_admin.unit_registrar().ok_or_else(|| anyhow::anyhow!("sys_admin registers units"))?;
+    let accounts = sys_admin.account_admin().ok_or_else(|| anyhow::anyhow!("sys_admin manages accounts"))?;
+    let systems =
+        cloud_admin.system_registrar().ok_or_else(|| anyhow::anyhow!("cloud_admin registers systems"))?;
+    let operator =
+        cloud_admin.cloud_operator().ok_or_else(|| anyhow::anyhow!("cloud_admin adds platforms"))?;
 
     // Hash once: every demo account shares the password.
     let pw = password.to_owned();
@@ -336,28 +271,14 @@ pub async fn demo_district(
         (
             "青浦政务云 X86 资源池",
             Arch::X86_64,
-            Capacity {
-                vcpu: 2048,
-                memory_gib: 8192,
-                storage_gib: 500_000,
-            },
-            Overcommit {
-                cpu: 2.0,
-                memory: 1.0,
-            },
+            Capacity { vcpu: 2048, memory_gib: 8192, storage_gib: 500_000 },
+            Overcommit { cpu: 2.0, memory: 1.0 },
         ),
         (
             "青浦政务云 ARM 资源池（鲲鹏）",
             Arch::Aarch64,
-            Capacity {
-                vcpu: 1024,
-                memory_gib: 4096,
-                storage_gib: 200_000,
-            },
-            Overcommit {
-                cpu: 1.5,
-                memory: 1.0,
-            },
+            Capacity { vcpu: 1024, memory_gib: 4096, storage_gib: 200_000 },
+            Overcommit { cpu: 1.5, memory: 1.0 },
         ),
     ] {
         let new = NewPlatform {
@@ -375,11 +296,7 @@ pub async fn demo_district(
         let new = NewUnit {
             name: u.name.into(),
             credit_code: CreditCode::parse("credit_code", &demo_credit_code(u.code_seq))?,
-            contacts: vec![Contact {
-                name: u.contact.0.into(),
-                phone: u.contact.1.into(),
-                email: None,
-            }],
+            contacts: vec![Contact { name: u.contact.0.into(), phone: u.contact.1.into(), email: None }],
         };
         unit_ids.push(tx.create_unit(&registrar, &ctx, &new).await?.id);
     }
@@ -390,16 +307,11 @@ pub async fn demo_district(
             mlps_level: MlpsLevel::parse("mlps_level", i64::from(s.mlps))?,
             project_ref: s.project_ref.map(str::to_owned),
             arch: s.arch,
-            quota: Quota {
-                vcpu: s.quota.0,
-                memory_gib: s.quota.1,
-                storage_gib: s.quota.2,
-            },
+            quota: Quota { vcpu: s.quota.0, memory_gib: s.quota.1, storage_gib: s.quota.2 },
             quota_basis: s.basis.into(),
-            periodic_load: s.periodic.map(|(d, m)| PeriodicLoad {
-                description: d.into(),
-                months: m.to_vec(),
-            }),
+            periodic_load: s
+                .periodic
+                .map(|(d, m)| PeriodicLoad { description: d.into(), months: m.to_vec() }),
             description: None,
         };
         let Some(mut record) = tx.create_system(&systems, &ctx, &new).await? else {
@@ -411,9 +323,7 @@ pub async fn demo_district(
             _ => &[SystemState::Approved, SystemState::Online],
         };
         for step in steps {
-            let checked = today
-                .checked_sub(jiff::Span::new().days(30))
-                .unwrap_or(today);
+            let checked = today.checked_sub(jiff::Span::new().days(30)).unwrap_or(today);
             let patch = SystemPatch {
                 state: Some(*step),
                 golive: (*step == SystemState::Online).then_some(GoLiveChecks {
@@ -423,10 +333,8 @@ pub async fn demo_district(
                 }),
                 ..SystemPatch::default()
             };
-            let next = record
-                .system
-                .apply(&patch, Editor::CloudAdmin)
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let next =
+                record.system.apply(&patch, Editor::CloudAdmin).map_err(|e| anyhow::anyhow!("{e:?}"))?;
             record = tx.update_system(&systems, &ctx, &record, &next).await?;
         }
     }
@@ -438,8 +346,7 @@ pub async fn demo_district(
             roles: RoleSet::from_stored(vec![role]),
             unit_id: unit.map(|i| unit_ids[i]),
         };
-        tx.create_user(&accounts, &ctx, &new, &hash, None, true)
-            .await?;
+        tx.create_user(&accounts, &ctx, &new, &hash, None, true).await?;
     }
     tx.set_setting(DEMO_SEEDED, &today.to_string()).await?;
     tx.commit().await?;

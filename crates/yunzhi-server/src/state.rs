@@ -45,12 +45,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Store, clock: Arc<ShiftableClock>, settings: Settings) -> AppState {
-        AppState {
-            store,
-            clock,
-            settings: Arc::new(settings),
-            metrics: Arc::new(Metrics::new()),
-        }
+        AppState { store, clock, settings: Arc::new(settings), metrics: Arc::new(Metrics::new()) }
     }
 
     pub fn now(&self) -> jiff::Timestamp {

@@ -18,13 +18,8 @@ on_both_backends!(
 
 async fn exec(url: &str, sql: &str) {
     sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(url)
-        .await
-        .expect("a direct connection");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(&mut conn)
-        .await
-        .expect("the statement runs");
+    let mut conn = sqlx::AnyConnection::connect(url).await.expect("a direct connection");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut conn).await.expect("the statement runs");
     conn.close().await.ok();
 }
 
@@ -43,27 +38,11 @@ async fn every_change_is_recorded_with_who_when_and_from_where(backend: Backend)
         .await
         .expect(201);
     let id = created.body["id"].as_i64().unwrap();
-    s.patch(
-        &ca,
-        &format!("/api/v1/systems/{id}"),
-        json!({"state": "approved"}),
-    )
-    .await
-    .expect(200);
-    s.login_with("unit1_user", "Wrong-Password-9", None)
-        .await
-        .expect(401);
+    s.patch(&ca, &format!("/api/v1/systems/{id}"), json!({"state": "approved"})).await.expect(200);
+    s.login_with("unit1_user", "Wrong-Password-9", None).await.expect(401);
 
-    let trail = s
-        .all(
-            &auditor,
-            &format!("/api/v1/audit?object_type=system&object_id={id}"),
-        )
-        .await;
-    let actions: Vec<_> = trail
-        .iter()
-        .map(|r| r["action"].as_str().unwrap())
-        .collect();
+    let trail = s.all(&auditor, &format!("/api/v1/audit?object_type=system&object_id={id}")).await;
+    let actions: Vec<_> = trail.iter().map(|r| r["action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["system.create", "system.approve"]);
     assert_eq!(trail[0]["actor"], "unit1_user");
     assert_eq!(trail[1]["actor"], "cloud_admin");
@@ -72,12 +51,7 @@ async fn every_change_is_recorded_with_who_when_and_from_where(backend: Backend)
     assert_eq!(trail[1]["before"]["state"], "draft");
     assert_eq!(trail[1]["after"]["state"], "approved");
     assert!(trail[1]["at"].as_str().unwrap().ends_with("+08:00"));
-    let failures = s
-        .all(
-            &auditor,
-            "/api/v1/audit?action=session.login_failed&actor=unit1_user",
-        )
-        .await;
+    let failures = s.all(&auditor, "/api/v1/audit?action=session.login_failed&actor=unit1_user").await;
     assert_eq!(failures.len(), 1);
 
     let all = s.all(&auditor, "/api/v1/audit?limit=500").await;
@@ -111,26 +85,14 @@ async fn a_deleted_record_is_named_by_the_chain_check(backend: Backend) {
     let n = s.all(&auditor, "/api/v1/audit?limit=500").await.len() as i64;
     exec(s.db_url(), "DELETE FROM audit WHERE id = 5").await;
     let report = s.get(&auditor, "/api/v1/audit/verify").await.expect(200);
-    assert_eq!(
-        (
-            report.body["ok"].as_bool(),
-            report.body["first_bad"].as_i64()
-        ),
-        (Some(false), Some(5))
-    );
+    assert_eq!((report.body["ok"].as_bool(), report.body["first_bad"].as_i64()), (Some(false), Some(5)));
     // Cutting off the tail is caught too.
     let s2 = TestServer::demo(backend).await;
     let auditor2 = s2.login("audit_admin").await;
     let n2 = s2.all(&auditor2, "/api/v1/audit?limit=500").await.len() as i64;
     exec(s2.db_url(), &format!("DELETE FROM audit WHERE id = {n2}")).await;
     let report = s2.get(&auditor2, "/api/v1/audit/verify").await.expect(200);
-    assert_eq!(
-        (
-            report.body["ok"].as_bool(),
-            report.body["first_bad"].as_i64()
-        ),
-        (Some(false), Some(n2))
-    );
+    assert_eq!((report.body["ok"].as_bool(), report.body["first_bad"].as_i64()), (Some(false), Some(n2)));
     assert!(n > 5);
     s.stop().await;
     s2.stop().await;
@@ -140,30 +102,10 @@ async fn the_audit_log_cannot_be_changed_through_the_api(backend: Backend) {
     let s = TestServer::demo(backend).await;
     let auditor = s.login("audit_admin").await;
     for method in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
-        let r = s
-            .send(
-                method.clone(),
-                Some(&auditor),
-                "/api/v1/audit",
-                Some(&json!({})),
-                &[],
-            )
-            .await;
+        let r = s.send(method.clone(), Some(&auditor), "/api/v1/audit", Some(&json!({})), &[]).await;
         assert_eq!(r.status, 405, "{method} /api/v1/audit");
-        let r = s
-            .send(
-                method.clone(),
-                Some(&auditor),
-                "/api/v1/audit/1",
-                Some(&json!({})),
-                &[],
-            )
-            .await;
-        assert!(
-            r.status == 404 || r.status == 405,
-            "{method} /api/v1/audit/1: {}",
-            r.status
-        );
+        let r = s.send(method.clone(), Some(&auditor), "/api/v1/audit/1", Some(&json!({})), &[]).await;
+        assert!(r.status == 404 || r.status == 405, "{method} /api/v1/audit/1: {}", r.status);
     }
     s.get(&auditor, "/api/v1/audit/verify").await.expect(200);
     s.stop().await;
@@ -173,17 +115,11 @@ async fn the_demo_clock_moves_dates_but_keeps_everyone_signed_in(backend: Backen
     let s = TestServer::demo(backend).await;
     let admin = s.login("sys_admin").await;
     let clerk = s.login("unit1_user").await;
-    let r = s
-        .post(&admin, "/api/v1/demo/clock", json!({"today": "2027-03-03"}))
-        .await
-        .expect(200);
+    let r = s.post(&admin, "/api/v1/demo/clock", json!({"today": "2027-03-03"})).await.expect(200);
     assert_eq!(r.body["today"], "2027-03-03");
     let me = s.get(&clerk, "/api/v1/session").await.expect(200);
     assert_eq!(me.body["today"], "2027-03-03");
-    let bad = s
-        .post(&admin, "/api/v1/demo/clock", json!({"today": "3 March"}))
-        .await
-        .expect(422);
+    let bad = s.post(&admin, "/api/v1/demo/clock", json!({"today": "3 March"})).await.expect(422);
     assert_eq!(bad.body["field"], "today");
     let auditor = s.login("audit_admin").await;
     let moves = s.all(&auditor, "/api/v1/audit?action=demo.clock_set").await;

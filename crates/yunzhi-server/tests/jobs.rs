@@ -36,63 +36,24 @@ async fn a_job_is_claimed_once_retried_and_finally_failed(backend: Backend) {
     let a = tx.enqueue_job(&job("req-1", now), now).await.unwrap();
     let again = tx.enqueue_job(&job("req-1", now), now).await.unwrap();
     assert_eq!(a.id, again.id, "the same dedup key is one job");
-    tx.enqueue_job(&job("later", now + SignedDuration::from_hours(1)), now)
-        .await
-        .unwrap();
+    tx.enqueue_job(&job("later", now + SignedDuration::from_hours(1)), now).await.unwrap();
     tx.commit().await.unwrap();
 
     let lease = SignedDuration::from_mins(5);
     let mut tx = store.begin().await.unwrap();
-    let claimed = tx
-        .claim_job("w1", now, lease)
-        .await
-        .unwrap()
-        .expect("a due job");
-    assert_eq!(
-        (claimed.id, claimed.attempts, claimed.state.as_str()),
-        (a.id, 1, "running")
-    );
-    assert!(
-        tx.claim_job("w2", now, lease).await.unwrap().is_none(),
-        "the other job is not due yet"
-    );
-    tx.fail_job(
-        claimed.id,
-        "platform timed out",
-        now,
-        now + SignedDuration::from_secs(30),
-    )
-    .await
-    .unwrap();
+    let claimed = tx.claim_job("w1", now, lease).await.unwrap().expect("a due job");
+    assert_eq!((claimed.id, claimed.attempts, claimed.state.as_str()), (a.id, 1, "running"));
+    assert!(tx.claim_job("w2", now, lease).await.unwrap().is_none(), "the other job is not due yet");
+    tx.fail_job(claimed.id, "platform timed out", now, now + SignedDuration::from_secs(30)).await.unwrap();
     tx.commit().await.unwrap();
 
     let mut tx = store.begin().await.unwrap();
+    assert!(tx.claim_job("w1", now, lease).await.unwrap().is_none(), "backing off");
+    let retry = tx.claim_job("w1", now + SignedDuration::from_secs(31), lease).await.unwrap().unwrap();
+    assert_eq!((retry.attempts, retry.last_error.as_deref()), (2, Some("platform timed out")));
+    tx.fail_job(retry.id, "still down", now, now + SignedDuration::from_secs(60)).await.unwrap();
     assert!(
-        tx.claim_job("w1", now, lease).await.unwrap().is_none(),
-        "backing off"
-    );
-    let retry = tx
-        .claim_job("w1", now + SignedDuration::from_secs(31), lease)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        (retry.attempts, retry.last_error.as_deref()),
-        (2, Some("platform timed out"))
-    );
-    tx.fail_job(
-        retry.id,
-        "still down",
-        now,
-        now + SignedDuration::from_secs(60),
-    )
-    .await
-    .unwrap();
-    assert!(
-        tx.claim_job("w1", now + SignedDuration::from_mins(2), lease)
-            .await
-            .unwrap()
-            .is_none(),
+        tx.claim_job("w1", now + SignedDuration::from_mins(2), lease).await.unwrap().is_none(),
         "attempts spent"
     );
     tx.commit().await.unwrap();
@@ -105,41 +66,25 @@ async fn a_job_whose_worker_died_is_claimed_again_after_its_lease(backend: Backe
     let now = Timestamp::now();
     let mut tx = store.begin().await.unwrap();
     tx.enqueue_job(&job("req-2", now), now).await.unwrap();
-    let first = tx
-        .claim_job("dies", now, SignedDuration::from_mins(1))
-        .await
-        .unwrap()
-        .unwrap();
+    let first = tx.claim_job("dies", now, SignedDuration::from_mins(1)).await.unwrap().unwrap();
     assert!(
-        tx.claim_job(
-            "other",
-            now + SignedDuration::from_secs(59),
-            SignedDuration::from_mins(1)
-        )
-        .await
-        .unwrap()
-        .is_none()
+        tx.claim_job("other", now + SignedDuration::from_secs(59), SignedDuration::from_mins(1))
+            .await
+            .unwrap()
+            .is_none()
     );
     let second = tx
-        .claim_job(
-            "other",
-            now + SignedDuration::from_secs(61),
-            SignedDuration::from_mins(1),
-        )
+        .claim_job("other", now + SignedDuration::from_secs(61), SignedDuration::from_mins(1))
         .await
         .unwrap()
         .unwrap();
     assert_eq!((second.id, second.attempts), (first.id, 2));
     tx.complete_job(second.id, now).await.unwrap();
     assert!(
-        tx.claim_job(
-            "other",
-            now + SignedDuration::from_hours(1),
-            SignedDuration::from_mins(1)
-        )
-        .await
-        .unwrap()
-        .is_none()
+        tx.claim_job("other", now + SignedDuration::from_hours(1), SignedDuration::from_mins(1))
+            .await
+            .unwrap()
+            .is_none()
     );
     tx.commit().await.unwrap();
     store.close().await;
@@ -151,9 +96,7 @@ async fn racing_workers_never_claim_the_same_job(backend: Backend) {
     let now = Timestamp::now();
     let mut tx = store.begin().await.unwrap();
     for i in 0..40 {
-        tx.enqueue_job(&job(&format!("job-{i}"), now), now)
-            .await
-            .unwrap();
+        tx.enqueue_job(&job(&format!("job-{i}"), now), now).await.unwrap();
     }
     tx.commit().await.unwrap();
     let mut workers = tokio::task::JoinSet::new();
@@ -163,10 +106,8 @@ async fn racing_workers_never_claim_the_same_job(backend: Backend) {
             let mut mine = Vec::new();
             loop {
                 let mut tx = store.begin().await.unwrap();
-                let Some(j) = tx
-                    .claim_job(&format!("w{w}"), now, SignedDuration::from_mins(5))
-                    .await
-                    .unwrap()
+                let Some(j) =
+                    tx.claim_job(&format!("w{w}"), now, SignedDuration::from_mins(5)).await.unwrap()
                 else {
                     return mine;
                 };

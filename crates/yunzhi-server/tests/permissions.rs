@@ -44,18 +44,11 @@ struct Case {
 }
 
 fn case(method: Method, path: String, allowed: &'static [&'static str]) -> Case {
-    Case {
-        method,
-        path,
-        body: None,
-        allowed,
-        hidden: &[],
-    }
+    Case { method, path, body: None, allowed, hidden: &[] }
 }
 
 fn credit_code(n: usize) -> String {
-    yunzhi_domain::unit::CreditCode::with_check_character(&format!("11310118{:09}", 700_000 + n))
-        .unwrap()
+    yunzhi_domain::unit::CreditCode::with_check_character(&format!("11310118{:09}", 700_000 + n)).unwrap()
 }
 
 async fn every_role_may_do_exactly_its_job(backend: Backend) {
@@ -63,91 +56,46 @@ async fn every_role_may_do_exactly_its_job(backend: Backend) {
     let ca = s.login("cloud_admin").await;
     let systems = s.all(&ca, "/api/v1/systems").await;
     let u1 = s.login("unit1_user").await;
-    let unit1 = s.get(&u1, "/api/v1/session").await.body["unit_id"]
-        .as_i64()
-        .unwrap();
-    let own_system = systems
-        .iter()
-        .find(|x| x["unit_id"] == json!(unit1))
-        .unwrap()["id"]
-        .clone();
-    let other_system = systems
-        .iter()
-        .find(|x| x["unit_id"] != json!(unit1))
-        .unwrap();
+    let unit1 = s.get(&u1, "/api/v1/session").await.body["unit_id"].as_i64().unwrap();
+    let own_system = systems.iter().find(|x| x["unit_id"] == json!(unit1)).unwrap()["id"].clone();
+    let other_system = systems.iter().find(|x| x["unit_id"] != json!(unit1)).unwrap();
     let (other_system_id, unit2) = (other_system["id"].clone(), other_system["unit_id"].clone());
     let units_staff: &'static [&'static str] = &["unit1_user", "unit1_admin"];
 
     let mut cases = vec![
         case(Method::GET, "/api/v1/session".into(), &ROLES),
         case(Method::GET, "/api/v1/units".into(), EVERYONE_BUT_AUDITOR),
-        case(
-            Method::GET,
-            format!("/api/v1/units/{unit1}"),
-            EVERYONE_BUT_AUDITOR,
-        ),
+        case(Method::GET, format!("/api/v1/units/{unit1}"), EVERYONE_BUT_AUDITOR),
         Case {
             hidden: units_staff,
-            ..case(
-                Method::GET,
-                format!("/api/v1/units/{unit2}"),
-                EVERYONE_BUT_AUDITOR,
-            )
+            ..case(Method::GET, format!("/api/v1/units/{unit2}"), EVERYONE_BUT_AUDITOR)
         },
         case(Method::GET, "/api/v1/systems".into(), EVERYONE_BUT_AUDITOR),
-        case(
-            Method::GET,
-            format!("/api/v1/systems/{own_system}"),
-            EVERYONE_BUT_AUDITOR,
-        ),
+        case(Method::GET, format!("/api/v1/systems/{own_system}"), EVERYONE_BUT_AUDITOR),
         Case {
             hidden: units_staff,
-            ..case(
-                Method::GET,
-                format!("/api/v1/systems/{other_system_id}"),
-                EVERYONE_BUT_AUDITOR,
-            )
+            ..case(Method::GET, format!("/api/v1/systems/{other_system_id}"), EVERYONE_BUT_AUDITOR)
         },
         case(Method::GET, "/api/v1/catalog".into(), EVERYONE_BUT_AUDITOR),
-        case(
-            Method::GET,
-            "/api/v1/catalog/1".into(),
-            EVERYONE_BUT_AUDITOR,
-        ),
+        case(Method::GET, "/api/v1/exports/systems.csv".into(), EVERYONE_BUT_AUDITOR),
+        case(Method::GET, "/api/v1/exports/units.csv".into(), EVERYONE_BUT_AUDITOR),
+        case(Method::GET, "/api/v1/catalog/1".into(), EVERYONE_BUT_AUDITOR),
         case(
             Method::GET,
             "/api/v1/platforms".into(),
-            &[
-                "cloud_admin",
-                "infra_chief",
-                "bdc_leader",
-                "office",
-                "sys_admin",
-            ],
+            &["cloud_admin", "infra_chief", "bdc_leader", "office", "sys_admin"],
         ),
         case(
             Method::GET,
             "/api/v1/platforms/1".into(),
-            &[
-                "cloud_admin",
-                "infra_chief",
-                "bdc_leader",
-                "office",
-                "sys_admin",
-            ],
+            &["cloud_admin", "infra_chief", "bdc_leader", "office", "sys_admin"],
         ),
-        case(
-            Method::GET,
-            "/api/v1/users".into(),
-            &["unit1_admin", "sys_admin"],
-        ),
+        case(Method::GET, "/api/v1/users".into(), &["unit1_admin", "sys_admin"]),
         case(Method::GET, "/api/v1/audit".into(), &["audit_admin"]),
         case(Method::GET, "/api/v1/audit/verify".into(), &["audit_admin"]),
     ];
     cases.push(Case {
-        body: Some(Box::new(
-            |n| json!({"name": format!("测试单位{n}"), "credit_code": credit_code(n)}),
-        )),
+        body: Some(Box::new(|n| json!({"name": format!("测试单位{n}"), "credit_code": credit_code(n)}))),
         ..case(Method::POST, "/api/v1/units".into(), &["sys_admin"])
     });
     cases.push(Case {
@@ -204,27 +152,15 @@ async fn every_role_may_do_exactly_its_job(backend: Backend) {
     let mut n = 0;
     let mut wrong = Vec::new();
     for c in &cases {
-        let anonymous = s
-            .send(
-                c.method.clone(),
-                None,
-                &c.path,
-                c.body.as_ref().map(|b| b(0)).as_ref(),
-                &[],
-            )
-            .await;
+        let anonymous =
+            s.send(c.method.clone(), None, &c.path, c.body.as_ref().map(|b| b(0)).as_ref(), &[]).await;
         if anonymous.status != 401 {
-            wrong.push(format!(
-                "{} {} without a session: {}",
-                c.method, c.path, anonymous.status
-            ));
+            wrong.push(format!("{} {} without a session: {}", c.method, c.path, anonymous.status));
         }
         for (role, token) in &tokens {
             n += 1;
             let body = c.body.as_ref().map(|b| b(n));
-            let r = s
-                .send(c.method.clone(), Some(token), &c.path, body.as_ref(), &[])
-                .await;
+            let r = s.send(c.method.clone(), Some(token), &c.path, body.as_ref(), &[]).await;
             let status = r.status.as_u16();
             let expected = if c.hidden.contains(role) {
                 "404"
@@ -246,11 +182,6 @@ async fn every_role_may_do_exactly_its_job(backend: Backend) {
             }
         }
     }
-    assert!(
-        wrong.is_empty(),
-        "{} wrong answers:\n{}",
-        wrong.len(),
-        wrong.join("\n")
-    );
+    assert!(wrong.is_empty(), "{} wrong answers:\n{}", wrong.len(), wrong.join("\n"));
     s.stop().await;
 }

@@ -23,21 +23,9 @@ on_both_backends!(
 
 async fn health_metrics_and_openapi_answer(backend: Backend) {
     let s = TestServer::demo(backend).await;
-    let h = s
-        .send(reqwest::Method::GET, None, "/healthz", None, &[])
-        .await
-        .expect(200);
+    let h = s.send(reqwest::Method::GET, None, "/healthz", None, &[]).await.expect(200);
     assert_eq!(h.body, json!({"status": "ok"}));
-    let doc = s
-        .send(
-            reqwest::Method::GET,
-            None,
-            "/api/v1/openapi.json",
-            None,
-            &[],
-        )
-        .await
-        .expect(200);
+    let doc = s.send(reqwest::Method::GET, None, "/api/v1/openapi.json", None, &[]).await.expect(200);
     for path in [
         "/api/v1/session",
         "/api/v1/units",
@@ -45,15 +33,9 @@ async fn health_metrics_and_openapi_answer(backend: Backend) {
         "/api/v1/audit/verify",
         "/api/v1/platforms",
     ] {
-        assert!(
-            doc.body["paths"][path].is_object(),
-            "the OpenAPI document lacks {path}"
-        );
+        assert!(doc.body["paths"][path].is_object(), "the OpenAPI document lacks {path}");
     }
-    let m = s
-        .send(reqwest::Method::GET, None, "/metrics", None, &[])
-        .await
-        .expect(200);
+    let m = s.send(reqwest::Method::GET, None, "/metrics", None, &[]).await.expect(200);
     let text = m.body.as_str().unwrap_or_default().to_owned();
     assert!(text.contains("yunzhi_http_requests_total"), "{text}");
     assert!(text.contains("route=\"/healthz\""), "{text}");
@@ -62,39 +44,19 @@ async fn health_metrics_and_openapi_answer(backend: Backend) {
 
 async fn a_demo_account_signs_in_and_out(backend: Backend) {
     let s = TestServer::demo(backend).await;
-    let r = s
-        .login_with("unit1_user", DEMO_PASSWORD, None)
-        .await
-        .expect(201);
+    let r = s.login_with("unit1_user", DEMO_PASSWORD, None).await.expect(201);
     assert_eq!(r.body["roles"], json!(["unit_user"]));
     assert!(r.body["expires_at"].as_str().unwrap().ends_with("+08:00"));
     let token = r.body["token"].as_str().unwrap().to_owned();
     let me = s.get(&token, "/api/v1/session").await.expect(200);
     assert_eq!(me.body["username"], "unit1_user");
-    s.send(
-        reqwest::Method::DELETE,
-        Some(&token),
-        "/api/v1/session",
-        None,
-        &[],
-    )
-    .await
-    .expect(204);
+    s.send(reqwest::Method::DELETE, Some(&token), "/api/v1/session", None, &[]).await.expect(204);
     let after = s.get(&token, "/api/v1/session").await.expect(401);
     assert_eq!(after.code(), "unauthenticated");
-    let wrong = s
-        .login_with("unit1_user", "Wrong-Password-1", None)
-        .await
-        .expect(401);
+    let wrong = s.login_with("unit1_user", "Wrong-Password-1", None).await.expect(401);
     assert_eq!(wrong.code(), "invalid_credentials");
-    let unknown = s
-        .login_with("nobody_here", "Wrong-Password-1", None)
-        .await
-        .expect(401);
-    assert_eq!(
-        unknown.body, wrong.body,
-        "an unknown user answers exactly as a wrong password"
-    );
+    let unknown = s.login_with("nobody_here", "Wrong-Password-1", None).await.expect(401);
+    assert_eq!(unknown.body, wrong.body, "an unknown user answers exactly as a wrong password");
     s.stop().await;
 }
 
@@ -104,42 +66,23 @@ async fn five_wrong_passwords_lock_the_account_even_against_the_right_one(backen
         let r = s.login_with("unit2_user", "Wrong-Password-1", None).await;
         assert_eq!(r.status, 401, "failure {i}");
     }
-    let fifth = s
-        .login_with("unit2_user", "Wrong-Password-1", None)
-        .await
-        .expect(423);
+    let fifth = s.login_with("unit2_user", "Wrong-Password-1", None).await.expect(423);
     assert_eq!(fifth.code(), "account_locked");
-    let right = s
-        .login_with("unit2_user", DEMO_PASSWORD, None)
-        .await
-        .expect(423);
+    let right = s.login_with("unit2_user", DEMO_PASSWORD, None).await.expect(423);
     assert_eq!(right.code(), "account_locked");
     // The lock lasts the configured 15 minutes, then the right password works.
     s.clock.advance(SignedDuration::from_mins(16));
-    s.login_with("unit2_user", DEMO_PASSWORD, None)
-        .await
-        .expect(201);
+    s.login_with("unit2_user", DEMO_PASSWORD, None).await.expect(201);
     // The sys_admin can also lift a lock before it runs out.
     for _ in 0..5 {
         s.login_with("unit2_user", "Wrong-Password-1", None).await;
     }
-    s.login_with("unit2_user", DEMO_PASSWORD, None)
-        .await
-        .expect(423);
+    s.login_with("unit2_user", DEMO_PASSWORD, None).await.expect(423);
     let admin = s.login("sys_admin").await;
     let users = s.all(&admin, "/api/v1/users").await;
-    let id = users
-        .iter()
-        .find(|u| u["username"] == "unit2_user")
-        .unwrap()["id"]
-        .as_i64()
-        .unwrap();
-    s.post(&admin, &format!("/api/v1/users/{id}/unlock"), json!(null))
-        .await
-        .expect(204);
-    s.login_with("unit2_user", DEMO_PASSWORD, None)
-        .await
-        .expect(201);
+    let id = users.iter().find(|u| u["username"] == "unit2_user").unwrap()["id"].as_i64().unwrap();
+    s.post(&admin, &format!("/api/v1/users/{id}/unlock"), json!(null)).await.expect(204);
+    s.login_with("unit2_user", DEMO_PASSWORD, None).await.expect(201);
     s.stop().await;
 }
 
@@ -187,39 +130,21 @@ async fn roles_other_than_unit_staff_need_the_second_factor(backend: Backend) {
     let hash = auth::hash_password("Root-Admin-2026").unwrap();
     let mut tx = store.begin().await.unwrap();
     let ctx = AuditCtx::system("test", jiff::Timestamp::now());
-    tx.create_user(&admin, &ctx, &new, &hash, Some(&secret), false)
-        .await
-        .unwrap();
-    tx.create_user(&admin, &ctx, &no_factor, &hash, None, false)
-        .await
-        .unwrap();
+    tx.create_user(&admin, &ctx, &new, &hash, Some(&secret), false).await.unwrap();
+    tx.create_user(&admin, &ctx, &no_factor, &hash, None, false).await.unwrap();
     tx.commit().await.unwrap();
     store.close().await;
 
-    let missing = s
-        .login_with("root_admin", "Root-Admin-2026", None)
-        .await
-        .expect(401);
+    let missing = s.login_with("root_admin", "Root-Admin-2026", None).await.expect(401);
     assert_eq!(missing.code(), "totp_required");
-    let wrong = s
-        .login_with("root_admin", "Root-Admin-2026", Some("000000"))
-        .await
-        .expect(401);
+    let wrong = s.login_with("root_admin", "Root-Admin-2026", Some("000000")).await.expect(401);
     assert_eq!(wrong.code(), "totp_invalid");
-    let raw = data_encoding::BASE32_NOPAD
-        .decode(secret.as_bytes())
-        .unwrap();
+    let raw = data_encoding::BASE32_NOPAD.decode(secret.as_bytes()).unwrap();
     let code = auth::totp_code(&raw, s.clock.as_ref().now_seconds());
-    let ok = s
-        .login_with("root_admin", "Root-Admin-2026", Some(&code))
-        .await
-        .expect(201);
+    let ok = s.login_with("root_admin", "Root-Admin-2026", Some(&code)).await.expect(201);
     let token = ok.body["token"].as_str().unwrap().to_owned();
 
-    let unenrolled = s
-        .login_with("no_factor", "Root-Admin-2026", None)
-        .await
-        .expect(403);
+    let unenrolled = s.login_with("no_factor", "Root-Admin-2026", None).await.expect(403);
     assert_eq!(unenrolled.code(), "totp_not_enrolled");
 
     // A new approver gets the enrolment URI once, and then signs in with it.
@@ -232,27 +157,13 @@ async fn roles_other_than_unit_staff_need_the_second_factor(backend: Backend) {
         .await
         .expect(201);
     let uri = created.body["totp_uri"].as_str().unwrap();
-    let secret = uri
-        .split("secret=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap();
-    let raw = data_encoding::BASE32_NOPAD
-        .decode(secret.as_bytes())
-        .unwrap();
+    let secret = uri.split("secret=").nth(1).unwrap().split('&').next().unwrap();
+    let raw = data_encoding::BASE32_NOPAD.decode(secret.as_bytes()).unwrap();
     let code = auth::totp_code(&raw, s.clock.as_ref().now_seconds());
-    s.login_with("chief_li", "Chief-Li-2026", Some(&code))
-        .await
-        .expect(201);
+    s.login_with("chief_li", "Chief-Li-2026", Some(&code)).await.expect(201);
     // Unit staff sign in with the password alone.
     let unit = s
-        .post(
-            &token,
-            "/api/v1/units",
-            json!({"name": "青浦区教育局", "credit_code": unit_code()}),
-        )
+        .post(&token, "/api/v1/units", json!({"name": "青浦区教育局", "credit_code": unit_code()}))
         .await
         .expect(201);
     let staff = s
@@ -265,9 +176,7 @@ async fn roles_other_than_unit_staff_need_the_second_factor(backend: Backend) {
         .await
         .expect(201);
     assert!(staff.body.get("totp_uri").is_none());
-    s.login_with("clerk_wang", "Clerk-Wang-2026", None)
-        .await
-        .expect(201);
+    s.login_with("clerk_wang", "Clerk-Wang-2026", None).await.expect(201);
     s.stop().await;
 }
 
@@ -280,20 +189,11 @@ async fn demo_accounts_do_not_exist_outside_demo_mode(backend: Backend) {
     s.login("cloud_admin").await;
     let db = s.stop_keep_db().await;
     let s = TestServer::start_on(backend, db, Settings::default()).await;
-    let r = s
-        .login_with("cloud_admin", DEMO_PASSWORD, None)
-        .await
-        .expect(401);
+    let r = s.login_with("cloud_admin", DEMO_PASSWORD, None).await.expect(401);
     assert_eq!(r.code(), "invalid_credentials");
     // And the clock endpoint is not there at all.
     let c = s
-        .send(
-            reqwest::Method::POST,
-            None,
-            "/api/v1/demo/clock",
-            Some(&json!({"today": "2027-01-04"})),
-            &[],
-        )
+        .send(reqwest::Method::POST, None, "/api/v1/demo/clock", Some(&json!({"today": "2027-01-04"})), &[])
         .await;
     assert_eq!(c.status, 404);
     s.stop().await;

@@ -34,13 +34,7 @@ pub struct AuditCtx {
 impl AuditCtx {
     /// The server acting on its own (scheduler, demo seeding, migrations).
     pub fn system(actor: &str, at: Timestamp) -> AuditCtx {
-        AuditCtx {
-            actor_id: None,
-            actor: actor.to_owned(),
-            roles: String::new(),
-            source: None,
-            at,
-        }
+        AuditCtx { actor_id: None, actor: actor.to_owned(), roles: String::new(), source: None, at }
     }
 }
 
@@ -144,10 +138,9 @@ impl Tx {
     pub(crate) async fn audit(&mut self, ctx: &AuditCtx, change: Change<'_>) -> Result<i64> {
         // Taking the head row's lock (an UPDATE) serialises appenders on
         // PostgreSQL; on SQLite the single writer already does.
-        let head =
-            sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-                .fetch_one(self.conn())
-                .await?;
+        let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+            .fetch_one(self.conn())
+            .await?;
         let id: i64 = head.try_get("seq")?;
         let prev: String = head.try_get("hash")?;
         let before = change.before.map(|v| v.to_string());
@@ -188,10 +181,7 @@ impl Tx {
         .bind(&hash)
         .execute(self.conn())
         .await?;
-        sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
-            .bind(&hash)
-            .execute(self.conn())
-            .await?;
+        sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(&hash).execute(self.conn()).await?;
         Ok(id)
     }
 
@@ -207,14 +197,7 @@ impl Tx {
     ) -> Result<i64> {
         self.audit(
             ctx,
-            Change {
-                action,
-                object_type,
-                object_id,
-                unit_id: None,
-                before: None,
-                after: details,
-            },
+            Change { action, object_type, object_id, unit_id: None, before: None, after: details },
         )
         .await
     }
@@ -306,23 +289,13 @@ impl Store {
             for row in &rows {
                 let id: i64 = row.try_get("id")?;
                 if id != expected_id {
-                    return Ok(bad(
-                        expected_id,
-                        checked,
-                        format!("record {expected_id} is missing"),
-                    ));
+                    return Ok(bad(expected_id, checked, format!("record {expected_id} is missing")));
                 }
-                let text = |c: &str| -> Result<Option<String>> {
-                    Ok(row.try_get::<Option<String>, _>(c)?)
-                };
+                let text = |c: &str| -> Result<Option<String>> { Ok(row.try_get::<Option<String>, _>(c)?) };
                 let stored_prev: String = row.try_get("prev_hash")?;
                 let stored_hash: String = row.try_get("hash")?;
                 if stored_prev != prev {
-                    return Ok(bad(
-                        id,
-                        checked,
-                        format!("record {id} does not follow record {}", id - 1),
-                    ));
+                    return Ok(bad(id, checked, format!("record {id} does not follow record {}", id - 1)));
                 }
                 let computed = chain_hash(
                     &stored_prev,
@@ -340,20 +313,14 @@ impl Store {
                     text("after")?.as_deref(),
                 );
                 if computed != stored_hash {
-                    return Ok(bad(
-                        id,
-                        checked,
-                        format!("record {id} was altered after it was written"),
-                    ));
+                    return Ok(bad(id, checked, format!("record {id} was altered after it was written")));
                 }
                 prev = stored_hash;
                 expected_id += 1;
                 checked += 1;
             }
         }
-        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_one(&self.read)
-            .await?;
+        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&self.read).await?;
         let head_seq: i64 = head.try_get("seq")?;
         let head_hash: String = head.try_get("hash")?;
         if head_seq != checked || head_hash != prev {
@@ -364,11 +331,6 @@ impl Store {
                 format!("records from {first} to {head_seq} are missing from the end"),
             ));
         }
-        Ok(VerifyReport {
-            ok: true,
-            records: checked,
-            first_bad: None,
-            reason: None,
-        })
+        Ok(VerifyReport { ok: true, records: checked, first_bad: None, reason: None })
     }
 }

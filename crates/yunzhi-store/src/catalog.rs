@@ -35,11 +35,7 @@ fn item(row: &AnyRow, offers: &[(i64, i64)]) -> Result<CatalogItemRecord> {
     Ok(CatalogItemRecord {
         id: CatalogItemId(id),
         spec: serde_json::from_str(&spec)?,
-        platform_ids: offers
-            .iter()
-            .filter(|(i, _)| *i == id)
-            .map(|(_, p)| PlatformId(*p))
-            .collect(),
+        platform_ids: offers.iter().filter(|(i, _)| *i == id).map(|(_, p)| PlatformId(*p)).collect(),
         active: row.try_get::<i64, _>("active")? != 0,
         created_at: At::from_millis(row.try_get("created_at")?),
         updated_at: At::from_millis(row.try_get("updated_at")?),
@@ -59,9 +55,7 @@ async fn offers<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
     .bind(to)
     .fetch_all(e)
     .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("catalog_item_id")?, r.try_get("platform_id")?)))
-        .collect()
+    rows.iter().map(|r| Ok((r.try_get("catalog_item_id")?, r.try_get("platform_id")?))).collect()
 }
 
 impl Store {
@@ -72,16 +66,9 @@ impl Store {
             .bind(page.fetch())
             .fetch_all(&self.read)
             .await?;
-        let last = rows
-            .last()
-            .map(|r| r.try_get::<i64, _>("id"))
-            .transpose()?
-            .unwrap_or(page.after);
+        let last = rows.last().map(|r| r.try_get::<i64, _>("id")).transpose()?.unwrap_or(page.after);
         let offers = offers(&self.read, page.after, last).await?;
-        let items = rows
-            .iter()
-            .map(|r| item(r, &offers))
-            .collect::<Result<Vec<_>>>()?;
+        let items = rows.iter().map(|r| item(r, &offers)).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(items, page, |i| i.id.0))
     }
 
@@ -118,11 +105,7 @@ impl Tx {
         Ok(created)
     }
 
-    async fn insert_catalog_item(
-        &mut self,
-        ctx: &AuditCtx,
-        spec: &CatalogSpec,
-    ) -> Result<CatalogItemRecord> {
+    async fn insert_catalog_item(&mut self, ctx: &AuditCtx, spec: &CatalogSpec) -> Result<CatalogItemRecord> {
         let now = ctx.at.as_millisecond();
         let row = sqlx::query(
             "INSERT INTO catalog_items (code, kind, arch, spec, active, created_at, updated_at) \
@@ -146,10 +129,8 @@ impl Tx {
         .bind(spec.arch.map(|a| a.code()))
         .execute(self.conn())
         .await?;
-        let row = sqlx::query("SELECT * FROM catalog_items WHERE id = $1")
-            .bind(id)
-            .fetch_one(self.conn())
-            .await?;
+        let row =
+            sqlx::query("SELECT * FROM catalog_items WHERE id = $1").bind(id).fetch_one(self.conn()).await?;
         let offers = offers(self.conn(), id - 1, id).await?;
         item(&row, &offers)
     }

@@ -16,18 +16,13 @@ pub struct StoredResponse {
 }
 
 impl Tx {
-    pub async fn idempotent_response(
-        &mut self,
-        user: UserId,
-        key: &str,
-    ) -> Result<Option<StoredResponse>> {
-        let row = sqlx::query(
-            "SELECT fingerprint, status, body FROM idempotency WHERE user_id = $1 AND key = $2",
-        )
-        .bind(user.0)
-        .bind(key)
-        .fetch_optional(self.conn())
-        .await?;
+    pub async fn idempotent_response(&mut self, user: UserId, key: &str) -> Result<Option<StoredResponse>> {
+        let row =
+            sqlx::query("SELECT fingerprint, status, body FROM idempotency WHERE user_id = $1 AND key = $2")
+                .bind(user.0)
+                .bind(key)
+                .fetch_optional(self.conn())
+                .await?;
         row.map(|r| {
             Ok(StoredResponse {
                 fingerprint: r.try_get("fingerprint")?,
@@ -72,15 +67,13 @@ impl Tx {
         key: &str,
         response: &StoredResponse,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE idempotency SET status = $1, body = $2 WHERE user_id = $3 AND key = $4",
-        )
-        .bind(i64::from(response.status))
-        .bind(&response.body)
-        .bind(user.0)
-        .bind(key)
-        .execute(self.conn())
-        .await?;
+        sqlx::query("UPDATE idempotency SET status = $1, body = $2 WHERE user_id = $3 AND key = $4")
+            .bind(i64::from(response.status))
+            .bind(&response.body)
+            .bind(user.0)
+            .bind(key)
+            .execute(self.conn())
+            .await?;
         Ok(())
     }
 }

@@ -37,7 +37,7 @@ pub use idempotency::StoredResponse;
 pub use jobs::{JobRecord, NewJob};
 pub use page::{Page, PageRequest};
 pub use platforms::{PlatformRecord, PlatformUsage};
-pub use systems::SystemRecord;
+pub use systems::{SystemFilter, SystemRecord};
 pub use units::UnitRecord;
 pub use users::{AuthRecord, SessionRecord, UserRecord};
 
@@ -59,9 +59,7 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("backend", &self.backend)
-            .finish()
+        f.debug_struct("Store").field("backend", &self.backend).finish()
     }
 }
 
@@ -85,10 +83,8 @@ impl Store {
         };
         let options = AnyConnectOptions::from_str(&url)?;
         let pool = |max: u32| {
-            AnyPoolOptions::new()
-                .max_connections(max)
-                .acquire_timeout(Duration::from_secs(15))
-                .after_connect(move |conn, _meta| {
+            AnyPoolOptions::new().max_connections(max).acquire_timeout(Duration::from_secs(15)).after_connect(
+                move |conn, _meta| {
                     Box::pin(async move {
                         if backend == Backend::Sqlite {
                             // WAL lets readers run beside the writer; FULL sync
@@ -102,7 +98,8 @@ impl Store {
                         }
                         Ok(())
                     })
-                })
+                },
+            )
         };
         let (read, write) = match backend {
             Backend::Sqlite => {
@@ -115,11 +112,7 @@ impl Store {
                 (p.clone(), p)
             }
         };
-        Ok(Store {
-            read,
-            write,
-            backend,
-        })
+        Ok(Store { read, write, backend })
     }
 
     /// Opens and brings the schema up to date.
@@ -141,10 +134,7 @@ impl Store {
 
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx> {
-        Ok(Tx {
-            inner: self.write.begin().await?,
-            backend: self.backend,
-        })
+        Ok(Tx { inner: self.write.begin().await?, backend: self.backend })
     }
 
     pub async fn close(&self) {
@@ -174,6 +164,20 @@ impl Tx {
 /// `(CAST($n AS BIGINT) IS NULL OR col = $n)` binds: `None` means every unit.
 fn scope_param(scope: yunzhi_domain::access::Scope) -> Option<i64> {
     scope.unit().map(|u| u.0)
+}
+
+/// A `LIKE` pattern matching `text` anywhere, lower-cased, with `%`, `_`
+/// and the escape character itself escaped (used with `ESCAPE '\'`).
+fn like_pattern(text: &str) -> String {
+    let mut p = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
 }
 
 fn flag(b: bool) -> i64 {

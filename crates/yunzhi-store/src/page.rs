@@ -14,10 +14,7 @@ pub struct PageRequest {
 
 impl Default for PageRequest {
     fn default() -> Self {
-        PageRequest {
-            after: 0,
-            limit: DEFAULT_LIMIT,
-        }
+        PageRequest { after: 0, limit: DEFAULT_LIMIT }
     }
 }
 
@@ -39,31 +36,18 @@ impl<T> Page<T> {
     pub(crate) fn from_rows(mut rows: Vec<T>, req: PageRequest, id: impl Fn(&T) -> i64) -> Page<T> {
         let more = rows.len() > req.limit as usize;
         rows.truncate(req.limit as usize);
-        let next_cursor = if more {
-            rows.last().map(|r| id(r).to_string())
-        } else {
-            None
-        };
-        Page {
-            items: rows,
-            next_cursor,
-        }
+        let next_cursor = if more { rows.last().map(|r| id(r).to_string()) } else { None };
+        Page { items: rows, next_cursor }
     }
 
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page {
-            items: self.items.into_iter().map(f).collect(),
-            next_cursor: self.next_cursor,
-        }
+        Page { items: self.items.into_iter().map(f).collect(), next_cursor: self.next_cursor }
     }
 }
 
 impl PageRequest {
     /// Checks `?limit=&cursor=` as a client sent them.
-    pub fn parse(
-        limit: Option<i64>,
-        cursor: Option<&str>,
-    ) -> Result<PageRequest, yunzhi_domain::Invalid> {
+    pub fn parse(limit: Option<i64>, cursor: Option<&str>) -> Result<PageRequest, yunzhi_domain::Invalid> {
         use yunzhi_domain::FieldError;
         let limit = match limit {
             None => DEFAULT_LIMIT,
@@ -80,11 +64,7 @@ impl PageRequest {
         let after = match cursor {
             None | Some("") => 0,
             Some(c) => c.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| {
-                FieldError::new(
-                    "cursor",
-                    "cursor_format",
-                    "cursor must be a next_cursor this API returned",
-                )
+                FieldError::new("cursor", "cursor_format", "cursor must be a next_cursor this API returned")
             })?,
         };
         Ok(PageRequest { after, limit })

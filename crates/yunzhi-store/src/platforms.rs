@@ -54,47 +54,34 @@ fn corrupt<T>(r: std::result::Result<T, yunzhi_domain::Invalid>) -> Result<T> {
 
 fn platform(row: &AnyRow) -> Result<PlatformRecord> {
     let n = |c: &str| -> Result<u32> {
-        u32::try_from(row.try_get::<i64, _>(c)?)
-            .map_err(|_| StoreError::corrupt(format!("platforms.{c}")))
+        u32::try_from(row.try_get::<i64, _>(c)?).map_err(|_| StoreError::corrupt(format!("platforms.{c}")))
     };
     let capacity = Capacity {
         vcpu: n("capacity_vcpu")?,
         memory_gib: n("capacity_memory_gib")?,
         storage_gib: n("capacity_storage_gib")?,
     };
-    let overcommit = Overcommit {
-        cpu: row.try_get("overcommit_cpu")?,
-        memory: row.try_get("overcommit_memory")?,
-    };
+    let overcommit =
+        Overcommit { cpu: row.try_get("overcommit_cpu")?, memory: row.try_get("overcommit_memory")? };
     Ok(PlatformRecord {
         id: PlatformId(row.try_get("id")?),
         name: row.try_get("name")?,
         arch: corrupt(Arch::parse("arch", &row.try_get::<String, _>("arch")?))?,
-        driver: corrupt(DriverKind::parse(
-            "driver",
-            &row.try_get::<String, _>("driver")?,
-        ))?,
+        driver: corrupt(DriverKind::parse("driver", &row.try_get::<String, _>("driver")?))?,
         endpoint: row.try_get("endpoint")?,
         capacity,
         overcommit,
         allocatable: capacity.allocatable(overcommit),
         // Resources arrive with provisioning; until then nothing is allocated.
         usage: PlatformUsage::default(),
-        state: corrupt(PlatformState::parse(
-            "state",
-            &row.try_get::<String, _>("state")?,
-        ))?,
+        state: corrupt(PlatformState::parse("state", &row.try_get::<String, _>("state")?))?,
         created_at: At::from_millis(row.try_get("created_at")?),
         updated_at: At::from_millis(row.try_get("updated_at")?),
     })
 }
 
 impl Store {
-    pub async fn platforms(
-        &self,
-        _: &PlatformReader,
-        page: PageRequest,
-    ) -> Result<Page<PlatformRecord>> {
+    pub async fn platforms(&self, _: &PlatformReader, page: PageRequest) -> Result<Page<PlatformRecord>> {
         let rows = sqlx::query("SELECT * FROM platforms WHERE id > $1 ORDER BY id LIMIT $2")
             .bind(page.after)
             .bind(page.fetch())
@@ -104,11 +91,7 @@ impl Store {
         Ok(Page::from_rows(items, page, |p| p.id.0))
     }
 
-    pub async fn platform(
-        &self,
-        _: &PlatformReader,
-        id: PlatformId,
-    ) -> Result<Option<PlatformRecord>> {
+    pub async fn platform(&self, _: &PlatformReader, id: PlatformId) -> Result<Option<PlatformRecord>> {
         let row = sqlx::query("SELECT * FROM platforms WHERE id = $1")
             .bind(id.0)
             .fetch_optional(&self.read)

@@ -10,7 +10,16 @@ use yunzhi_domain::system::{Arch, MlpsLevel, NewSystem, Quota, System, SystemSta
 
 use crate::audit::{AuditCtx, Change};
 use crate::page::{Page, PageRequest};
-use crate::{Result, Store, StoreError, Tx, scope_param};
+use crate::{Result, Store, StoreError, Tx, like_pattern, scope_param};
+
+/// What a list of systems may be narrowed to (always within the caller's scope).
+#[derive(Debug, Clone, Default)]
+pub struct SystemFilter {
+    pub unit: Option<UnitId>,
+    pub state: Option<SystemState>,
+    /// Part of the name or the project approval number, any case.
+    pub q: Option<String>,
+}
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct SystemRecord {
@@ -49,10 +58,7 @@ fn system(row: &AnyRow) -> Result<SystemRecord> {
                 MlpsLevel::parse("mlps_level", row.try_get("mlps_level")?),
             )?,
             project_ref: row.try_get("project_ref")?,
-            arch: parse_stored(
-                "arch",
-                Arch::parse("arch", &row.try_get::<String, _>("arch")?),
-            )?,
+            arch: parse_stored("arch", Arch::parse("arch", &row.try_get::<String, _>("arch")?))?,
             quota: Quota {
                 vcpu: quota("quota_vcpu")?,
                 memory_gib: quota("quota_memory_gib")?,
@@ -61,10 +67,7 @@ fn system(row: &AnyRow) -> Result<SystemRecord> {
             quota_basis: row.try_get("quota_basis")?,
             periodic_load: periodic.map(|p| serde_json::from_str(&p)).transpose()?,
             description: row.try_get("description")?,
-            state: parse_stored(
-                "state",
-                SystemState::parse("state", &row.try_get::<String, _>("state")?),
-            )?,
+            state: parse_stored("state", SystemState::parse("state", &row.try_get::<String, _>("state")?))?,
             golive: serde_json::from_str(&golive)?,
         },
         version: row.try_get("version")?,
@@ -77,16 +80,22 @@ impl Store {
     pub async fn systems(
         &self,
         scope: Scope,
-        unit: Option<UnitId>,
+        filter: &SystemFilter,
         page: PageRequest,
     ) -> Result<Page<SystemRecord>> {
         let rows = sqlx::query(
             "SELECT * FROM systems WHERE id > $1 AND (CAST($2 AS BIGINT) IS NULL OR unit_id = $2) \
-             AND (CAST($3 AS BIGINT) IS NULL OR unit_id = $3) ORDER BY id LIMIT $4",
+             AND (CAST($3 AS BIGINT) IS NULL OR unit_id = $3) \
+             AND (CAST($4 AS TEXT) IS NULL OR state = $4) \
+             AND (CAST($5 AS TEXT) IS NULL OR LOWER(name) LIKE $5 ESCAPE '\\' \
+                  OR LOWER(COALESCE(project_ref, '')) LIKE $5 ESCAPE '\\') \
+             ORDER BY id LIMIT $6",
         )
         .bind(page.after)
         .bind(scope_param(scope))
-        .bind(unit.map(|u| u.0))
+        .bind(filter.unit.map(|u| u.0))
+        .bind(filter.state.map(|s| s.code()))
+        .bind(filter.q.as_deref().map(like_pattern))
         .bind(page.fetch())
         .fetch_all(&self.read)
         .await?;

@@ -10,7 +10,7 @@ use yunzhi_domain::unit::{Contact, NewUnit};
 
 use crate::audit::{AuditCtx, Change};
 use crate::page::{Page, PageRequest};
-use crate::{Result, Store, StoreError, Tx, scope_param};
+use crate::{Result, Store, StoreError, Tx, like_pattern, scope_param};
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct UnitRecord {
@@ -39,12 +39,22 @@ fn unit(row: &AnyRow) -> Result<UnitRecord> {
 }
 
 impl Store {
-    pub async fn units(&self, reader: &Reader, page: PageRequest) -> Result<Page<UnitRecord>> {
+    /// Units in the reader's scope, optionally those whose name or credit
+    /// code contains `q`.
+    pub async fn units(
+        &self,
+        reader: &Reader,
+        q: Option<&str>,
+        page: PageRequest,
+    ) -> Result<Page<UnitRecord>> {
         let rows = sqlx::query(
-            "SELECT * FROM units WHERE id > $1 AND (CAST($2 AS BIGINT) IS NULL OR id = $2) ORDER BY id LIMIT $3",
+            "SELECT * FROM units WHERE id > $1 AND (CAST($2 AS BIGINT) IS NULL OR id = $2) \
+             AND (CAST($3 AS TEXT) IS NULL OR LOWER(name) LIKE $3 ESCAPE '\\' OR LOWER(credit_code) LIKE $3 ESCAPE '\\') \
+             ORDER BY id LIMIT $4",
         )
         .bind(page.after)
         .bind(scope_param(reader.scope()))
+        .bind(q.map(like_pattern))
         .bind(page.fetch())
         .fetch_all(&self.read)
         .await?;
@@ -54,13 +64,12 @@ impl Store {
 
     /// One unit, or `None` when it does not exist *or* is outside the scope.
     pub async fn unit(&self, scope: Scope, id: UnitId) -> Result<Option<UnitRecord>> {
-        let row = sqlx::query(
-            "SELECT * FROM units WHERE id = $1 AND (CAST($2 AS BIGINT) IS NULL OR id = $2)",
-        )
-        .bind(id.0)
-        .bind(scope_param(scope))
-        .fetch_optional(&self.read)
-        .await?;
+        let row =
+            sqlx::query("SELECT * FROM units WHERE id = $1 AND (CAST($2 AS BIGINT) IS NULL OR id = $2)")
+                .bind(id.0)
+                .bind(scope_param(scope))
+                .fetch_optional(&self.read)
+                .await?;
         row.as_ref().map(unit).transpose()
     }
 }

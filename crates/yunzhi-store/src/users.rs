@@ -56,9 +56,7 @@ pub struct SessionRecord {
 fn roles(text: &str) -> Result<RoleSet> {
     let parsed: std::result::Result<Vec<Role>, _> =
         text.split(',').map(|r| Role::parse("roles", r)).collect();
-    parsed
-        .map(RoleSet::from_stored)
-        .map_err(|e| StoreError::corrupt(format!("users.roles: {e}")))
+    parsed.map(RoleSet::from_stored).map_err(|e| StoreError::corrupt(format!("users.roles: {e}")))
 }
 
 fn roles_text(set: &RoleSet) -> String {
@@ -74,9 +72,7 @@ fn user(row: &AnyRow) -> Result<UserRecord> {
         roles: roles(&row.try_get::<String, _>("roles")?)?,
         unit_id: row.try_get::<Option<i64>, _>("unit_id")?.map(UnitId),
         totp_enabled: secret.is_some(),
-        locked_until: row
-            .try_get::<Option<i64>, _>("locked_until")?
-            .map(At::from_millis),
+        locked_until: row.try_get::<Option<i64>, _>("locked_until")?.map(At::from_millis),
         demo: row.try_get::<i64, _>("demo")? != 0,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
         created_at: At::from_millis(row.try_get("created_at")?),
@@ -89,9 +85,7 @@ fn auth(row: &AnyRow) -> Result<AuthRecord> {
         password_hash: row.try_get("password_hash")?,
         totp_secret: row.try_get("totp_secret")?,
         failed_logins: row.try_get("failed_logins")?,
-        locked_until: row
-            .try_get::<Option<i64>, _>("locked_until")?
-            .map(|ms| At::from_millis(ms).0),
+        locked_until: row.try_get::<Option<i64>, _>("locked_until")?.map(|ms| At::from_millis(ms).0),
     })
 }
 
@@ -125,13 +119,12 @@ impl Store {
     }
 
     pub async fn user(&self, scope: Scope, id: UserId) -> Result<Option<UserRecord>> {
-        let row = sqlx::query(
-            "SELECT * FROM users WHERE id = $1 AND (CAST($2 AS BIGINT) IS NULL OR unit_id = $2)",
-        )
-        .bind(id.0)
-        .bind(scope_param(scope))
-        .fetch_optional(&self.read)
-        .await?;
+        let row =
+            sqlx::query("SELECT * FROM users WHERE id = $1 AND (CAST($2 AS BIGINT) IS NULL OR unit_id = $2)")
+                .bind(id.0)
+                .bind(scope_param(scope))
+                .fetch_optional(&self.read)
+                .await?;
         row.as_ref().map(user).transpose()
     }
 
@@ -209,10 +202,12 @@ impl Tx {
         lock_after: i64,
         lock_for: SignedDuration,
     ) -> Result<Failure> {
-        let row = sqlx::query("UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins")
-            .bind(user_id.0)
-            .fetch_one(self.conn())
-            .await?;
+        let row = sqlx::query(
+            "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins",
+        )
+        .bind(user_id.0)
+        .fetch_one(self.conn())
+        .await?;
         let consecutive: i64 = row.try_get("failed_logins")?;
         let locked_until = if consecutive >= lock_after {
             let until = ctx.at.checked_add(lock_for).unwrap_or(ctx.at);
@@ -225,36 +220,17 @@ impl Tx {
         } else {
             None
         };
-        let action = if locked_until.is_some() {
-            "account.locked"
-        } else {
-            "session.login_failed"
-        };
+        let action = if locked_until.is_some() { "account.locked" } else { "session.login_failed" };
         let details = serde_json::json!({
             "consecutive_failures": consecutive,
             "locked_until": locked_until.map(|t| At(t).to_string()),
         });
-        self.audit_event(
-            ctx,
-            action,
-            "user",
-            Some(user_id.to_string()),
-            Some(details),
-        )
-        .await?;
-        Ok(Failure {
-            consecutive,
-            locked_until,
-        })
+        self.audit_event(ctx, action, "user", Some(user_id.to_string()), Some(details)).await?;
+        Ok(Failure { consecutive, locked_until })
     }
 
     /// Opens a session after a successful sign-in and clears the failure count.
-    pub async fn open_session(
-        &mut self,
-        ctx: &AuditCtx,
-        user_id: UserId,
-        token_hash: &str,
-    ) -> Result<i64> {
+    pub async fn open_session(&mut self, ctx: &AuditCtx, user_id: UserId, token_hash: &str) -> Result<i64> {
         let now = ctx.at.as_millisecond();
         sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
             .bind(user_id.0)
@@ -289,15 +265,8 @@ impl Tx {
         user_id: UserId,
         reason: &str,
     ) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE id = $1")
-            .bind(session_id)
-            .execute(self.conn())
-            .await?;
-        let action = if reason == "expired" {
-            "session.expired"
-        } else {
-            "session.logout"
-        };
+        sqlx::query("DELETE FROM sessions WHERE id = $1").bind(session_id).execute(self.conn()).await?;
+        let action = if reason == "expired" { "session.expired" } else { "session.logout" };
         self.audit_event(
             ctx,
             action,
@@ -323,12 +292,10 @@ impl Tx {
     /// idle time is still measured in real inactivity, so nobody is signed
     /// out by a trainee moving the calendar.
     pub async fn shift_sessions(&mut self, by: SignedDuration) -> Result<()> {
-        sqlx::query(
-            "UPDATE sessions SET last_seen_at = last_seen_at + $1, created_at = created_at + $1",
-        )
-        .bind(by.as_millis() as i64)
-        .execute(self.conn())
-        .await?;
+        sqlx::query("UPDATE sessions SET last_seen_at = last_seen_at + $1, created_at = created_at + $1")
+            .bind(by.as_millis() as i64)
+            .execute(self.conn())
+            .await?;
         Ok(())
     }
 
@@ -348,46 +315,26 @@ impl Tx {
         user_id: UserId,
         password_hash: &str,
     ) -> Result<()> {
-        sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2, updated_at = $2 WHERE id = $3")
-            .bind(password_hash)
-            .bind(ctx.at.as_millisecond())
-            .bind(user_id.0)
-            .execute(self.conn())
-            .await?;
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-            .bind(user_id.0)
-            .execute(self.conn())
-            .await?;
-        self.audit_event(
-            ctx,
-            "account.password_reset",
-            "user",
-            Some(user_id.to_string()),
-            None,
+        sqlx::query(
+            "UPDATE users SET password_hash = $1, password_changed_at = $2, updated_at = $2 WHERE id = $3",
         )
+        .bind(password_hash)
+        .bind(ctx.at.as_millisecond())
+        .bind(user_id.0)
+        .execute(self.conn())
         .await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id.0).execute(self.conn()).await?;
+        self.audit_event(ctx, "account.password_reset", "user", Some(user_id.to_string()), None).await?;
         Ok(())
     }
 
-    pub async fn unlock_user(
-        &mut self,
-        _: &AccountAdmin,
-        ctx: &AuditCtx,
-        user_id: UserId,
-    ) -> Result<()> {
+    pub async fn unlock_user(&mut self, _: &AccountAdmin, ctx: &AuditCtx, user_id: UserId) -> Result<()> {
         sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL, updated_at = $1 WHERE id = $2")
             .bind(ctx.at.as_millisecond())
             .bind(user_id.0)
             .execute(self.conn())
             .await?;
-        self.audit_event(
-            ctx,
-            "account.unlock",
-            "user",
-            Some(user_id.to_string()),
-            None,
-        )
-        .await?;
+        self.audit_event(ctx, "account.unlock", "user", Some(user_id.to_string()), None).await?;
         Ok(())
     }
 }

@@ -42,10 +42,7 @@ impl StoreArgs {
         }
         std::fs::create_dir_all(&self.data)
             .with_context(|| format!("creating the data folder {}", self.data.display()))?;
-        Ok(format!(
-            "sqlite://{}",
-            self.data.join("yunzhi.db").display()
-        ))
+        Ok(format!("sqlite://{}", self.data.join("yunzhi.db").display()))
     }
 }
 
@@ -130,27 +127,11 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     match Cli::parse().command {
-        Command::Serve {
-            store,
-            demo,
-            listen,
-            lockout_minutes,
-            session_idle_minutes,
-        } => {
-            serve(
-                store.url()?,
-                demo,
-                listen,
-                lockout_minutes,
-                session_idle_minutes,
-            )
-            .await
+        Command::Serve { store, demo, listen, lockout_minutes, session_idle_minutes } => {
+            serve(store.url()?, demo, listen, lockout_minutes, session_idle_minutes).await
         }
         Command::Demo { data, listen } => {
-            let store = StoreArgs {
-                data,
-                database: None,
-            };
+            let store = StoreArgs { data, database: None };
             serve(store.url()?, true, listen, 15, 30).await
         }
         Command::Migrate { store } => {
@@ -163,13 +144,7 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn serve(
-    url: String,
-    demo: bool,
-    listen: SocketAddr,
-    lockout: i64,
-    idle: i64,
-) -> anyhow::Result<()> {
+async fn serve(url: String, demo: bool, listen: SocketAddr, lockout: i64, idle: i64) -> anyhow::Result<()> {
     if !(1..=1440).contains(&lockout) || !(1..=1440).contains(&idle) {
         bail!("--lockout-minutes and --session-idle-minutes must be between 1 and 1440");
     }
@@ -194,13 +169,7 @@ async fn serve(
         session_idle: jiff::SignedDuration::from_mins(idle),
         ..Settings::default()
     };
-    yunzhi_server::serve_forever(ServerConfig {
-        listen,
-        database_url: url,
-        settings,
-        demo_password,
-    })
-    .await
+    yunzhi_server::serve_forever(ServerConfig { listen, database_url: url, settings, demo_password }).await
 }
 
 fn read_password(given: Option<String>) -> anyhow::Result<String> {
@@ -235,30 +204,14 @@ fn cli_ctx() -> AuditCtx {
 
 async fn admin(url: &str, chore: Chore) -> anyhow::Result<()> {
     let store = Store::open_and_migrate(url).await?;
-    let accounts = operator()
-        .account_admin()
-        .context("the operator manages accounts")?;
+    let accounts = operator().account_admin().context("the operator manages accounts")?;
     match chore {
-        Chore::CreateUser {
-            username,
-            display_name,
-            roles,
-            unit_id,
-            password,
-        } => {
-            let input = UserInput {
-                username,
-                display_name,
-                password: read_password(password)?,
-                roles,
-                unit_id,
-            };
+        Chore::CreateUser { username, display_name, roles, unit_id, password } => {
+            let input =
+                UserInput { username, display_name, password: read_password(password)?, roles, unit_id };
             let new = NewUser::parse(&input).map_err(|e| {
                 anyhow::anyhow!(
-                    e.0.iter()
-                        .map(|f| format!("{}: {}", f.field, f.detail))
-                        .collect::<Vec<_>>()
-                        .join("\n")
+                    e.0.iter().map(|f| format!("{}: {}", f.field, f.detail)).collect::<Vec<_>>().join("\n")
                 )
             })?;
             if let Some(unit) = new.unit_id {
@@ -268,15 +221,10 @@ async fn admin(url: &str, chore: Chore) -> anyhow::Result<()> {
                 }
             }
             let hash = auth::hash_password(&new.password)?;
-            let secret = if new.roles.requires_second_factor() {
-                Some(auth::new_totp_secret()?)
-            } else {
-                None
-            };
+            let secret =
+                if new.roles.requires_second_factor() { Some(auth::new_totp_secret()?) } else { None };
             let mut tx = store.begin().await?;
-            let user = tx
-                .create_user(&accounts, &cli_ctx(), &new, &hash, secret.as_deref(), false)
-                .await?;
+            let user = tx.create_user(&accounts, &cli_ctx(), &new, &hash, secret.as_deref(), false).await?;
             tx.commit().await?;
             println!("created account {} (id {})", user.username, user.id);
             if let Some(s) = secret {
@@ -293,8 +241,7 @@ async fn admin(url: &str, chore: Chore) -> anyhow::Result<()> {
                 .user_by_username(&username)
                 .await?
                 .with_context(|| format!("there is no account {username}"))?;
-            tx.set_password(&accounts, &cli_ctx(), user.id, &hash)
-                .await?;
+            tx.set_password(&accounts, &cli_ctx(), user.id, &hash).await?;
             tx.commit().await?;
             println!("password of {username} set; its sessions have ended");
         }

@@ -14,22 +14,13 @@ fn yunzhi(db: &str, args: &[&str]) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 async fn exec(url: &str, sql: &str) {
     sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(url)
-        .await
-        .expect("a connection");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(&mut conn)
-        .await
-        .expect("the statement runs");
+    let mut conn = sqlx::AnyConnection::connect(url).await.expect("a connection");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut conn).await.expect("the statement runs");
     conn.close().await.ok();
 }
 
@@ -38,11 +29,7 @@ async fn chores(url: &str) {
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("1 migration(s) applied"), "{}", text(&o));
     let o = yunzhi(url, &["migrate"]);
-    assert!(
-        text(&o).contains("0 migration(s) applied"),
-        "migrating twice changes nothing: {}",
-        text(&o)
-    );
+    assert!(text(&o).contains("0 migration(s) applied"), "migrating twice changes nothing: {}", text(&o));
 
     let weak = yunzhi(
         url,
@@ -102,22 +89,11 @@ async fn chores(url: &str) {
         ],
     );
     assert!(!mixed.status.success());
-    assert!(
-        text(&mixed).contains("three-admin separation"),
-        "{}",
-        text(&mixed)
-    );
+    assert!(text(&mixed).contains("three-admin separation"), "{}", text(&mixed));
 
     let o = yunzhi(
         url,
-        &[
-            "admin",
-            "reset-password",
-            "--username",
-            "root_admin",
-            "--password",
-            "Root-Admin-2027",
-        ],
+        &["admin", "reset-password", "--username", "root_admin", "--password", "Root-Admin-2027"],
     );
     assert!(o.status.success(), "{}", text(&o));
     let o = yunzhi(url, &["admin", "unlock", "--username", "root_admin"]);
@@ -147,21 +123,14 @@ async fn the_admin_chores_work_on_postgres() {
     let admin = std::env::var("YUNZHI_TEST_POSTGRES")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let name = format!("yunzhi_t_{}_cli", std::process::id());
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .unwrap_or_else(|e| {
-            panic!("the PostgreSQL tests need a server at {admin}: {e}; `.ci/run` starts one")
-        });
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
+        panic!("the PostgreSQL tests need a server at {admin}: {e}; `.ci/run` starts one")
+    });
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    chores(&url).await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
         .execute(&mut conn)
         .await
         .unwrap();
-    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
-    chores(&url).await;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE {name} WITH (FORCE)"
-    )))
-    .execute(&mut conn)
-    .await
-    .unwrap();
 }

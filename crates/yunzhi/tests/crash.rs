@@ -74,7 +74,12 @@ async fn acknowledged_writes_survive_a_kill(args: Vec<String>) {
     let mut server = start(&args).await;
     let token = login(&server.base, "unit1_user").await;
     for id in &ids {
-        let r = client.get(format!("{}/api/v1/systems/{id}", server.base)).bearer_auth(&token).send().await.unwrap();
+        let r = client
+            .get(format!("{}/api/v1/systems/{id}", server.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "system {id} was acknowledged before the kill");
     }
     let auditor = login(&server.base, "audit_admin").await;
@@ -100,13 +105,17 @@ async fn acknowledged_writes_survive_a_kill_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_a_kill_on_postgres() {
-    let admin = std::env::var("YUNZHI_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let admin = std::env::var("YUNZHI_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let name = format!("yunzhi_t_{}_crash", std::process::id());
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .unwrap_or_else(|e| panic!("the PostgreSQL tests need a server at {admin}: {e}; `.ci/run` starts one"));
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
+        panic!("the PostgreSQL tests need a server at {admin}: {e}; `.ci/run` starts one")
+    });
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
     let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
     acknowledged_writes_survive_a_kill(vec!["--database".into(), url]).await;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)"))).execute(&mut conn).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
 }

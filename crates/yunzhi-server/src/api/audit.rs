@@ -32,33 +32,16 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<Page<AuditRecord>>> {
-    let reader = caller
-        .actor
-        .audit_reader()
-        .ok_or_else(|| ApiError::forbidden(ONLY_AUDITOR))?;
-    let page = PageQuery {
-        limit: q.limit,
-        cursor: q.cursor,
-    }
-    .page()?;
-    let filter = AuditFilter {
-        object_type: q.object_type,
-        object_id: q.object_id,
-        actor: q.actor,
-        action: q.action,
-    };
+    let reader = caller.actor.audit_reader().ok_or_else(|| ApiError::forbidden(ONLY_AUDITOR))?;
+    let page = PageQuery { limit: q.limit, cursor: q.cursor }.page()?;
+    let filter =
+        AuditFilter { object_type: q.object_type, object_id: q.object_id, actor: q.actor, action: q.action };
     Ok(Json(state.store.audit_list(&reader, &filter, page).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit",
     responses((status = 200, body = VerifyReport), (status = 403, body = crate::error::Problem)))]
-pub async fn verify(
-    State(state): State<AppState>,
-    caller: Caller,
-) -> ApiResult<Json<VerifyReport>> {
-    let reader = caller
-        .actor
-        .audit_reader()
-        .ok_or_else(|| ApiError::forbidden(ONLY_AUDITOR))?;
+pub async fn verify(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<VerifyReport>> {
+    let reader = caller.actor.audit_reader().ok_or_else(|| ApiError::forbidden(ONLY_AUDITOR))?;
     Ok(Json(state.store.audit_verify(&reader).await?))
 }

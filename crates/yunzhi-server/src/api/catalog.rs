@@ -20,10 +20,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<CatalogItemRecord>>> {
-    caller
-        .actor
-        .reader()
-        .ok_or_else(|| ApiError::forbidden("this role does not read the catalog"))?;
+    caller.actor.reader().ok_or_else(|| ApiError::forbidden("this role does not read the catalog"))?;
     Ok(Json(state.store.catalog(q.page()?).await?))
 }
 
@@ -34,14 +31,8 @@ pub async fn get_one(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<CatalogItemRecord>> {
-    caller
-        .actor
-        .reader()
-        .ok_or_else(|| ApiError::forbidden("this role does not read the catalog"))?;
-    let item = state
-        .store
-        .catalog_item(CatalogItemId(path_id(&id)?))
-        .await?;
+    caller.actor.reader().ok_or_else(|| ApiError::forbidden("this role does not read the catalog"))?;
+    let item = state.store.catalog_item(CatalogItemId(path_id(&id)?)).await?;
     item.map(Json).ok_or(ApiError::NotFound)
 }
 
@@ -59,13 +50,8 @@ pub async fn create(
         .ok_or_else(|| ApiError::forbidden("only the cloud resource admin edits the catalog"))?;
     let spec = CatalogSpec::parse(&body.value)?;
     let ctx = caller.audit(state.now());
-    idempotent::create(
-        &state,
-        &caller,
-        key,
-        "POST /catalog",
-        &body.raw,
-        async |tx| Ok(tx.create_catalog_item(&operator, &ctx, &spec).await?),
-    )
+    idempotent::create(&state, &caller, key, "POST /catalog", &body.raw, async |tx| {
+        Ok(tx.create_catalog_item(&operator, &ctx, &spec).await?)
+    })
     .await
 }

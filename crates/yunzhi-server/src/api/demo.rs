@@ -42,17 +42,7 @@ pub async fn set_clock(
     let now = state.clock.set_today(date);
     tx.shift_sessions(now.duration_since(was)).await?;
     let details = serde_json::json!({"from": before.to_string(), "to": date.to_string()});
-    tx.audit_event(
-        &caller.audit(now),
-        "demo.clock_set",
-        "clock",
-        None,
-        Some(details),
-    )
-    .await?;
+    tx.audit_event(&caller.audit(now), "demo.clock_set", "clock", None, Some(details)).await?;
     tx.commit().await?;
-    Ok(Json(ClockOut {
-        today: state.clock.today().to_string(),
-        now: At(now).to_string(),
-    }))
+    Ok(Json(ClockOut { today: state.clock.today().to_string(), now: At(now).to_string() }))
 }

@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod catalog;
 pub mod demo;
+pub mod exports;
 pub mod health;
 pub mod openapi;
 pub mod platforms;
@@ -30,19 +31,11 @@ use crate::state::AppState;
 pub fn router(demo: bool) -> Router<AppState> {
     let api = Router::new()
         .route("/openapi.json", get(openapi::document))
-        .route(
-            "/session",
-            post(session::login)
-                .delete(session::logout)
-                .get(session::whoami),
-        )
+        .route("/session", post(session::login).delete(session::logout).get(session::whoami))
         .route("/units", get(units::list).post(units::create))
         .route("/units/{id}", get(units::get_one))
         .route("/systems", get(systems::list).post(systems::create))
-        .route(
-            "/systems/{id}",
-            get(systems::get_one).patch(systems::update),
-        )
+        .route("/systems/{id}", get(systems::get_one).patch(systems::update))
         .route("/catalog", get(catalog::list).post(catalog::create))
         .route("/catalog/{id}", get(catalog::get_one))
         .route("/platforms", get(platforms::list).post(platforms::create))
@@ -50,14 +43,12 @@ pub fn router(demo: bool) -> Router<AppState> {
         .route("/users", get(users::list).post(users::create))
         .route("/users/{id}/password", post(users::reset_password))
         .route("/users/{id}/unlock", post(users::unlock))
+        .route("/exports/systems.csv", get(exports::systems))
+        .route("/exports/units.csv", get(exports::units))
         .route("/audit", get(audit::list))
         .route("/audit/verify", get(audit::verify));
     // Outside demo mode the clock endpoint does not exist at all (API.md).
-    let api = if demo {
-        api.route("/demo/clock", post(demo::set_clock))
-    } else {
-        api
-    };
+    let api = if demo { api.route("/demo/clock", post(demo::set_clock)) } else { api };
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
@@ -71,14 +62,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Query::<T>::try_from_uri(&parts.uri)
-            .map(|q| ApiQuery(q.0))
-            .map_err(|e| {
-                ApiError::bad_request(
-                    "bad_query",
-                    format!("the query string is not understood: {}", e.body_text()),
-                )
-            })
+        Query::<T>::try_from_uri(&parts.uri).map(|q| ApiQuery(q.0)).map_err(|e| {
+            ApiError::bad_request(
+                "bad_query",
+                format!("the query string is not understood: {}", e.body_text()),
+            )
+        })
     }
 }
 
@@ -99,8 +88,5 @@ impl PageQuery {
 
 /// A path id. One that is not a number names nothing that exists: 404.
 pub fn path_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or(ApiError::NotFound)
+    raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or(ApiError::NotFound)
 }

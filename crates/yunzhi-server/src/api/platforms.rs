@@ -23,10 +23,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<PlatformRecord>>> {
-    let reader = caller
-        .actor
-        .platform_reader()
-        .ok_or_else(|| ApiError::forbidden(NOT_YOURS))?;
+    let reader = caller.actor.platform_reader().ok_or_else(|| ApiError::forbidden(NOT_YOURS))?;
     Ok(Json(state.store.platforms(&reader, q.page()?).await?))
 }
 
@@ -37,14 +34,8 @@ pub async fn get_one(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<PlatformRecord>> {
-    let reader = caller
-        .actor
-        .platform_reader()
-        .ok_or_else(|| ApiError::forbidden(NOT_YOURS))?;
-    let platform = state
-        .store
-        .platform(&reader, PlatformId(path_id(&id)?))
-        .await?;
+    let reader = caller.actor.platform_reader().ok_or_else(|| ApiError::forbidden(NOT_YOURS))?;
+    let platform = state.store.platform(&reader, PlatformId(path_id(&id)?)).await?;
     platform.map(Json).ok_or(ApiError::NotFound)
 }
 
@@ -62,13 +53,8 @@ pub async fn create(
         .ok_or_else(|| ApiError::forbidden("only the cloud resource admin adds platforms"))?;
     let new = NewPlatform::parse(&body.value)?;
     let ctx = caller.audit(state.now());
-    idempotent::create(
-        &state,
-        &caller,
-        key,
-        "POST /platforms",
-        &body.raw,
-        async |tx| Ok(tx.create_platform(&operator, &ctx, &new).await?),
-    )
+    idempotent::create(&state, &caller, key, "POST /platforms", &body.raw, async |tx| {
+        Ok(tx.create_platform(&operator, &ctx, &new).await?)
+    })
     .await
 }

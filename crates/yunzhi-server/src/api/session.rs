@@ -74,17 +74,10 @@ pub async fn login(
         return Err(invalid_credentials());
     };
     let user = &record.user;
-    let roles = user
-        .roles
-        .iter()
-        .map(|r| r.code())
-        .collect::<Vec<_>>()
-        .join(",");
+    let roles = user.roles.iter().map(|r| r.code()).collect::<Vec<_>>().join(",");
     let ctx = ctx(&user.username, Some(user.id.0), roles);
     if let Some(until) = record.locked_until.filter(|u| *u > now) {
-        return Err(ApiError::Locked {
-            until: At(until).to_string(),
-        });
+        return Err(ApiError::Locked { until: At(until).to_string() });
     }
     if user.disabled {
         let _ = auth::verify_password(&input.password, auth::decoy_hash());
@@ -93,18 +86,11 @@ pub async fn login(
     let fail = async |err: ApiError| -> ApiResult<(StatusCode, Json<SessionOut>)> {
         let mut tx = state.store.begin().await?;
         let failure = tx
-            .record_login_failure(
-                &ctx,
-                user.id,
-                settings.lockout_threshold,
-                settings.lockout_duration,
-            )
+            .record_login_failure(&ctx, user.id, settings.lockout_threshold, settings.lockout_duration)
             .await?;
         tx.commit().await?;
         match failure.locked_until {
-            Some(until) => Err(ApiError::Locked {
-                until: At(until).to_string(),
-            }),
+            Some(until) => Err(ApiError::Locked { until: At(until).to_string() }),
             None => Err(err),
         }
     };
@@ -126,12 +112,7 @@ pub async fn login(
                 article: None,
             });
         };
-        match input
-            .totp
-            .as_deref()
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
-        {
+        match input.totp.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
             None => {
                 return Err(ApiError::unauthorized(
                     "totp_required",
@@ -150,8 +131,7 @@ pub async fn login(
     }
     let token = auth::new_token()?;
     let mut tx = state.store.begin().await?;
-    tx.open_session(&ctx, user.id, &auth::token_digest(&token))
-        .await?;
+    tx.open_session(&ctx, user.id, &auth::token_digest(&token)).await?;
     tx.commit().await?;
     let expires = now.checked_add(settings.session_idle).unwrap_or(now);
     Ok((
@@ -171,13 +151,7 @@ pub async fn login(
 #[utoipa::path(delete, path = "/api/v1/session", tag = "session", responses((status = 204, description = "Signed out")))]
 pub async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<StatusCode> {
     let mut tx = state.store.begin().await?;
-    tx.close_session(
-        &caller.audit(state.now()),
-        caller.session_id,
-        caller.actor.user_id,
-        "logout",
-    )
-    .await?;
+    tx.close_session(&caller.audit(state.now()), caller.session_id, caller.actor.user_id, "logout").await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -201,12 +175,7 @@ pub async fn whoami(State(state): State<AppState>, caller: Caller) -> Json<WhoAm
     Json(WhoAmI {
         user_id: caller.actor.user_id.0,
         username: caller.actor.username.clone(),
-        roles: caller
-            .actor
-            .roles
-            .iter()
-            .map(|r| r.code().to_owned())
-            .collect(),
+        roles: caller.actor.roles.iter().map(|r| r.code().to_owned()).collect(),
         unit_id: caller.actor.unit_id.map(|u| u.0),
         demo: state.settings.demo,
         demo_account: caller.demo_account,

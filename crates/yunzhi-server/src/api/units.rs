@@ -13,18 +13,24 @@ use crate::extract::{ApiJson, Caller, IdempotencyKey};
 use crate::idempotent;
 use crate::state::AppState;
 
-#[utoipa::path(get, path = "/api/v1/units", tag = "units", params(PageQuery),
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct UnitQuery {
+    /// Part of the name or credit code.
+    pub q: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/units", tag = "units", params(UnitQuery),
     responses((status = 200, description = "The units the caller may see: unit staff see their own")))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    ApiQuery(q): ApiQuery<PageQuery>,
+    ApiQuery(q): ApiQuery<UnitQuery>,
 ) -> ApiResult<Json<Page<UnitRecord>>> {
-    let reader = caller
-        .actor
-        .reader()
-        .ok_or_else(|| ApiError::forbidden("this role does not read units"))?;
-    Ok(Json(state.store.units(&reader, q.page()?).await?))
+    let reader = caller.actor.reader().ok_or_else(|| ApiError::forbidden("this role does not read units"))?;
+    let page = PageQuery { limit: q.limit, cursor: q.cursor }.page()?;
+    Ok(Json(state.store.units(&reader, q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()), page).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/units/{id}", tag = "units",
@@ -34,14 +40,8 @@ pub async fn get_one(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<UnitRecord>> {
-    let reader = caller
-        .actor
-        .reader()
-        .ok_or_else(|| ApiError::forbidden("this role does not read units"))?;
-    let unit = state
-        .store
-        .unit(reader.scope(), UnitId(path_id(&id)?))
-        .await?;
+    let reader = caller.actor.reader().ok_or_else(|| ApiError::forbidden("this role does not read units"))?;
+    let unit = state.store.unit(reader.scope(), UnitId(path_id(&id)?)).await?;
     unit.map(Json).ok_or(ApiError::NotFound)
 }
 

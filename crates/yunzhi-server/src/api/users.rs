@@ -21,9 +21,7 @@ use crate::state::AppState;
 
 fn account_admin(caller: &Caller) -> ApiResult<AccountAdmin> {
     caller.actor.account_admin().ok_or_else(|| {
-        ApiError::forbidden(
-            "accounts are managed by the system administrator and unit administrators",
-        )
+        ApiError::forbidden("accounts are managed by the system administrator and unit administrators")
     })
 }
 
@@ -77,24 +75,13 @@ pub async fn create(
     if let Some(unit) = new.unit_id
         && state.store.unit(admin.scope(), unit).await?.is_none()
     {
-        return Err(FieldError::new(
-            "unit_id",
-            "unknown_unit",
-            format!("there is no unit {}", unit.0),
-        )
-        .into());
+        return Err(FieldError::new("unit_id", "unknown_unit", format!("there is no unit {}", unit.0)).into());
     }
     let password_hash = hash(new.password.clone()).await?;
-    let secret = if new.roles.requires_second_factor() {
-        Some(auth::new_totp_secret()?)
-    } else {
-        None
-    };
+    let secret = if new.roles.requires_second_factor() { Some(auth::new_totp_secret()?) } else { None };
     let ctx = caller.audit(state.now());
     idempotent::create(&state, &caller, key, "POST /users", &body.raw, async |tx| {
-        let user = tx
-            .create_user(&admin, &ctx, &new, &password_hash, secret.as_deref(), false)
-            .await?;
+        let user = tx.create_user(&admin, &ctx, &new, &password_hash, secret.as_deref(), false).await?;
         let totp_uri = secret.as_deref().map(|s| auth::totp_uri(s, &user.username));
         Ok(UserCreated { user, totp_uri })
     })
@@ -108,15 +95,9 @@ pub struct PasswordInput {
 }
 
 async fn target(state: &AppState, admin: &AccountAdmin, raw: &str) -> ApiResult<UserRecord> {
-    let user = state
-        .store
-        .user(admin.scope(), UserId(path_id(raw)?))
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let user = state.store.user(admin.scope(), UserId(path_id(raw)?)).await?.ok_or(ApiError::NotFound)?;
     if !admin.may_grant(&user.roles, user.unit_id) {
-        return Err(ApiError::forbidden(
-            "a unit administrator manages its own unit's staff only",
-        ));
+        return Err(ApiError::forbidden("a unit administrator manages its own unit's staff only"));
     }
     Ok(user)
 }
@@ -134,8 +115,7 @@ pub async fn reset_password(
     password::check("password", &body.value.password, &user.username)?;
     let password_hash = hash(body.value.password.clone()).await?;
     let mut tx = state.store.begin().await?;
-    tx.set_password(&admin, &caller.audit(state.now()), user.id, &password_hash)
-        .await?;
+    tx.set_password(&admin, &caller.audit(state.now()), user.id, &password_hash).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -149,8 +129,7 @@ pub async fn unlock(
     let admin = account_admin(&caller)?;
     let user = target(&state, &admin, &id).await?;
     let mut tx = state.store.begin().await?;
-    tx.unlock_user(&admin, &caller.audit(state.now()), user.id)
-        .await?;
+    tx.unlock_user(&admin, &caller.audit(state.now()), user.id).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

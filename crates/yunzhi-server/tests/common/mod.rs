@@ -39,8 +39,7 @@ macro_rules! on_both_backends {
 /// Where the tests find PostgreSQL: `YUNZHI_TEST_POSTGRES`, else the local
 /// server that CI starts.
 pub fn postgres_admin_url() -> String {
-    std::env::var("YUNZHI_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("YUNZHI_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 fn base_of(url: &str) -> &str {
@@ -74,30 +73,18 @@ impl TestDb {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("a temporary folder");
                 let url = format!("sqlite://{}", dir.path().join("yunzhi.db").display());
-                TestDb {
-                    url,
-                    pg_name: None,
-                    _dir: Some(dir),
-                }
+                TestDb { url, pg_name: None, _dir: Some(dir) }
             }
             Backend::Postgres => {
                 let mut admin = admin_conn().await;
                 drop_stale(&mut admin).await;
-                let name = format!(
-                    "yunzhi_t_{}_{}",
-                    std::process::id(),
-                    SEQ.fetch_add(1, Ordering::SeqCst)
-                );
+                let name = format!("yunzhi_t_{}_{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst));
                 sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&mut admin)
                     .await
                     .expect("CREATE DATABASE");
                 let url = format!("{}/{name}", base_of(&postgres_admin_url()));
-                TestDb {
-                    url,
-                    pg_name: Some(name),
-                    _dir: None,
-                }
+                TestDb { url, pg_name: Some(name), _dir: None }
             }
         }
     }
@@ -105,11 +92,10 @@ impl TestDb {
     pub async fn drop_db(self) {
         if let Some(name) = &self.pg_name {
             let mut admin = admin_conn().await;
-            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&mut admin)
-            .await;
+            let _ =
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                    .execute(&mut admin)
+                    .await;
         }
     }
 }
@@ -124,14 +110,13 @@ async fn drop_stale(admin: &mut sqlx::PgConnection) {
     for row in rows {
         let name: String = row.get("datname");
         let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
-        if pid.is_some_and(|p| {
-            p != std::process::id() && !std::path::Path::new(&format!("/proc/{p}")).exists()
-        }) {
-            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&mut *admin)
-            .await;
+        if pid
+            .is_some_and(|p| p != std::process::id() && !std::path::Path::new(&format!("/proc/{p}")).exists())
+        {
+            let _ =
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                    .execute(&mut *admin)
+                    .await;
         }
     }
 }
@@ -158,26 +143,14 @@ impl Reply {
 
     #[track_caller]
     pub fn expect(self, status: u16) -> Reply {
-        assert_eq!(
-            self.status.as_u16(),
-            status,
-            "unexpected answer: {}",
-            self.body
-        );
+        assert_eq!(self.status.as_u16(), status, "unexpected answer: {}", self.body);
         self
     }
 }
 
 impl TestServer {
     pub async fn demo(backend: Backend) -> TestServer {
-        Self::start(
-            backend,
-            Settings {
-                demo: true,
-                ..Settings::default()
-            },
-        )
-        .await
+        Self::start(backend, Settings { demo: true, ..Settings::default() }).await
     }
 
     pub async fn start(backend: Backend, settings: Settings) -> TestServer {
@@ -193,9 +166,7 @@ impl TestServer {
             settings,
             demo_password: DEMO_PASSWORD.into(),
         };
-        let running = yunzhi_server::start(config, clock.clone())
-            .await
-            .expect("the server starts");
+        let running = yunzhi_server::start(config, clock.clone()).await.expect("the server starts");
         TestServer {
             base: format!("http://{}", running.addr),
             client: reqwest::Client::new(),
@@ -246,26 +217,19 @@ impl TestServer {
         let headers = resp.headers().clone();
         let text = resp.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        Reply { status, headers, body }
     }
 
     pub async fn get(&self, token: &str, path: &str) -> Reply {
-        self.send(reqwest::Method::GET, Some(token), path, None, &[])
-            .await
+        self.send(reqwest::Method::GET, Some(token), path, None, &[]).await
     }
 
     pub async fn post(&self, token: &str, path: &str, body: Value) -> Reply {
-        self.send(reqwest::Method::POST, Some(token), path, Some(&body), &[])
-            .await
+        self.send(reqwest::Method::POST, Some(token), path, Some(&body), &[]).await
     }
 
     pub async fn patch(&self, token: &str, path: &str, body: Value) -> Reply {
-        self.send(reqwest::Method::PATCH, Some(token), path, Some(&body), &[])
-            .await
+        self.send(reqwest::Method::PATCH, Some(token), path, Some(&body), &[]).await
     }
 
     pub async fn login_with(&self, username: &str, password: &str, totp: Option<&str>) -> Reply {
@@ -273,22 +237,12 @@ impl TestServer {
         if let Some(code) = totp {
             body["totp"] = Value::String(code.into());
         }
-        self.send(
-            reqwest::Method::POST,
-            None,
-            "/api/v1/session",
-            Some(&body),
-            &[],
-        )
-        .await
+        self.send(reqwest::Method::POST, None, "/api/v1/session", Some(&body), &[]).await
     }
 
     /// Signs a demo account in and returns its token.
     pub async fn login(&self, username: &str) -> String {
-        let r = self
-            .login_with(username, DEMO_PASSWORD, None)
-            .await
-            .expect(201);
+        let r = self.login_with(username, DEMO_PASSWORD, None).await.expect(201);
         r.body["token"].as_str().expect("a token").to_owned()
     }
 
@@ -303,13 +257,7 @@ impl TestServer {
                 None => path.to_owned(),
             };
             let page = self.get(token, &url).await.expect(200);
-            items.extend(
-                page.body["items"]
-                    .as_array()
-                    .expect("items")
-                    .iter()
-                    .cloned(),
-            );
+            items.extend(page.body["items"].as_array().expect("items").iter().cloned());
             match page.body["next_cursor"].as_str() {
                 Some(c) => next = Some(c.to_owned()),
                 None => return items,
