@@ -13,13 +13,21 @@ struct Server {
     base: String,
 }
 
+impl Drop for Server {
+    /// A failed assertion must not leave a server running.
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 async fn start(args: &[String]) -> Server {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_yunzhi"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_yunzhi"))
         .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
         .args(args)
         .env("RUST_LOG", "warn")
@@ -34,6 +42,8 @@ async fn start(args: &[String]) -> Server {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    child.kill().ok();
+    child.wait().ok();
     panic!("the server did not come up on {base}");
 }
 

@@ -69,7 +69,8 @@ pub async fn systems(
     ApiQuery(q): ApiQuery<SystemQuery>,
     ApiQuery(lang): ApiQuery<Lang>,
 ) -> ApiResult<Response> {
-    let reader = caller.actor.reader().ok_or_else(|| ApiError::forbidden("this role does not read systems"))?;
+    let reader =
+        caller.actor.reader().ok_or_else(|| ApiError::forbidden("this role does not read systems"))?;
     let filter = q.filter()?;
     let mut all: Vec<SystemRecord> = Vec::new();
     let mut page = PageRequest { after: 0, limit: 500 };
@@ -83,13 +84,33 @@ pub async fn systems(
     }
     let header: &[&str] = if english(&lang.lang) {
         &[
-            "id", "unit_id", "name", "mlps_level", "project_ref", "arch", "quota_vcpu", "quota_memory_gib",
-            "quota_storage_gib", "quota_basis", "periodic_months", "state",
+            "id",
+            "unit_id",
+            "name",
+            "mlps_level",
+            "project_ref",
+            "arch",
+            "quota_vcpu",
+            "quota_memory_gib",
+            "quota_storage_gib",
+            "quota_basis",
+            "periodic_months",
+            "state",
         ]
     } else {
         &[
-            "系统编号", "单位编号", "系统名称", "等保级别", "立项文号", "架构", "配额vCPU", "配额内存GiB",
-            "配额存储GiB", "配额依据", "周期性负载月份", "状态",
+            "系统编号",
+            "单位编号",
+            "系统名称",
+            "等保级别",
+            "立项文号",
+            "架构",
+            "配额vCPU",
+            "配额内存GiB",
+            "配额存储GiB",
+            "配额依据",
+            "周期性负载月份",
+            "状态",
         ]
     };
     let rows = all.into_iter().map(|r| {
@@ -138,7 +159,8 @@ pub async fn units(
         &["单位编号", "单位名称", "统一社会信用代码", "联系人"]
     };
     let rows = all.into_iter().map(|u| {
-        let contacts = u.contacts.iter().map(|c| format!("{} {}", c.name, c.phone)).collect::<Vec<_>>().join("; ");
+        let contacts =
+            u.contacts.iter().map(|c| format!("{} {}", c.name, c.phone)).collect::<Vec<_>>().join("; ");
         vec![u.id.to_string(), u.name, u.credit_code, contacts]
     });
     Ok(attachment("units.csv", csv(header, rows)))
