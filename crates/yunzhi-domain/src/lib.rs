@@ -10,6 +10,7 @@
 pub mod access;
 pub mod catalog;
 pub mod clock;
+pub mod document;
 pub mod ids;
 pub mod invalid;
 pub mod password;

@@ -76,6 +76,11 @@ async fn every_role_may_do_exactly_its_job(backend: Backend) {
             hidden: units_staff,
             ..case(Method::GET, format!("/api/v1/systems/{other_system_id}"), EVERYONE_BUT_AUDITOR)
         },
+        case(Method::GET, format!("/api/v1/systems/{own_system}/documents"), EVERYONE_BUT_AUDITOR),
+        Case {
+            hidden: units_staff,
+            ..case(Method::GET, format!("/api/v1/systems/{other_system_id}/documents"), EVERYONE_BUT_AUDITOR)
+        },
         case(Method::GET, "/api/v1/catalog".into(), EVERYONE_BUT_AUDITOR),
         case(Method::GET, "/api/v1/exports/systems.csv".into(), EVERYONE_BUT_AUDITOR),
         case(Method::GET, "/api/v1/exports/units.csv".into(), EVERYONE_BUT_AUDITOR),

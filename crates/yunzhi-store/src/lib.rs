@@ -13,6 +13,7 @@
 
 mod audit;
 mod catalog;
+mod documents;
 mod error;
 mod idempotency;
 mod jobs;
@@ -32,6 +33,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 
 pub use audit::{AuditCtx, AuditFilter, AuditRecord, VerifyReport};
 pub use catalog::CatalogItemRecord;
+pub use documents::DocumentRecord;
 pub use error::StoreError;
 pub use idempotency::StoredResponse;
 pub use jobs::{JobRecord, NewJob};

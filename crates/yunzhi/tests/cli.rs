@@ -27,7 +27,7 @@ async fn exec(url: &str, sql: &str) {
 async fn chores(url: &str) {
     let o = yunzhi(url, &["migrate"]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("1 migration(s) applied"), "{}", text(&o));
+    assert!(text(&o).contains("2 migration(s) applied"), "{}", text(&o));
     let o = yunzhi(url, &["migrate"]);
     assert!(text(&o).contains("0 migration(s) applied"), "migrating twice changes nothing: {}", text(&o));
 

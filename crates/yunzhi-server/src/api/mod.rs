@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod catalog;
 pub mod demo;
+pub mod documents;
 pub mod exports;
 pub mod health;
 pub mod openapi;
@@ -18,11 +19,13 @@ pub mod units;
 pub mod users;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use yunzhi_domain::document::MAX_DOCUMENT_BYTES;
 use yunzhi_store::PageRequest;
 
 use crate::error::ApiError;
@@ -36,6 +39,13 @@ pub fn router(demo: bool) -> Router<AppState> {
         .route("/units/{id}", get(units::get_one))
         .route("/systems", get(systems::list).post(systems::create))
         .route("/systems/{id}", get(systems::get_one).patch(systems::update))
+        .route(
+            "/systems/{id}/documents",
+            get(documents::list)
+                .post(documents::upload)
+                .layer(DefaultBodyLimit::max(MAX_DOCUMENT_BYTES + 1024)),
+        )
+        .route("/documents/{id}", get(documents::download))
         .route("/catalog", get(catalog::list).post(catalog::create))
         .route("/catalog/{id}", get(catalog::get_one))
         .route("/platforms", get(platforms::list).post(platforms::create))

@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, catalog, demo, exports, health, platforms, session, systems, units, users};
+use super::{audit, catalog, demo, documents, exports, health, platforms, session, systems, units, users};
 
 struct BearerAuth;
 
@@ -33,6 +33,7 @@ impl Modify for BearerAuth {
         catalog::list, catalog::get_one, catalog::create,
         platforms::list, platforms::get_one, platforms::create,
         users::list, users::create, users::reset_password, users::unlock,
+        documents::upload, documents::list, documents::download,
         exports::systems, exports::units,
         audit::list, audit::verify,
         demo::set_clock,

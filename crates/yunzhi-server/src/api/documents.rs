@@ -1,0 +1,149 @@
+//! Evidence files of a system (`/api/v1/systems/{id}/documents`,
+//! `/api/v1/documents/{id}`): uploaded by the unit, read within scope.
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use yunzhi_domain::document::{DocumentMeta, MAX_DOCUMENT_BYTES};
+use yunzhi_domain::ids::SystemId;
+use yunzhi_domain::system::SystemState;
+use yunzhi_store::DocumentRecord;
+
+use super::{ApiQuery, path_id};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Caller, IdempotencyKey};
+use crate::idempotent;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct UploadQuery {
+    /// project_approval, quota_basis, security_self_check, security_assessment, security_hardening, other.
+    pub kind: String,
+    /// The file's name as the user knows it, e.g. `立项批复.pdf`.
+    pub filename: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/systems/{id}/documents", tag = "systems", params(UploadQuery),
+    request_body(content = Vec<u8>, content_type = "application/pdf", description = "The file itself: PDF, OFD, PNG, JPEG, DOCX or XLSX, at most 20 MiB"),
+    responses((status = 201, body = DocumentRecord), (status = 404, body = crate::error::Problem),
+        (status = 413, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let registrar = caller
+        .actor
+        .system_registrar()
+        .ok_or_else(|| ApiError::forbidden("only a unit's staff or the cloud resource admin add evidence"))?;
+    let id = SystemId(path_id(&id)?);
+    let system = state.store.system(registrar.scope(), id).await?.ok_or(ApiError::NotFound)?;
+    // Refuse an oversized file from its declared length, before reading it:
+    // a client waiting for `100 Continue` then never sends the bytes.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_DOCUMENT_BYTES) {
+        return Err(ApiError::TooLarge { limit: MAX_DOCUMENT_BYTES });
+    }
+    let body: Bytes = axum::body::to_bytes(body, MAX_DOCUMENT_BYTES).await.map_err(|e| {
+        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) {
+            ApiError::TooLarge { limit: MAX_DOCUMENT_BYTES }
+        } else {
+            ApiError::bad_request("unreadable_body", format!("the upload could not be read: {e}"))
+        }
+    })?;
+    if system.system.state == SystemState::Retired {
+        return Err(ApiError::Forbidden {
+            code: "system_retired",
+            detail: "a retired system takes no new documents".into(),
+            field: None,
+            article: None,
+        });
+    }
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let meta = DocumentMeta::parse(&q.kind, &q.filename, content_type, &body)?;
+    let ctx = caller.audit(state.now());
+    let route = format!("POST /systems/{}/documents?{}&{}", id.0, q.kind, q.filename);
+    idempotent::create(&state, &caller, key, &route, &body, async |tx| {
+        Ok(tx.create_document(&registrar, &ctx, &system, &meta, &body).await?)
+    })
+    .await
+}
+
+#[utoipa::path(get, path = "/api/v1/systems/{id}/documents", tag = "systems",
+    responses((status = 200, body = Vec<DocumentRecord>), (status = 404, body = crate::error::Problem)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<DocumentRecord>>> {
+    let reader =
+        caller.actor.reader().ok_or_else(|| ApiError::forbidden("this role does not read systems"))?;
+    let id = SystemId(path_id(&id)?);
+    state.store.system(reader.scope(), id).await?.ok_or(ApiError::NotFound)?;
+    Ok(Json(state.store.documents(reader.scope(), id).await?))
+}
+
+/// `attachment; filename="…"; filename*=UTF-8''…` (RFC 6266): an ASCII
+/// fallback for old clients and the real, often Chinese, name for the rest.
+fn disposition(filename: &str) -> String {
+    let ascii: String = filename
+        .chars()
+        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' { c } else { '_' })
+        .collect();
+    let encoded: String = filename
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+#[utoipa::path(get, path = "/api/v1/documents/{id}", tag = "systems",
+    responses((status = 200, description = "The file"), (status = 404, body = crate::error::Problem)))]
+pub async fn download(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let reader =
+        caller.actor.reader().ok_or_else(|| ApiError::forbidden("this role does not read systems"))?;
+    let (doc, content) =
+        state.store.document(reader.scope(), path_id(&id)?).await?.ok_or(ApiError::NotFound)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, doc.content_type.clone()),
+            (header::CONTENT_DISPOSITION, disposition(&doc.filename)),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+        ],
+        content,
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chinese_filename_is_sent_both_ways() {
+        assert_eq!(
+            disposition("批复 1.pdf"),
+            "attachment; filename=\"______1.pdf\"; filename*=UTF-8''%E6%89%B9%E5%A4%8D%201.pdf"
+        );
+    }
+}
