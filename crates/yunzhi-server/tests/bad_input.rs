@@ -26,19 +26,7 @@ fn system() -> Value {
 }
 
 async fn raw(s: &TestServer, token: &str, content_type: &str, body: Vec<u8>) -> common::Reply {
-    let resp = s
-        .client
-        .post(format!("{}/api/v1/systems", s.base))
-        .bearer_auth(token)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body = serde_json::from_str(&resp.text().await.unwrap()).unwrap_or(Value::Null);
-    common::Reply { status, headers, body }
+    s.post_bytes(token, "/api/v1/systems", content_type, body).await
 }
 
 async fn count(s: &TestServer, token: &str) -> usize {

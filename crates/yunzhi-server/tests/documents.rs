@@ -4,7 +4,6 @@ mod common;
 
 use common::{Backend, TestServer};
 use reqwest::Method;
-use serde_json::Value;
 
 on_both_backends!(a_unit_files_its_project_approval_and_only_it_and_the_big_data_center_read_it);
 
@@ -16,19 +15,7 @@ async fn upload(
     content_type: &str,
     body: Vec<u8>,
 ) -> common::Reply {
-    let resp = s
-        .client
-        .post(format!("{}/api/v1/systems/{system}/documents?{query}", s.base))
-        .bearer_auth(token)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body = serde_json::from_str(&resp.text().await.unwrap()).unwrap_or(Value::Null);
-    common::Reply { status, headers, body }
+    s.post_bytes(token, &format!("/api/v1/systems/{system}/documents?{query}"), content_type, body).await
 }
 
 async fn oversized_upload(s: &TestServer, token: &str, system: i64) -> String {

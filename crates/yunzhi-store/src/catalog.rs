@@ -90,18 +90,8 @@ impl Tx {
         spec: &CatalogSpec,
     ) -> Result<CatalogItemRecord> {
         let created = self.insert_catalog_item(ctx, spec).await?;
-        self.audit(
-            ctx,
-            Change {
-                action: "catalog.create",
-                object_type: "catalog_item",
-                object_id: Some(created.id.to_string()),
-                unit_id: None,
-                before: None,
-                after: Some(serde_json::to_value(&created)?),
-            },
-        )
-        .await?;
+        self.audit(ctx, Change::created("catalog.create", "catalog_item", created.id, None, &created)?)
+            .await?;
         Ok(created)
     }
 

@@ -111,14 +111,7 @@ impl Tx {
         let created = document(&row)?;
         self.audit(
             ctx,
-            Change {
-                action: "document.upload",
-                object_type: "system",
-                object_id: Some(system.id.to_string()),
-                unit_id: Some(system.unit_id.0),
-                before: None,
-                after: Some(serde_json::to_value(&created)?),
-            },
+            Change::created("document.upload", "system", system.id, Some(system.unit_id.0), &created)?,
         )
         .await?;
         Ok(created)

@@ -148,7 +148,6 @@ impl Store {
 /// One write transaction. Dropped without [`Tx::commit`], it rolls back.
 pub struct Tx {
     inner: sqlx::Transaction<'static, sqlx::Any>,
-    #[allow(dead_code)]
     backend: Backend,
 }
 

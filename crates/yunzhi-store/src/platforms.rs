@@ -137,18 +137,7 @@ impl Tx {
         .bind(new.arch.code())
         .execute(self.conn())
         .await?;
-        self.audit(
-            ctx,
-            Change {
-                action: "platform.create",
-                object_type: "platform",
-                object_id: Some(created.id.to_string()),
-                unit_id: None,
-                before: None,
-                after: Some(serde_json::to_value(&created)?),
-            },
-        )
-        .await?;
+        self.audit(ctx, Change::created("platform.create", "platform", created.id, None, &created)?).await?;
         Ok(created)
     }
 }

@@ -159,14 +159,7 @@ impl Tx {
         let created = system(&row)?;
         self.audit(
             ctx,
-            Change {
-                action: "system.create",
-                object_type: "system",
-                object_id: Some(created.id.to_string()),
-                unit_id: Some(created.unit_id.0),
-                before: None,
-                after: Some(serde_json::to_value(&created)?),
-            },
+            Change::created("system.create", "system", created.id, Some(created.unit_id.0), &created)?,
         )
         .await?;
         Ok(Some(created))

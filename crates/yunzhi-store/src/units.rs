@@ -94,18 +94,8 @@ impl Tx {
         .await
         .map_err(|e| StoreError::unique(e, &["credit_code"]))?;
         let created = unit(&row)?;
-        self.audit(
-            ctx,
-            Change {
-                action: "unit.create",
-                object_type: "unit",
-                object_id: Some(created.id.to_string()),
-                unit_id: Some(created.id.0),
-                before: None,
-                after: Some(serde_json::to_value(&created)?),
-            },
-        )
-        .await?;
+        self.audit(ctx, Change::created("unit.create", "unit", created.id, Some(created.id.0), &created)?)
+            .await?;
         Ok(created)
     }
 

@@ -180,14 +180,7 @@ impl Tx {
         let created = user(&row)?;
         self.audit(
             ctx,
-            Change {
-                action: "account.create",
-                object_type: "user",
-                object_id: Some(created.id.to_string()),
-                unit_id: created.unit_id.map(|u| u.0),
-                before: None,
-                after: Some(serde_json::to_value(&created)?),
-            },
+            Change::created("account.create", "user", created.id, created.unit_id.map(|u| u.0), &created)?,
         )
         .await?;
         Ok(created)

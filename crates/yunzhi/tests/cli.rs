@@ -2,7 +2,9 @@
 
 use std::process::{Command, Output};
 
-use sqlx::Connection;
+mod common;
+
+use common::{PgDb, exec};
 
 fn yunzhi(db: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_yunzhi"))
@@ -15,13 +17,6 @@ fn yunzhi(db: &str, args: &[&str]) -> Output {
 
 fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-async fn exec(url: &str, sql: &str) {
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(url).await.expect("a connection");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut conn).await.expect("the statement runs");
-    conn.close().await.ok();
 }
 
 async fn chores(url: &str) {
@@ -120,17 +115,7 @@ async fn the_admin_chores_work_on_sqlite() {
 
 #[tokio::test]
 async fn the_admin_chores_work_on_postgres() {
-    let admin = std::env::var("YUNZHI_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let name = format!("yunzhi_t_{}_cli", std::process::id());
-    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
-        panic!("the PostgreSQL tests need a server at {admin}: {e}; `.ci/run` starts one")
-    });
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
-    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
-    chores(&url).await;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    let db = PgDb::new("cli").await;
+    chores(&db.url).await;
+    db.drop_db().await;
 }

@@ -6,7 +6,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sqlx::Connection;
+
+mod common;
+
+use common::PgDb;
 
 struct Server {
     child: Child,
@@ -115,17 +118,7 @@ async fn acknowledged_writes_survive_a_kill_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_a_kill_on_postgres() {
-    let admin = std::env::var("YUNZHI_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let name = format!("yunzhi_t_{}_crash", std::process::id());
-    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
-        panic!("the PostgreSQL tests need a server at {admin}: {e}; `.ci/run` starts one")
-    });
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
-    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
-    acknowledged_writes_survive_a_kill(vec!["--database".into(), url]).await;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    let db = PgDb::new("crash").await;
+    acknowledged_writes_survive_a_kill(vec!["--database".into(), db.url.clone()]).await;
+    db.drop_db().await;
 }

@@ -143,7 +143,7 @@ mod tests {
     fn a_chinese_filename_is_sent_both_ways() {
         assert_eq!(
             disposition("批复 1.pdf"),
-            "attachment; filename=\"______1.pdf\"; filename*=UTF-8''%E6%89%B9%E5%A4%8D%201.pdf"
+            "attachment; filename=\"___1.pdf\"; filename*=UTF-8''%E6%89%B9%E5%A4%8D%201.pdf"
         );
     }
 }

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use yunzhi_store::{PageRequest, SystemRecord, UnitRecord};
+use yunzhi_store::{Page, PageRequest, SystemRecord, UnitRecord};
 
 use super::ApiQuery;
 use super::systems::SystemQuery;
@@ -40,6 +40,25 @@ fn csv(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
     out
 }
 
+/// Every item of a paged list, page after page. (A macro rather than a
+/// function taking a closure: a closure returning a borrowing future trips
+/// the compiler's higher-ranked `Send` check in axum handlers.)
+macro_rules! every_page {
+    (|$page:ident| $fetch:expr) => {{
+        let mut all = Vec::new();
+        let mut $page = PageRequest { after: 0, limit: 500 };
+        loop {
+            let p: Page<_> = $fetch.await?;
+            all.extend(p.items);
+            match p.next_cursor.and_then(|c| c.parse().ok()) {
+                Some(after) => $page.after = after,
+                None => break,
+            }
+        }
+        all
+    }};
+}
+
 fn attachment(name: &str, body: String) -> Response {
     (
         [
@@ -72,16 +91,7 @@ pub async fn systems(
     let reader =
         caller.actor.reader().ok_or_else(|| ApiError::forbidden("this role does not read systems"))?;
     let filter = q.filter()?;
-    let mut all: Vec<SystemRecord> = Vec::new();
-    let mut page = PageRequest { after: 0, limit: 500 };
-    loop {
-        let p = state.store.systems(reader.scope(), &filter, page).await?;
-        all.extend(p.items);
-        match p.next_cursor.and_then(|c| c.parse().ok()) {
-            Some(after) => page.after = after,
-            None => break,
-        }
-    }
+    let all: Vec<SystemRecord> = every_page!(|page| state.store.systems(reader.scope(), &filter, page));
     let header: &[&str] = if english(&lang.lang) {
         &[
             "id",
@@ -143,16 +153,7 @@ pub async fn units(
     ApiQuery(lang): ApiQuery<Lang>,
 ) -> ApiResult<Response> {
     let reader = caller.actor.reader().ok_or_else(|| ApiError::forbidden("this role does not read units"))?;
-    let mut all: Vec<UnitRecord> = Vec::new();
-    let mut page = PageRequest { after: 0, limit: 500 };
-    loop {
-        let p = state.store.units(&reader, None, page).await?;
-        all.extend(p.items);
-        match p.next_cursor.and_then(|c| c.parse().ok()) {
-            Some(after) => page.after = after,
-            None => break,
-        }
-    }
+    let all: Vec<UnitRecord> = every_page!(|page| state.store.units(&reader, None, page));
     let header: &[&str] = if english(&lang.lang) {
         &["id", "name", "credit_code", "contacts"]
     } else {

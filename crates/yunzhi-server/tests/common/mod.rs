@@ -220,6 +220,24 @@ impl TestServer {
         Reply { status, headers, body }
     }
 
+    /// A POST of raw bytes with any content type (uploads, broken bodies).
+    pub async fn post_bytes(&self, token: &str, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
+        let resp = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("the server answers");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply { status, headers, body }
+    }
+
     pub async fn get(&self, token: &str, path: &str) -> Reply {
         self.send(reqwest::Method::GET, Some(token), path, None, &[]).await
     }
