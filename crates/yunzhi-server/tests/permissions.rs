@@ -61,6 +61,16 @@ async fn every_role_may_do_exactly_its_job(backend: Backend) {
     let other_system = systems.iter().find(|x| x["unit_id"] != json!(unit1)).unwrap();
     let (other_system_id, unit2) = (other_system["id"].clone(), other_system["unit_id"].clone());
     let units_staff: &'static [&'static str] = &["unit1_user", "unit1_admin"];
+    // Accounts whose password and lock the walk may change: one in the
+    // clerk's unit, one in another unit.
+    let sys = s.login("sys_admin").await;
+    let staff = |name: &str, unit: Value| json!({"username": name, "display_name": "职员", "password": "Staff-Pass-2026", "roles": ["unit_user"], "unit_id": unit});
+    let target =
+        s.post(&sys, "/api/v1/users", staff("target_one", json!(unit1))).await.expect(201).body["id"].clone();
+    let foreign =
+        s.post(&sys, "/api/v1/users", staff("target_two", unit2.clone())).await.expect(201).body["id"]
+            .clone();
+    let unit_admin_only: &'static [&'static str] = &["unit1_admin"];
 
     let mut cases = vec![
         case(Method::GET, "/api/v1/session".into(), &ROLES),
@@ -149,6 +159,18 @@ async fn every_role_may_do_exactly_its_job(backend: Backend) {
         body: Some(Box::new(|_| json!({"today": "2026-12-01"}))),
         ..case(Method::POST, "/api/v1/demo/clock".into(), &["sys_admin"])
     });
+
+    for (user, hidden) in [(target, &[][..]), (foreign, unit_admin_only)] {
+        cases.push(Case {
+            body: Some(Box::new(|n| json!({"password": format!("New-Pass-{n}-2026")}))),
+            hidden,
+            ..case(Method::POST, format!("/api/v1/users/{user}/password"), &["unit1_admin", "sys_admin"])
+        });
+        cases.push(Case {
+            hidden,
+            ..case(Method::POST, format!("/api/v1/users/{user}/unlock"), &["unit1_admin", "sys_admin"])
+        });
+    }
 
     let mut tokens = Vec::new();
     for role in ROLES {
