@@ -79,6 +79,11 @@ handle!(
     UnitRegistrar
 );
 handle!(
+    /// May edit units within its scope: sys_admin any unit, a unit_admin its
+    /// own unit's contacts.
+    UnitEditor
+);
+handle!(
     /// May register and edit information systems within its scope: unit
     /// staff for their own unit, the cloud resource admin for any.
     SystemRegistrar
@@ -142,6 +147,16 @@ impl Actor {
         self.has(Role::SysAdmin).then_some(UnitRegistrar { scope: Scope::AllUnits })
     }
 
+    pub fn unit_editor(&self) -> Option<UnitEditor> {
+        if self.has(Role::SysAdmin) {
+            return Some(UnitEditor { scope: Scope::AllUnits });
+        }
+        if self.has(Role::UnitAdmin) {
+            return self.unit_id.map(|u| UnitEditor { scope: Scope::Unit(u) });
+        }
+        None
+    }
+
     pub fn system_registrar(&self) -> Option<SystemRegistrar> {
         if self.has(Role::CloudAdmin) {
             return Some(SystemRegistrar { scope: Scope::AllUnits });
@@ -168,6 +183,13 @@ impl Actor {
     /// Only in demo mode, and only the system administrator.
     pub fn clock_setter(&self, demo_mode: bool) -> Option<ClockSetter> {
         (demo_mode && self.has(Role::SysAdmin)).then_some(ClockSetter { scope: Scope::AllUnits })
+    }
+}
+
+impl UnitEditor {
+    /// Renaming a unit is organisational master data: the sys_admin's.
+    pub fn may_rename(&self) -> bool {
+        self.scope == Scope::AllUnits
     }
 }
 
@@ -232,6 +254,15 @@ mod tests {
         assert!(admin.may_grant(&staff, Some(UnitId(3))));
         assert!(!admin.may_grant(&staff, Some(UnitId(4))));
         assert!(!admin.may_grant(&RoleSet::from_stored(vec![Role::CloudAdmin]), None));
+    }
+
+    #[test]
+    fn a_unit_admin_edits_its_own_units_contacts_but_does_not_rename_it() {
+        let e = actor(Role::UnitAdmin, Some(3)).unit_editor().unwrap();
+        assert_eq!(e.scope(), Scope::Unit(UnitId(3)));
+        assert!(!e.may_rename());
+        assert!(actor(Role::SysAdmin, None).unit_editor().unwrap().may_rename());
+        assert!(actor(Role::UnitUser, Some(3)).unit_editor().is_none());
     }
 
     #[test]

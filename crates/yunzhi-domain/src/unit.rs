@@ -148,25 +148,29 @@ pub struct NewUnit {
 
 pub const MAX_CONTACTS: usize = 5;
 
+fn parse_contacts(c: &mut Checker, input: &[ContactInput]) -> Vec<Contact> {
+    if input.len() > MAX_CONTACTS {
+        c.push(FieldError::new(
+            "contacts",
+            "too_many",
+            format!("contacts may list at most {MAX_CONTACTS} people"),
+        ));
+    }
+    let mut contacts = Vec::new();
+    for (i, contact) in input.iter().enumerate() {
+        if let Some(ok) = c.take(Contact::parse(contact).map_err(|e| e.nested(&format!("contacts[{i}]")))) {
+            contacts.push(ok);
+        }
+    }
+    contacts
+}
+
 impl NewUnit {
     pub fn parse(input: &UnitInput) -> Result<NewUnit, Invalid> {
         let mut c = Checker::new();
         let name = c.take(text::bounded("name", &input.name, 2, 64));
         let credit_code = c.take(CreditCode::parse("credit_code", &input.credit_code));
-        if input.contacts.len() > MAX_CONTACTS {
-            c.push(FieldError::new(
-                "contacts",
-                "too_many",
-                format!("contacts may list at most {MAX_CONTACTS} people"),
-            ));
-        }
-        let mut contacts = Vec::new();
-        for (i, contact) in input.contacts.iter().enumerate() {
-            if let Some(ok) = c.take(Contact::parse(contact).map_err(|e| e.nested(&format!("contacts[{i}]"))))
-            {
-                contacts.push(ok);
-            }
-        }
+        let contacts = parse_contacts(&mut c, &input.contacts);
         c.finish()?;
         Ok(NewUnit {
             name: name.unwrap_or_default(),
@@ -174,6 +178,36 @@ impl NewUnit {
                 .ok_or_else(|| Invalid::one(FieldError::new("credit_code", "required", "")))?,
             contacts,
         })
+    }
+}
+
+/// A change to a unit: its name (units are renamed in reorganisations) and
+/// its contacts. The credit code is the unit's identity and does not change.
+#[derive(Debug, Clone, Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnitPatchInput {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub contacts: Option<Vec<ContactInput>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UnitPatch {
+    pub name: Option<String>,
+    pub contacts: Option<Vec<Contact>>,
+}
+
+impl UnitPatch {
+    pub fn parse(input: &UnitPatchInput) -> Result<UnitPatch, Invalid> {
+        let mut c = Checker::new();
+        let name = input.name.as_deref().and_then(|n| c.take(text::bounded("name", n, 2, 64)));
+        let contacts = input.contacts.as_deref().map(|list| parse_contacts(&mut c, list));
+        c.finish()?;
+        if name.is_none() && contacts.is_none() {
+            return Err(FieldError::new("", "empty_patch", "the request changes nothing").into());
+        }
+        Ok(UnitPatch { name, contacts })
     }
 }
 

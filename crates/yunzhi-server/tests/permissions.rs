@@ -172,6 +172,20 @@ async fn every_role_may_do_exactly_its_job(backend: Backend) {
         });
     }
 
+    cases.push(Case {
+        body: Some(Box::new(
+            |n| json!({"contacts": [{"name": format!("联系人{n}"), "phone": "021-59720000"}]}),
+        )),
+        ..case(Method::PATCH, format!("/api/v1/units/{unit1}"), &["unit1_admin", "sys_admin"])
+    });
+    cases.push(Case {
+        body: Some(Box::new(
+            |n| json!({"contacts": [{"name": format!("联系人{n}"), "phone": "021-59720000"}]}),
+        )),
+        hidden: unit_admin_only,
+        ..case(Method::PATCH, format!("/api/v1/units/{unit2}"), &["unit1_admin", "sys_admin"])
+    });
+
     let mut tokens = Vec::new();
     for role in ROLES {
         tokens.push((role, s.login(role).await));

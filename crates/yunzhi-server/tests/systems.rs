@@ -15,6 +15,7 @@ on_both_backends!(
     lists_page_through_every_item_exactly_once,
     the_demo_district_is_believable,
     search_and_exports_stay_within_the_unit,
+    a_unit_admin_keeps_its_contacts_and_the_sys_admin_renames_units,
 );
 
 fn enrolment() -> Value {
@@ -323,5 +324,39 @@ async fn search_and_exports_stay_within_the_unit(backend: Backend) {
     assert!(all_text.contains(name) && all_text.contains("\"quota_vcpu\""));
     let units_csv = s.get(&u1, "/api/v1/exports/units.csv").await.expect(200);
     assert_eq!(units_csv.body.as_str().unwrap().trim_end().split("\r\n").count(), 2);
+    s.stop().await;
+}
+
+async fn a_unit_admin_keeps_its_contacts_and_the_sys_admin_renames_units(backend: Backend) {
+    let s = TestServer::demo(backend).await;
+    let admin = s.login("unit1_admin").await;
+    let unit = s.get(&admin, "/api/v1/session").await.body["unit_id"].as_i64().unwrap();
+    let path = format!("/api/v1/units/{unit}");
+    let contacts =
+        json!({"contacts": [{"name": "王老师", "phone": "021-59720000", "email": "wang@qp.edu.sh.cn"}]});
+    let r = s.patch(&admin, &path, contacts).await.expect(200);
+    assert_eq!(r.body["contacts"][0]["email"], "wang@qp.edu.sh.cn");
+    let r = s.patch(&admin, &path, json!({"name": "青浦区教育局（新）"})).await.expect(403);
+    assert_eq!((r.code(), r.body["field"].as_str()), ("rename_by_sys_admin", Some("name")));
+    let r = s.patch(&admin, &path, json!({"contacts": [{"name": "王", "phone": "n/a"}]})).await.expect(422);
+    assert_eq!(r.body["field"], "contacts[0].phone");
+    s.patch(&admin, &path, json!({})).await.expect(422);
+    s.patch(&admin, &path, json!({"credit_code": "x"})).await.expect(422);
+    let other = s
+        .all(&s.login("cloud_admin").await, "/api/v1/units")
+        .await
+        .into_iter()
+        .find(|u| u["id"] != json!(unit))
+        .unwrap();
+    s.patch(&admin, &format!("/api/v1/units/{}", other["id"]), json!({"contacts": []})).await.expect(404);
+    let sys = s.login("sys_admin").await;
+    let renamed = s.patch(&sys, &path, json!({"name": "青浦区教育局（新）"})).await.expect(200);
+    assert_eq!(renamed.body["name"], "青浦区教育局（新）");
+    assert_eq!(renamed.body["contacts"][0]["name"], "王老师", "contacts stay when only the name changes");
+    let auditor = s.login("audit_admin").await;
+    let trail =
+        s.all(&auditor, &format!("/api/v1/audit?object_type=unit&object_id={unit}&action=unit.update")).await;
+    assert_eq!(trail.len(), 2);
+    assert_eq!(trail[1]["before"]["name"], "青浦区教育局");
     s.stop().await;
 }

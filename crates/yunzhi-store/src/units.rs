@@ -3,10 +3,10 @@
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use yunzhi_domain::access::{Reader, Scope, UnitRegistrar};
+use yunzhi_domain::access::{Reader, Scope, UnitEditor, UnitRegistrar};
 use yunzhi_domain::clock::At;
 use yunzhi_domain::ids::UnitId;
-use yunzhi_domain::unit::{Contact, NewUnit};
+use yunzhi_domain::unit::{Contact, NewUnit, UnitPatch};
 
 use crate::audit::{AuditCtx, Change};
 use crate::page::{Page, PageRequest};
@@ -97,6 +97,51 @@ impl Tx {
         self.audit(ctx, Change::created("unit.create", "unit", created.id, Some(created.id.0), &created)?)
             .await?;
         Ok(created)
+    }
+
+    /// A unit read inside this transaction, for a read-modify-write.
+    pub async fn unit(&mut self, scope: Scope, id: UnitId) -> Result<Option<UnitRecord>> {
+        let row =
+            sqlx::query("SELECT * FROM units WHERE id = $1 AND (CAST($2 AS BIGINT) IS NULL OR id = $2)")
+                .bind(id.0)
+                .bind(scope_param(scope))
+                .fetch_optional(self.conn())
+                .await?;
+        row.as_ref().map(unit).transpose()
+    }
+
+    pub async fn update_unit(
+        &mut self,
+        _: &UnitEditor,
+        ctx: &AuditCtx,
+        current: &UnitRecord,
+        patch: &UnitPatch,
+    ) -> Result<UnitRecord> {
+        let name = patch.name.as_ref().unwrap_or(&current.name);
+        let contacts = patch.contacts.as_ref().unwrap_or(&current.contacts);
+        let row = sqlx::query(
+            "UPDATE units SET name = $1, contacts = $2, updated_at = $3 WHERE id = $4 RETURNING *",
+        )
+        .bind(name)
+        .bind(serde_json::to_string(contacts)?)
+        .bind(ctx.at.as_millisecond())
+        .bind(current.id.0)
+        .fetch_one(self.conn())
+        .await?;
+        let updated = unit(&row)?;
+        self.audit(
+            ctx,
+            Change {
+                action: "unit.update",
+                object_type: "unit",
+                object_id: Some(updated.id.to_string()),
+                unit_id: Some(updated.id.0),
+                before: Some(serde_json::to_value(current)?),
+                after: Some(serde_json::to_value(&updated)?),
+            },
+        )
+        .await?;
+        Ok(updated)
     }
 
     /// A unit by credit code, for idempotent seeding.

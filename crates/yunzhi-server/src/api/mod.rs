@@ -36,7 +36,7 @@ pub fn router(demo: bool) -> Router<AppState> {
         .route("/openapi.json", get(openapi::document))
         .route("/session", post(session::login).delete(session::logout).get(session::whoami))
         .route("/units", get(units::list).post(units::create))
-        .route("/units/{id}", get(units::get_one))
+        .route("/units/{id}", get(units::get_one).patch(units::update))
         .route("/systems", get(systems::list).post(systems::create))
         .route("/systems/{id}", get(systems::get_one).patch(systems::update))
         .route(

@@ -28,7 +28,7 @@ impl Modify for BearerAuth {
     paths(
         health::healthz, health::metrics,
         session::login, session::logout, session::whoami,
-        units::list, units::get_one, units::create,
+        units::list, units::get_one, units::create, units::update,
         systems::list, systems::get_one, systems::create, systems::update,
         catalog::list, catalog::get_one, catalog::create,
         platforms::list, platforms::get_one, platforms::create,

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use yunzhi_domain::ids::UnitId;
-use yunzhi_domain::unit::{NewUnit, UnitInput};
+use yunzhi_domain::unit::{NewUnit, UnitInput, UnitPatch, UnitPatchInput};
 use yunzhi_store::{Page, UnitRecord};
 
 use super::{ApiQuery, PageQuery, path_id};
@@ -64,4 +64,34 @@ pub async fn create(
         Ok(tx.create_unit(&registrar, &ctx, &new).await?)
     })
     .await
+}
+
+#[utoipa::path(patch, path = "/api/v1/units/{id}", tag = "units", request_body = UnitPatchInput,
+    responses((status = 200, body = UnitRecord), (status = 403, body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: ApiJson<UnitPatchInput>,
+) -> ApiResult<Json<UnitRecord>> {
+    let editor = caller.actor.unit_editor().ok_or_else(|| {
+        ApiError::forbidden("units are edited by the system administrator and their unit administrator")
+    })?;
+    let id = UnitId(path_id(&id)?);
+    let patch = UnitPatch::parse(&body.value)?;
+    let mut tx = state.store.begin().await?;
+    let current = tx.unit(editor.scope(), id).await?.ok_or(ApiError::NotFound)?;
+    if patch.name.as_ref().is_some_and(|n| *n != current.name) && !editor.may_rename() {
+        return Err(ApiError::Forbidden {
+            code: "rename_by_sys_admin",
+            detail: "a unit is renamed by the system administrator; a unit administrator keeps its contacts"
+                .into(),
+            field: Some("name".into()),
+            article: None,
+        });
+    }
+    let updated = tx.update_unit(&editor, &caller.audit(state.now()), &current, &patch).await?;
+    tx.commit().await?;
+    Ok(Json(updated))
 }
