@@ -187,6 +187,65 @@ impl CatalogSpec {
     }
 }
 
+/// A change to a catalog item. Its `code`, kind, architecture and size stay:
+/// requests and resources refer to them; a different size is a new item,
+/// and an item no longer offered is made inactive rather than deleted.
+#[derive(Debug, Clone, Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogPatchInput {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub name_en: Option<String>,
+    #[serde(default)]
+    pub images: Option<Vec<String>>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `false` withdraws the item from new requests.
+    #[serde(default)]
+    pub active: Option<bool>,
+}
+
+impl CatalogSpec {
+    /// The item after `patch`, and whether it is active, or why not.
+    pub fn apply(&self, active: bool, patch: &CatalogPatchInput) -> Result<(CatalogSpec, bool), Invalid> {
+        let mut c = Checker::new();
+        let mut next = self.clone();
+        if let Some(n) = patch.name.as_deref().and_then(|n| c.take(text::bounded("name", n, 1, 64))) {
+            next.name = n;
+        }
+        if let Some(n) = patch.name_en.as_deref().and_then(|n| c.take(text::bounded("name_en", n, 1, 64))) {
+            next.name_en = n;
+        }
+        if let Some(d) = &patch.description {
+            next.description =
+                c.take(text::optional("description", Some(d), 500)).flatten().unwrap_or_default();
+        }
+        if let Some(images) = &patch.images {
+            if self.kind == CatalogKind::CloudHost && images.is_empty() {
+                c.push(FieldError::new("images", "required", "a cloud host must offer at least one image"));
+            }
+            let mut checked = Vec::new();
+            for (i, img) in images.iter().enumerate() {
+                if let Some(ok) = c.take(text::bounded(&format!("images[{i}]"), img, 1, 64)) {
+                    checked.push(ok);
+                }
+            }
+            next.images = checked;
+        }
+        c.finish()?;
+        let nothing = patch.name.is_none()
+            && patch.name_en.is_none()
+            && patch.images.is_none()
+            && patch.description.is_none()
+            && patch.active.is_none();
+        if nothing {
+            return Err(FieldError::new("", "empty_patch", "the request changes nothing").into());
+        }
+        Ok((next, patch.active.unwrap_or(active)))
+    }
+}
+
 pub fn default_measure(kind: CatalogKind) -> &'static str {
     match kind {
         CatalogKind::CloudHost => "host",
@@ -358,6 +417,17 @@ mod tests {
         };
         let fields: Vec<_> = CatalogSpec::parse(&input).unwrap_err().0.into_iter().map(|e| e.field).collect();
         assert_eq!(fields, ["arch", "vcpu", "memory_gib", "images"]);
+    }
+
+    #[test]
+    fn a_host_item_keeps_at_least_one_image_and_can_be_withdrawn() {
+        let host = default_catalog().into_iter().next().unwrap();
+        let none = CatalogPatchInput { images: Some(vec![]), ..Default::default() };
+        assert_eq!(host.apply(true, &none).unwrap_err().first().field, "images");
+        let withdraw = CatalogPatchInput { active: Some(false), ..Default::default() };
+        let (same, active) = host.apply(true, &withdraw).unwrap();
+        assert_eq!((same, active), (host.clone(), false));
+        assert!(host.apply(true, &CatalogPatchInput::default()).is_err());
     }
 
     #[test]

@@ -186,6 +186,11 @@ async fn every_role_may_do_exactly_its_job(backend: Backend) {
         ..case(Method::PATCH, format!("/api/v1/units/{unit2}"), &["unit1_admin", "sys_admin"])
     });
 
+    cases.push(Case {
+        body: Some(Box::new(|n| json!({"description": format!("说明{n}")}))),
+        ..case(Method::PATCH, "/api/v1/catalog/1".into(), &["cloud_admin"])
+    });
+
     let mut tokens = Vec::new();
     for role in ROLES {
         tokens.push((role, s.login(role).await));

@@ -16,6 +16,7 @@ on_both_backends!(
     the_demo_district_is_believable,
     search_and_exports_stay_within_the_unit,
     a_unit_admin_keeps_its_contacts_and_the_sys_admin_renames_units,
+    the_cloud_admin_edits_and_withdraws_catalog_items,
 );
 
 fn enrolment() -> Value {
@@ -358,5 +359,27 @@ async fn a_unit_admin_keeps_its_contacts_and_the_sys_admin_renames_units(backend
         s.all(&auditor, &format!("/api/v1/audit?object_type=unit&object_id={unit}&action=unit.update")).await;
     assert_eq!(trail.len(), 2);
     assert_eq!(trail[1]["before"]["name"], "青浦区教育局");
+    s.stop().await;
+}
+
+async fn the_cloud_admin_edits_and_withdraws_catalog_items(backend: Backend) {
+    let s = TestServer::demo(backend).await;
+    let ca = s.login("cloud_admin").await;
+    let host = s.all(&ca, "/api/v1/catalog").await.into_iter().find(|c| c["kind"] == "cloud_host").unwrap();
+    let path = format!("/api/v1/catalog/{}", host["id"]);
+    let r =
+        s.patch(&ca, &path, json!({"images": ["openEuler 24.03 LTS"], "active": false})).await.expect(200);
+    assert_eq!(
+        (r.body["images"].clone(), r.body["active"].clone()),
+        (json!(["openEuler 24.03 LTS"]), json!(false))
+    );
+    assert_eq!(r.body["code"], host["code"], "the code never changes");
+    let r = s.patch(&ca, &path, json!({"vcpu": 64})).await.expect(422);
+    assert_eq!(r.body["errors"][0]["code"], "unknown_field");
+    s.patch(&ca, &path, json!({"images": []})).await.expect(422);
+    s.patch(&ca, "/api/v1/catalog/99999", json!({"active": true})).await.expect(404);
+    let clerk = s.login("unit1_user").await;
+    s.patch(&clerk, &path, json!({"active": true})).await.expect(403);
+    assert_eq!(s.get(&clerk, &path).await.expect(200).body["active"], false);
     s.stop().await;
 }

@@ -95,6 +95,52 @@ impl Tx {
         Ok(created)
     }
 
+    /// An item read inside this transaction, for a read-modify-write.
+    pub async fn catalog_item(&mut self, id: CatalogItemId) -> Result<Option<CatalogItemRecord>> {
+        let row = sqlx::query("SELECT * FROM catalog_items WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(self.conn())
+            .await?;
+        let offers = offers(self.conn(), id.0 - 1, id.0).await?;
+        row.as_ref().map(|r| item(r, &offers)).transpose()
+    }
+
+    /// Writes a changed item (its spec and whether it is offered), audited.
+    pub async fn update_catalog_item(
+        &mut self,
+        _: &CloudOperator,
+        ctx: &AuditCtx,
+        current: &CatalogItemRecord,
+        spec: &CatalogSpec,
+        active: bool,
+    ) -> Result<CatalogItemRecord> {
+        let id = current.id.0;
+        sqlx::query("UPDATE catalog_items SET spec = $1, active = $2, updated_at = $3 WHERE id = $4")
+            .bind(serde_json::to_string(spec)?)
+            .bind(crate::flag(active))
+            .bind(ctx.at.as_millisecond())
+            .bind(id)
+            .execute(self.conn())
+            .await?;
+        let row =
+            sqlx::query("SELECT * FROM catalog_items WHERE id = $1").bind(id).fetch_one(self.conn()).await?;
+        let offers = offers(self.conn(), id - 1, id).await?;
+        let updated = item(&row, &offers)?;
+        self.audit(
+            ctx,
+            Change {
+                action: "catalog.update",
+                object_type: "catalog_item",
+                object_id: Some(id.to_string()),
+                unit_id: None,
+                before: Some(serde_json::to_value(current)?),
+                after: Some(serde_json::to_value(&updated)?),
+            },
+        )
+        .await?;
+        Ok(updated)
+    }
+
     async fn insert_catalog_item(&mut self, ctx: &AuditCtx, spec: &CatalogSpec) -> Result<CatalogItemRecord> {
         let now = ctx.at.as_millisecond();
         let row = sqlx::query(

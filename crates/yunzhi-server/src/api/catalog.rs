@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use yunzhi_domain::catalog::{CatalogItemInput, CatalogSpec};
+use yunzhi_domain::catalog::{CatalogItemInput, CatalogPatchInput, CatalogSpec};
 use yunzhi_domain::ids::CatalogItemId;
 use yunzhi_store::{CatalogItemRecord, Page};
 
@@ -54,4 +54,26 @@ pub async fn create(
         Ok(tx.create_catalog_item(&operator, &ctx, &spec).await?)
     })
     .await
+}
+
+#[utoipa::path(patch, path = "/api/v1/catalog/{id}", tag = "catalog", request_body = CatalogPatchInput,
+    responses((status = 200, body = CatalogItemRecord), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: ApiJson<CatalogPatchInput>,
+) -> ApiResult<Json<CatalogItemRecord>> {
+    let operator = caller
+        .actor
+        .cloud_operator()
+        .ok_or_else(|| ApiError::forbidden("only the cloud resource admin edits the catalog"))?;
+    let id = CatalogItemId(path_id(&id)?);
+    let mut tx = state.store.begin().await?;
+    let current = tx.catalog_item(id).await?.ok_or(ApiError::NotFound)?;
+    let (spec, active) = current.spec.apply(current.active, &body.value)?;
+    let updated =
+        tx.update_catalog_item(&operator, &caller.audit(state.now()), &current, &spec, active).await?;
+    tx.commit().await?;
+    Ok(Json(updated))
 }

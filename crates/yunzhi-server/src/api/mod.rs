@@ -47,7 +47,7 @@ pub fn router(demo: bool) -> Router<AppState> {
         )
         .route("/documents/{id}", get(documents::download))
         .route("/catalog", get(catalog::list).post(catalog::create))
-        .route("/catalog/{id}", get(catalog::get_one))
+        .route("/catalog/{id}", get(catalog::get_one).patch(catalog::update))
         .route("/platforms", get(platforms::list).post(platforms::create))
         .route("/platforms/{id}", get(platforms::get_one))
         .route("/users", get(users::list).post(users::create))

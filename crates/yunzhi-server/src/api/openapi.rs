@@ -30,7 +30,7 @@ impl Modify for BearerAuth {
         session::login, session::logout, session::whoami,
         units::list, units::get_one, units::create, units::update,
         systems::list, systems::get_one, systems::create, systems::update,
-        catalog::list, catalog::get_one, catalog::create,
+        catalog::list, catalog::get_one, catalog::create, catalog::update,
         platforms::list, platforms::get_one, platforms::create,
         users::list, users::create, users::reset_password, users::unlock,
         documents::upload, documents::list, documents::download,
