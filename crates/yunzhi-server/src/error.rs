@@ -126,6 +126,9 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(value_type = Vec<Object>)]
     pub errors: Vec<FieldError>,
+    /// The id to quote to the operator; the same as the `X-Request-Id` header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl ApiError {
@@ -185,6 +188,7 @@ impl ApiError {
             field,
             article,
             errors,
+            request_id: crate::request_id::current(),
         }
     }
 }
@@ -192,7 +196,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Internal(e) = &self {
-            tracing::error!(error = ?e, "request failed");
+            tracing::error!(error = ?e, request_id = crate::request_id::current(), "request failed");
         }
         let status = self.status();
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();

@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod idempotent;
 pub mod metrics;
+pub mod request_id;
 pub mod seed;
 pub mod state;
 
@@ -44,6 +45,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound.into_response() })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(axum::middleware::from_fn(request_id::layer))
         .layer(DefaultBodyLimit::max(limit))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()
@@ -58,6 +60,12 @@ pub async fn prepare(config: &ServerConfig, clock: &ShiftableClock) -> anyhow::R
     seed::defaults(&store, clock.now()).await?;
     if config.settings.demo && seed::demo_district(&store, clock.now(), &config.demo_password).await? {
         tracing::info!("demo district ready");
+    }
+    if !config.settings.demo && store.user_count().await? == 0 {
+        tracing::warn!(
+            "no accounts yet: create the first system administrator with \
+             `yunzhi admin create-user --username admin --display-name 系统管理员 --role sys_admin`"
+        );
     }
     Ok(store)
 }

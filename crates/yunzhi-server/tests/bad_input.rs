@@ -44,6 +44,16 @@ async fn malformed_oversized_and_mistyped_bodies_get_clear_answers(backend: Back
 
     let r = raw(&s, &t, "application/json", b"{\"name\": ".to_vec()).await.expect(400);
     assert_eq!(r.code(), "malformed_json");
+    let id = r.headers["x-request-id"].to_str().unwrap();
+    assert_eq!(r.body["request_id"], id, "the problem names its request");
+    let traced = s
+        .send(Method::GET, Some(&t), "/api/v1/systems/0", None, &[("x-request-id", "proxy-42")])
+        .await
+        .expect(404);
+    assert_eq!(
+        (traced.headers["x-request-id"].to_str().unwrap(), traced.body["request_id"].as_str()),
+        ("proxy-42", Some("proxy-42"))
+    );
 
     let big = format!("{{\"name\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
     let r = raw(&s, &t, "application/json", big.into_bytes()).await.expect(413);

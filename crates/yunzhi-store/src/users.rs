@@ -105,6 +105,11 @@ impl Store {
         row.as_ref().map(auth).transpose()
     }
 
+    /// How many accounts exist: none means a fresh installation.
+    pub async fn user_count(&self) -> Result<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(&self.read).await?.try_get("n")?)
+    }
+
     pub async fn users(&self, admin: &AccountAdmin, page: PageRequest) -> Result<Page<UserRecord>> {
         let rows = sqlx::query(
             "SELECT * FROM users WHERE id > $1 AND (CAST($2 AS BIGINT) IS NULL OR unit_id = $2) ORDER BY id LIMIT $3",
