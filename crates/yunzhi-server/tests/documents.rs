@@ -52,8 +52,8 @@ async fn a_unit_files_its_project_approval_and_only_it_and_the_big_data_center_r
     assert_eq!(up.body["sm3"].as_str().unwrap().len(), 64);
     let doc = up.body["id"].as_i64().unwrap();
 
-    let list = s.get(&clerk, &format!("/api/v1/systems/{system}/documents")).await.expect(200);
-    assert_eq!(list.body.as_array().unwrap().len(), 1);
+    let list = s.all(&clerk, &format!("/api/v1/systems/{system}/documents")).await;
+    assert_eq!(list.len(), 1);
     let got =
         s.client.get(format!("{}/api/v1/documents/{doc}", s.base)).bearer_auth(&clerk).send().await.unwrap();
     assert_eq!(got.status(), 200);
@@ -82,10 +82,7 @@ async fn a_unit_files_its_project_approval_and_only_it_and_the_big_data_center_r
     // are read (as a client that waits for `100 Continue` sees it).
     let status_line = oversized_upload(&s, &clerk, system).await;
     assert!(status_line.starts_with("HTTP/1.1 413"), "{status_line}");
-    assert_eq!(
-        s.get(&clerk, &format!("/api/v1/systems/{system}/documents")).await.body.as_array().unwrap().len(),
-        1
-    );
+    assert_eq!(s.all(&clerk, &format!("/api/v1/systems/{system}/documents")).await.len(), 1);
 
     // Another unit: as if nothing were there.
     let other = s.login("unit2_user").await;

@@ -10,6 +10,7 @@ use yunzhi_domain::document::{DocumentKind, DocumentMeta};
 use yunzhi_domain::ids::{SystemId, UnitId};
 
 use crate::audit::{AuditCtx, Change};
+use crate::page::{Page, PageRequest};
 use crate::systems::SystemRecord;
 use crate::{Result, Store, StoreError, Tx, scope_param};
 
@@ -54,17 +55,25 @@ fn document(row: &AnyRow) -> Result<DocumentRecord> {
 
 impl Store {
     /// A system's documents, if the system is in scope.
-    pub async fn documents(&self, scope: Scope, system: SystemId) -> Result<Vec<DocumentRecord>> {
+    pub async fn documents(
+        &self,
+        scope: Scope,
+        system: SystemId,
+        page: PageRequest,
+    ) -> Result<Page<DocumentRecord>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM documents WHERE system_id = $1 AND (CAST($2 AS BIGINT) IS NULL OR unit_id = $2) \
-             ORDER BY id"
+             AND id > $3 ORDER BY id LIMIT $4"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(system.0)
             .bind(scope_param(scope))
+            .bind(page.after)
+            .bind(page.fetch())
             .fetch_all(&self.read)
             .await?;
-        rows.iter().map(document).collect()
+        let items = rows.iter().map(document).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_rows(items, page, |d| d.id))
     }
 
     /// One document with its content, or `None` when missing or out of scope.

@@ -10,9 +10,9 @@ use serde::Deserialize;
 use yunzhi_domain::document::{DocumentMeta, MAX_DOCUMENT_BYTES};
 use yunzhi_domain::ids::SystemId;
 use yunzhi_domain::system::SystemState;
-use yunzhi_store::DocumentRecord;
+use yunzhi_store::{DocumentRecord, Page};
 
-use super::{ApiQuery, path_id};
+use super::{ApiQuery, PageQuery, path_id};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, IdempotencyKey};
 use crate::idempotent;
@@ -79,18 +79,19 @@ pub async fn upload(
     .await
 }
 
-#[utoipa::path(get, path = "/api/v1/systems/{id}/documents", tag = "systems",
-    responses((status = 200, body = Vec<DocumentRecord>), (status = 404, body = crate::error::Problem)))]
+#[utoipa::path(get, path = "/api/v1/systems/{id}/documents", tag = "systems", params(PageQuery),
+    responses((status = 200, description = "The system's documents, oldest first"), (status = 404, body = crate::error::Problem)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Vec<DocumentRecord>>> {
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<DocumentRecord>>> {
     let reader =
         caller.actor.reader().ok_or_else(|| ApiError::forbidden("this role does not read systems"))?;
     let id = SystemId(path_id(&id)?);
     state.store.system(reader.scope(), id).await?.ok_or(ApiError::NotFound)?;
-    Ok(Json(state.store.documents(reader.scope(), id).await?))
+    Ok(Json(state.store.documents(reader.scope(), id, q.page()?).await?))
 }
 
 /// `attachment; filename="…"; filename*=UTF-8''…` (RFC 6266): an ASCII
