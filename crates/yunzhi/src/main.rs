@@ -71,6 +71,8 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080", env = "YUNZHI_LISTEN")]
         listen: SocketAddr,
     },
+    /// Prints the OpenAPI document of the HTTP API.
+    Openapi,
     /// Brings the database schema up to date and exits.
     Migrate {
         #[command(flatten)]
@@ -133,6 +135,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Demo { data, listen } => {
             let store = StoreArgs { data, database: None };
             serve(store.url()?, true, listen, 15, 30).await
+        }
+        Command::Openapi => {
+            println!("{}", yunzhi_server::api::openapi::document_json()?);
+            Ok(())
         }
         Command::Migrate { store } => {
             let s = Store::open(&store.url()?).await?;

@@ -13,6 +13,7 @@ use crate::state::AppState;
 const ONLY_AUDITOR: &str = "only the audit admin reads the audit log";
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// `unit`, `system`, `user`, `platform`, `catalog_item`…
     pub object_type: Option<String>,
@@ -26,7 +27,7 @@ pub struct AuditQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery),
-    responses((status = 200, description = "Audit records, oldest first"), (status = 403, body = crate::error::Problem)))]
+    responses((status = 200, description = "Audit records, oldest first"), (status = 403, description = "This role may not do this", body = crate::error::Problem)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -40,7 +41,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit",
-    responses((status = 200, body = VerifyReport), (status = 403, body = crate::error::Problem)))]
+    responses((status = 200, description = "OK", body = VerifyReport), (status = 403, description = "This role may not do this", body = crate::error::Problem)))]
 pub async fn verify(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<VerifyReport>> {
     let reader = caller.actor.audit_reader().ok_or_else(|| ApiError::forbidden(ONLY_AUDITOR))?;
     Ok(Json(state.store.audit_verify(&reader).await?))

@@ -24,8 +24,8 @@ pub async fn list(
     Ok(Json(state.store.catalog(q.page()?).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/catalog/{id}", tag = "catalog",
-    responses((status = 200, body = CatalogItemRecord), (status = 404, body = crate::error::Problem)))]
+#[utoipa::path(get, path = "/api/v1/catalog/{id}", tag = "catalog", params(("id" = i64, Path, description = "The object's id")),
+    responses((status = 200, description = "OK", body = CatalogItemRecord), (status = 404, description = "No such object, or another unit's", body = crate::error::Problem)))]
 pub async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
@@ -37,7 +37,7 @@ pub async fn get_one(
 }
 
 #[utoipa::path(post, path = "/api/v1/catalog", tag = "catalog", request_body = CatalogItemInput,
-    responses((status = 201, body = CatalogItemRecord), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+    responses((status = 201, description = "Created", body = CatalogItemRecord), (status = 409, description = "Conflict: taken, or changed meanwhile", body = crate::error::Problem), (status = 422, description = "Invalid input: the field, the rule and the article", body = crate::error::Problem)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -56,8 +56,8 @@ pub async fn create(
     .await
 }
 
-#[utoipa::path(patch, path = "/api/v1/catalog/{id}", tag = "catalog", request_body = CatalogPatchInput,
-    responses((status = 200, body = CatalogItemRecord), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+#[utoipa::path(patch, path = "/api/v1/catalog/{id}", tag = "catalog", params(("id" = i64, Path, description = "The object's id")), request_body = CatalogPatchInput,
+    responses((status = 200, description = "OK", body = CatalogItemRecord), (status = 404, description = "No such object, or another unit's", body = crate::error::Problem), (status = 422, description = "Invalid input: the field, the rule and the article", body = crate::error::Problem)))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,

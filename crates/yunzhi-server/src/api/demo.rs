@@ -25,7 +25,7 @@ pub struct ClockOut {
 }
 
 #[utoipa::path(post, path = "/api/v1/demo/clock", tag = "demo", request_body = ClockInput,
-    responses((status = 200, body = ClockOut), (status = 403, body = crate::error::Problem)))]
+    responses((status = 200, description = "OK", body = ClockOut), (status = 403, description = "This role may not do this", body = crate::error::Problem)))]
 pub async fn set_clock(
     State(state): State<AppState>,
     caller: Caller,

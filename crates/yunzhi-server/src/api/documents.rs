@@ -19,6 +19,7 @@ use crate::idempotent;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UploadQuery {
     /// project_approval, quota_basis, security_self_check, security_assessment, security_hardening, other.
     pub kind: String,
@@ -26,10 +27,10 @@ pub struct UploadQuery {
     pub filename: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/systems/{id}/documents", tag = "systems", params(UploadQuery),
+#[utoipa::path(post, path = "/api/v1/systems/{id}/documents", tag = "documents", params(("id" = i64, Path, description = "The object's id"), UploadQuery),
     request_body(content = Vec<u8>, content_type = "application/pdf", description = "The file itself: PDF, OFD, PNG, JPEG, DOCX or XLSX, at most 20 MiB"),
-    responses((status = 201, body = DocumentRecord), (status = 404, body = crate::error::Problem),
-        (status = 413, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+    responses((status = 201, description = "Created", body = DocumentRecord), (status = 404, description = "No such object, or another unit's", body = crate::error::Problem),
+        (status = 413, description = "Too large", body = crate::error::Problem), (status = 422, description = "Invalid input: the field, the rule and the article", body = crate::error::Problem)))]
 pub async fn upload(
     State(state): State<AppState>,
     caller: Caller,
@@ -79,8 +80,8 @@ pub async fn upload(
     .await
 }
 
-#[utoipa::path(get, path = "/api/v1/systems/{id}/documents", tag = "systems", params(PageQuery),
-    responses((status = 200, description = "The system's documents, oldest first"), (status = 404, body = crate::error::Problem)))]
+#[utoipa::path(get, path = "/api/v1/systems/{id}/documents", tag = "documents", params(("id" = i64, Path, description = "The object's id"), PageQuery),
+    responses((status = 200, description = "The system's documents, oldest first"), (status = 404, description = "No such object, or another unit's", body = crate::error::Problem)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -114,8 +115,8 @@ fn disposition(filename: &str) -> String {
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
-#[utoipa::path(get, path = "/api/v1/documents/{id}", tag = "systems",
-    responses((status = 200, description = "The file"), (status = 404, body = crate::error::Problem)))]
+#[utoipa::path(get, path = "/api/v1/documents/{id}", tag = "documents", params(("id" = i64, Path, description = "The object's id")),
+    responses((status = 200, description = "The file"), (status = 404, description = "No such object, or another unit's", body = crate::error::Problem)))]
 pub async fn download(
     State(state): State<AppState>,
     caller: Caller,

@@ -71,6 +71,7 @@ fn attachment(name: &str, body: String) -> Response {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Lang {
     /// `zh` (default) or `en` column headings.
     pub lang: Option<String>,

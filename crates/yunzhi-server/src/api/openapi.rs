@@ -18,6 +18,27 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Operation ids as `<tag>_<handler>` (`units_create`, `documents_upload`):
+/// handler names alone repeat across modules, and client generators need
+/// unique ids.
+struct OperationIds;
+
+impl Modify for OperationIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
+            for op in ops.into_iter().flatten() {
+                let tag = op.tags.as_ref().and_then(|t| t.first()).cloned().unwrap_or_default();
+                if let Some(id) = &op.operation_id
+                    && !id.starts_with(&format!("{tag}_"))
+                {
+                    op.operation_id = Some(format!("{tag}_{id}"));
+                }
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -39,11 +60,16 @@ impl Modify for BearerAuth {
         demo::set_clock,
     ),
     components(schemas(crate::error::Problem)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &OperationIds),
     security(("bearer" = [])),
 )]
 pub struct ApiDoc;
 
 pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
+}
+
+/// The document as pretty JSON, for `yunzhi openapi` and client generators.
+pub fn document_json() -> serde_json::Result<String> {
+    serde_json::to_string_pretty(&ApiDoc::openapi())
 }

@@ -27,8 +27,8 @@ pub async fn list(
     Ok(Json(state.store.platforms(&reader, q.page()?).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/platforms/{id}", tag = "platforms",
-    responses((status = 200, body = PlatformRecord), (status = 404, body = crate::error::Problem)))]
+#[utoipa::path(get, path = "/api/v1/platforms/{id}", tag = "platforms", params(("id" = i64, Path, description = "The object's id")),
+    responses((status = 200, description = "OK", body = PlatformRecord), (status = 404, description = "No such object, or another unit's", body = crate::error::Problem)))]
 pub async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
@@ -40,7 +40,7 @@ pub async fn get_one(
 }
 
 #[utoipa::path(post, path = "/api/v1/platforms", tag = "platforms", request_body = PlatformInput,
-    responses((status = 201, body = PlatformRecord), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+    responses((status = 201, description = "Created", body = PlatformRecord), (status = 409, description = "Conflict: taken, or changed meanwhile", body = crate::error::Problem), (status = 422, description = "Invalid input: the field, the rule and the article", body = crate::error::Problem)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,

@@ -51,7 +51,7 @@ fn invalid_credentials() -> ApiError {
 }
 
 #[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = LoginInput,
-    responses((status = 201, body = SessionOut), (status = 401, body = crate::error::Problem), (status = 423, body = crate::error::Problem)))]
+    responses((status = 201, description = "Created", body = SessionOut), (status = 401, description = "Not signed in, or wrong credentials", body = crate::error::Problem), (status = 423, description = "Account locked", body = crate::error::Problem)))]
 pub async fn login(
     State(state): State<AppState>,
     ClientAddr(source): ClientAddr,
@@ -169,7 +169,7 @@ pub struct WhoAmI {
     pub today: String,
 }
 
-#[utoipa::path(get, path = "/api/v1/session", tag = "session", responses((status = 200, body = WhoAmI)))]
+#[utoipa::path(get, path = "/api/v1/session", tag = "session", responses((status = 200, description = "OK", body = WhoAmI)))]
 pub async fn whoami(State(state): State<AppState>, caller: Caller) -> Json<WhoAmI> {
     let now = state.now();
     Json(WhoAmI {

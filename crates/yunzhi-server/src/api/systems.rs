@@ -22,6 +22,7 @@ use crate::idempotent;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SystemQuery {
     /// Only this unit's systems.
     pub unit_id: Option<i64>,
@@ -56,8 +57,8 @@ pub async fn list(
     Ok(Json(state.store.systems(reader.scope(), &q.filter()?, page).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/systems/{id}", tag = "systems",
-    responses((status = 200, body = SystemRecord), (status = 404, body = crate::error::Problem)))]
+#[utoipa::path(get, path = "/api/v1/systems/{id}", tag = "systems", params(("id" = i64, Path, description = "The object's id")),
+    responses((status = 200, description = "OK", body = SystemRecord), (status = 404, description = "No such object, or another unit's", body = crate::error::Problem)))]
 pub async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
@@ -71,7 +72,7 @@ pub async fn get_one(
 
 #[utoipa::path(post, path = "/api/v1/systems", tag = "systems", request_body = SystemInput,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create return the first result")),
-    responses((status = 201, body = SystemRecord), (status = 422, body = crate::error::Problem)))]
+    responses((status = 201, description = "Created", body = SystemRecord), (status = 422, description = "Invalid input: the field, the rule and the article", body = crate::error::Problem)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -105,9 +106,9 @@ pub async fn create(
 }
 
 #[utoipa::path(patch, path = "/api/v1/systems/{id}", tag = "systems", request_body = SystemPatchInput,
-    params(("If-Match" = Option<String>, Header, description = "The version last read; refuses the change if it moved on")),
-    responses((status = 200, body = SystemRecord), (status = 403, body = crate::error::Problem),
-        (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+    params(("id" = i64, Path, description = "The object's id"), ("If-Match" = Option<String>, Header, description = "The version last read; refuses the change if it moved on")),
+    responses((status = 200, description = "OK", body = SystemRecord), (status = 403, description = "This role may not do this", body = crate::error::Problem),
+        (status = 404, description = "No such object, or another unit's", body = crate::error::Problem), (status = 409, description = "Conflict: taken, or changed meanwhile", body = crate::error::Problem), (status = 422, description = "Invalid input: the field, the rule and the article", body = crate::error::Problem)))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,

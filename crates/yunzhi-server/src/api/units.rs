@@ -14,6 +14,7 @@ use crate::idempotent;
 use crate::state::AppState;
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UnitQuery {
     /// Part of the name or credit code.
     pub q: Option<String>,
@@ -33,8 +34,8 @@ pub async fn list(
     Ok(Json(state.store.units(&reader, q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()), page).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/units/{id}", tag = "units",
-    responses((status = 200, body = UnitRecord), (status = 404, body = crate::error::Problem)))]
+#[utoipa::path(get, path = "/api/v1/units/{id}", tag = "units", params(("id" = i64, Path, description = "The object's id")),
+    responses((status = 200, description = "OK", body = UnitRecord), (status = 404, description = "No such object, or another unit's", body = crate::error::Problem)))]
 pub async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
@@ -47,7 +48,7 @@ pub async fn get_one(
 
 #[utoipa::path(post, path = "/api/v1/units", tag = "units", request_body = UnitInput,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create return the first result")),
-    responses((status = 201, body = UnitRecord), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+    responses((status = 201, description = "Created", body = UnitRecord), (status = 409, description = "Conflict: taken, or changed meanwhile", body = crate::error::Problem), (status = 422, description = "Invalid input: the field, the rule and the article", body = crate::error::Problem)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -66,9 +67,9 @@ pub async fn create(
     .await
 }
 
-#[utoipa::path(patch, path = "/api/v1/units/{id}", tag = "units", request_body = UnitPatchInput,
-    responses((status = 200, body = UnitRecord), (status = 403, body = crate::error::Problem),
-        (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+#[utoipa::path(patch, path = "/api/v1/units/{id}", tag = "units", params(("id" = i64, Path, description = "The object's id")), request_body = UnitPatchInput,
+    responses((status = 200, description = "OK", body = UnitRecord), (status = 403, description = "This role may not do this", body = crate::error::Problem),
+        (status = 404, description = "No such object, or another unit's", body = crate::error::Problem), (status = 422, description = "Invalid input: the field, the rule and the article", body = crate::error::Problem)))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,

@@ -53,7 +53,7 @@ async fn hash(password: String) -> ApiResult<String> {
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = UserInput,
-    responses((status = 201, body = UserCreated), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+    responses((status = 201, description = "Created", body = UserCreated), (status = 409, description = "Conflict: taken, or changed meanwhile", body = crate::error::Problem), (status = 422, description = "Invalid input: the field, the rule and the article", body = crate::error::Problem)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -102,8 +102,8 @@ async fn target(state: &AppState, admin: &AccountAdmin, raw: &str) -> ApiResult<
     Ok(user)
 }
 
-#[utoipa::path(post, path = "/api/v1/users/{id}/password", tag = "users", request_body = PasswordInput,
-    responses((status = 204, description = "Password set; the account's sessions end"), (status = 422, body = crate::error::Problem)))]
+#[utoipa::path(post, path = "/api/v1/users/{id}/password", tag = "users", params(("id" = i64, Path, description = "The object's id")), request_body = PasswordInput,
+    responses((status = 204, description = "Password set; the account's sessions end"), (status = 422, description = "Invalid input: the field, the rule and the article", body = crate::error::Problem)))]
 pub async fn reset_password(
     State(state): State<AppState>,
     caller: Caller,
@@ -120,7 +120,7 @@ pub async fn reset_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/api/v1/users/{id}/unlock", tag = "users", responses((status = 204, description = "Unlocked")))]
+#[utoipa::path(post, path = "/api/v1/users/{id}/unlock", tag = "users", params(("id" = i64, Path, description = "The object's id")), responses((status = 204, description = "Unlocked")))]
 pub async fn unlock(
     State(state): State<AppState>,
     caller: Caller,
