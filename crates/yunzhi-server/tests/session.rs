@@ -56,7 +56,7 @@ async fn a_demo_account_signs_in_and_out(backend: Backend) {
     let wrong = s.login_with("unit1_user", "Wrong-Password-1", None).await.expect(401);
     assert_eq!(wrong.code(), "invalid_credentials");
     let unknown = s.login_with("nobody_here", "Wrong-Password-1", None).await.expect(401);
-    assert_eq!(unknown.body, wrong.body, "an unknown user answers exactly as a wrong password");
+    assert_eq!(unknown.problem(), wrong.problem(), "an unknown user answers exactly as a wrong password");
     s.stop().await;
 }
 

@@ -66,10 +66,14 @@ async fn a_unit_never_sees_another_units_objects(backend: Backend) {
     let other = theirs[0]["id"].as_i64().unwrap();
     let missing = s.get(&u1, "/api/v1/systems/999999").await.expect(404);
     let foreign = s.get(&u1, &format!("/api/v1/systems/{other}")).await.expect(404);
-    assert_eq!(foreign.body, missing.body, "another unit's system answers exactly as a missing one");
+    assert_eq!(
+        foreign.problem(),
+        missing.problem(),
+        "another unit's system answers exactly as a missing one"
+    );
     let patched =
         s.patch(&u1, &format!("/api/v1/systems/{other}"), json!({"name": "hijacked"})).await.expect(404);
-    assert_eq!(patched.body, missing.body);
+    assert_eq!(patched.problem(), missing.problem());
     // Filtering by another unit's id yields nothing rather than their systems.
     let other_unit = theirs[0]["unit_id"].as_i64().unwrap();
     let filtered = s.all(&u1, &format!("/api/v1/systems?unit_id={other_unit}")).await;
@@ -79,7 +83,7 @@ async fn a_unit_never_sees_another_units_objects(backend: Backend) {
     assert_eq!(units.len(), 1);
     assert_eq!(units[0]["id"], my_unit);
     let foreign_unit = s.get(&u1, &format!("/api/v1/units/{other_unit}")).await.expect(404);
-    assert_eq!(foreign_unit.body, missing.body);
+    assert_eq!(foreign_unit.problem(), missing.problem());
     // Registering into another unit is refused as an unknown unit.
     let mut body = enrolment();
     body["unit_id"] = json!(other_unit);

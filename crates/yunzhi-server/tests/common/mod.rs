@@ -141,6 +141,16 @@ impl Reply {
         self.body["code"].as_str().unwrap_or("")
     }
 
+    /// The problem document without its request id, which differs on
+    /// every answer: what a client may compare.
+    pub fn problem(&self) -> Value {
+        let mut v = self.body.clone();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("request_id");
+        }
+        v
+    }
+
     #[track_caller]
     pub fn expect(self, status: u16) -> Reply {
         assert_eq!(self.status.as_u16(), status, "unexpected answer: {}", self.body);
