@@ -17,6 +17,7 @@ on_both_backends!(
     search_and_exports_stay_within_the_unit,
     a_unit_admin_keeps_its_contacts_and_the_sys_admin_renames_units,
     the_cloud_admin_edits_and_withdraws_catalog_items,
+    racing_edits_never_lose_a_change,
 );
 
 fn enrolment() -> Value {
@@ -385,5 +386,34 @@ async fn the_cloud_admin_edits_and_withdraws_catalog_items(backend: Backend) {
     let clerk = s.login("unit1_user").await;
     s.patch(&clerk, &path, json!({"active": true})).await.expect(403);
     assert_eq!(s.get(&clerk, &path).await.expect(200).body["active"], false);
+    s.stop().await;
+}
+
+async fn racing_edits_never_lose_a_change(backend: Backend) {
+    let s = TestServer::demo(backend).await;
+    let ca = s.login("cloud_admin").await;
+    let system = s.all(&ca, "/api/v1/systems").await[0].clone();
+    let path = format!("/api/v1/systems/{}", system["id"]);
+    let version = system["version"].as_i64().unwrap();
+    let bodies: Vec<_> = (0..8).map(|i| json!({"description": format!("第{i}次修改")})).collect();
+    let replies = futures_join_all(bodies.iter().map(|b| s.patch(&ca, &path, b.clone()))).await;
+    let won: Vec<_> = replies.iter().filter(|r| r.status == 200).collect();
+    for r in &replies {
+        assert!(r.status == 200 || (r.status == 409 && r.code() == "conflict"), "{}: {}", r.status, r.body);
+    }
+    assert!(!won.is_empty());
+    // Every acknowledged edit is one version step and one audit record.
+    let after = s.get(&ca, &path).await.expect(200);
+    assert_eq!(after.body["version"].as_i64().unwrap(), version + won.len() as i64);
+    let auditor = s.login("audit_admin").await;
+    let trail = s
+        .all(
+            &auditor,
+            &format!("/api/v1/audit?object_type=system&object_id={}&action=system.update", system["id"]),
+        )
+        .await;
+    assert_eq!(trail.len(), won.len());
+    let versions: std::collections::HashSet<_> = won.iter().map(|r| r.body["version"].as_i64()).collect();
+    assert_eq!(versions.len(), won.len(), "no two acknowledged edits share a version");
     s.stop().await;
 }
