@@ -19,6 +19,15 @@ fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
+fn create_user(url: &str, username: &str, roles: &[&str], password: &str) -> Output {
+    let mut args = vec!["admin", "create-user", "--username", username, "--display-name", "管理员"];
+    for r in roles {
+        args.extend(["--role", r]);
+    }
+    args.extend(["--password", password]);
+    yunzhi(url, &args)
+}
+
 async fn chores(url: &str) {
     let o = yunzhi(url, &["migrate"]);
     assert!(o.status.success(), "{}", text(&o));
@@ -26,39 +35,11 @@ async fn chores(url: &str) {
     let o = yunzhi(url, &["migrate"]);
     assert!(text(&o).contains("0 migration(s) applied"), "migrating twice changes nothing: {}", text(&o));
 
-    let weak = yunzhi(
-        url,
-        &[
-            "admin",
-            "create-user",
-            "--username",
-            "root_admin",
-            "--display-name",
-            "管理员",
-            "--role",
-            "sys_admin",
-            "--password",
-            "short",
-        ],
-    );
+    let weak = create_user(url, "root_admin", &["sys_admin"], "short");
     assert!(!weak.status.success());
     assert!(text(&weak).contains("password"), "{}", text(&weak));
 
-    let o = yunzhi(
-        url,
-        &[
-            "admin",
-            "create-user",
-            "--username",
-            "root_admin",
-            "--display-name",
-            "管理员",
-            "--role",
-            "sys_admin",
-            "--password",
-            "Root-Admin-2026",
-        ],
-    );
+    let o = create_user(url, "root_admin", &["sys_admin"], "Root-Admin-2026");
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         text(&o).contains("otpauth://totp/Yunzhi:root_admin?secret="),
@@ -66,23 +47,7 @@ async fn chores(url: &str) {
         text(&o)
     );
 
-    let mixed = yunzhi(
-        url,
-        &[
-            "admin",
-            "create-user",
-            "--username",
-            "both",
-            "--display-name",
-            "x",
-            "--role",
-            "sys_admin",
-            "--role",
-            "audit_admin",
-            "--password",
-            "Root-Admin-2026",
-        ],
-    );
+    let mixed = create_user(url, "both", &["sys_admin", "audit_admin"], "Root-Admin-2026");
     assert!(!mixed.status.success());
     assert!(text(&mixed).contains("three-admin separation"), "{}", text(&mixed));
 
