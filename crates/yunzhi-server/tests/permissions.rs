@@ -37,6 +37,8 @@ struct Case {
     method: Method,
     path: String,
     body: Option<Box<dyn Fn(usize) -> Value>>,
+    /// A raw body with its content type instead of JSON (uploads).
+    raw: Option<(&'static str, Vec<u8>)>,
     /// Roles that get through (any answer but 401/403/404).
     allowed: &'static [&'static str],
     /// Roles for whom the object does not exist (another unit's).
@@ -44,7 +46,7 @@ struct Case {
 }
 
 fn case(method: Method, path: String, allowed: &'static [&'static str]) -> Case {
-    Case { method, path, body: None, allowed, hidden: &[] }
+    Case { method, path, body: None, raw: None, allowed, hidden: &[] }
 }
 
 fn credit_code(n: usize) -> String {
@@ -191,6 +193,37 @@ async fn every_role_may_do_exactly_its_job(backend: Backend) {
         ..case(Method::PATCH, "/api/v1/catalog/1".into(), &["cloud_admin"])
     });
 
+    let pdf = ("application/pdf", b"%PDF-1.7 evidence".to_vec());
+    let query = "kind=other&filename=evidence.pdf";
+    let u2 = s.login("unit2_user").await;
+    let own_upload = format!("/api/v1/systems/{own_system}/documents?{query}");
+    let own_doc = s.post_bytes(&u1, &own_upload, pdf.0, pdf.1.clone()).await.expect(201).body["id"].clone();
+    let other_upload = format!("/api/v1/systems/{other_system_id}/documents?{query}");
+    let other_doc =
+        s.post_bytes(&u2, &other_upload, pdf.0, pdf.1.clone()).await.expect(201).body["id"].clone();
+    cases.push(case(Method::GET, format!("/api/v1/documents/{own_doc}"), EVERYONE_BUT_AUDITOR));
+    cases.push(Case {
+        hidden: units_staff,
+        ..case(Method::GET, format!("/api/v1/documents/{other_doc}"), EVERYONE_BUT_AUDITOR)
+    });
+    cases.push(Case {
+        raw: Some(pdf.clone()),
+        ..case(
+            Method::POST,
+            format!("/api/v1/systems/{own_system}/documents?{query}"),
+            &["unit1_user", "unit1_admin", "cloud_admin"],
+        )
+    });
+    cases.push(Case {
+        raw: Some(pdf),
+        hidden: units_staff,
+        ..case(
+            Method::POST,
+            format!("/api/v1/systems/{other_system_id}/documents?{query}"),
+            &["unit1_user", "unit1_admin", "cloud_admin"],
+        )
+    });
+
     let mut tokens = Vec::new();
     for role in ROLES {
         tokens.push((role, s.login(role).await));
@@ -206,7 +239,12 @@ async fn every_role_may_do_exactly_its_job(backend: Backend) {
         for (role, token) in &tokens {
             n += 1;
             let body = c.body.as_ref().map(|b| b(n));
-            let r = s.send(c.method.clone(), Some(token), &c.path, body.as_ref(), &[]).await;
+            let r = match &c.raw {
+                Some((content_type, bytes)) => {
+                    s.post_bytes(token, &c.path, content_type, bytes.clone()).await
+                }
+                None => s.send(c.method.clone(), Some(token), &c.path, body.as_ref(), &[]).await,
+            };
             let status = r.status.as_u16();
             let expected = if c.hidden.contains(role) {
                 "404"
