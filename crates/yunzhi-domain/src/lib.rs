@@ -8,6 +8,7 @@
 //! the rule and, where one applies, the article of the regulation.
 
 pub mod access;
+pub mod calendar;
 pub mod catalog;
 pub mod clock;
 pub mod document;
