@@ -102,6 +102,10 @@ handle!(
     PlatformReader
 );
 handle!(
+    /// May load and edit the working-day calendar (sys_admin: a setting).
+    CalendarEditor
+);
+handle!(
     /// May move the demo clock (sys_admin, demo mode only).
     ClockSetter
 );
@@ -178,6 +182,10 @@ impl Actor {
     pub fn platform_reader(&self) -> Option<PlatformReader> {
         self.has_any(&[Role::CloudAdmin, Role::InfraChief, Role::BdcLeader, Role::Office, Role::SysAdmin])
             .then_some(PlatformReader { scope: Scope::AllUnits })
+    }
+
+    pub fn calendar_editor(&self) -> Option<CalendarEditor> {
+        self.has(Role::SysAdmin).then_some(CalendarEditor { scope: Scope::AllUnits })
     }
 
     /// Only in demo mode, and only the system administrator.

@@ -33,7 +33,7 @@ pub struct YearSchedule {
 }
 
 /// A year's schedule as a client or a file states it.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct YearInput {
     pub year: i64,

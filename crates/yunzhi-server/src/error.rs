@@ -22,6 +22,10 @@ pub enum ApiError {
     /// 422: the input broke one or more rules.
     #[error("invalid input")]
     Invalid(Invalid),
+    /// 422: a rule refused the request (not a format error); its own code
+    /// leads, e.g. `calendar_year_unknown`, `quota_exceeded`.
+    #[error("{}", .0.detail)]
+    Refused(FieldError),
     /// 400: the request could not be read (malformed JSON, bad query string).
     #[error("{detail}")]
     BadRequest { code: &'static str, detail: String, field: Option<String> },
@@ -69,7 +73,7 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Invalid(_) | ApiError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
@@ -147,6 +151,9 @@ impl ApiError {
                 let code =
                     if first.article.is_some() { first.code.to_owned() } else { "validation".to_owned() };
                 (code, first.detail.clone(), Some(first.field.clone()), first.article, invalid.0.clone())
+            }
+            ApiError::Refused(e) => {
+                (e.code.to_owned(), e.detail.clone(), Some(e.field.clone()), e.article, vec![e.clone()])
             }
             ApiError::BadRequest { code, detail, field } => {
                 ((*code).into(), detail.clone(), field.clone(), None, vec![])

@@ -29,13 +29,22 @@ fn internal(role: Role) -> Actor {
     }
 }
 
-/// Seeds the default catalog into an empty database.
+/// Seeds the default catalog into an empty database, and the shipped
+/// calendar years the database does not have.
 pub async fn defaults(store: &Store, now: jiff::Timestamp) -> anyhow::Result<()> {
+    let ctx = AuditCtx::system("yunzhi", now);
+    let editor = internal(Role::SysAdmin)
+        .calendar_editor()
+        .ok_or_else(|| anyhow::anyhow!("sys_admin edits the calendar"))?;
     let mut tx = store.begin().await?;
-    let n = tx.seed_default_catalog(&AuditCtx::system("yunzhi", now)).await?;
+    let items = tx.seed_default_catalog(&ctx).await?;
+    let years = tx.seed_calendar(&editor, &ctx).await?;
     tx.commit().await?;
-    if n > 0 {
-        tracing::info!(items = n, "seeded the default service catalog");
+    if items > 0 {
+        tracing::info!(items, "seeded the default service catalog");
+    }
+    if years > 0 {
+        tracing::info!(years, "loaded the shipped working-day calendar");
     }
     Ok(())
 }

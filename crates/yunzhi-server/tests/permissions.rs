@@ -158,6 +158,12 @@ async fn every_role_may_do_exactly_its_job(backend: Backend) {
         ..case(Method::POST, "/api/v1/users".into(), &["unit1_admin", "sys_admin"])
     });
     cases.push(Case {
+        body: Some(Box::new(|n| {
+            json!({"year": 2030, "source": format!("测试{n}"), "holidays": ["2030-01-01"], "workdays": []})
+        })),
+        ..case(Method::PUT, "/api/v1/calendar/years/2030".into(), &["sys_admin"])
+    });
+    cases.push(Case {
         body: Some(Box::new(|_| json!({"today": "2026-12-01"}))),
         ..case(Method::POST, "/api/v1/demo/clock".into(), &["sys_admin"])
     });

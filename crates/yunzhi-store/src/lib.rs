@@ -12,6 +12,7 @@
 //! and, with WAL, never wait for writes.
 
 mod audit;
+mod calendar;
 mod catalog;
 mod documents;
 mod error;

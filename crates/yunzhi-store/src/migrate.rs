@@ -10,6 +10,7 @@ use crate::{Backend, Result, Store, StoreError};
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../migrations/0001_foundation.sql")),
     (2, "documents", include_str!("../migrations/0002_documents.sql")),
+    (3, "calendar", include_str!("../migrations/0003_calendar.sql")),
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that keeps two

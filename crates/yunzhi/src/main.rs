@@ -118,6 +118,20 @@ enum Chore {
     },
     /// Walks the audit chain and names the first broken record.
     AuditVerify,
+    /// The statutory working-day calendar.
+    Calendar {
+        #[command(subcommand)]
+        action: CalendarChore,
+    },
+}
+
+#[derive(Subcommand)]
+enum CalendarChore {
+    /// Lists the years the calendar knows.
+    List,
+    /// Loads one or more years from a JSON file in the shipped format:
+    /// `{"years": [{"year": 2027, "source": "…", "holidays": [...], "workdays": [...]}]}`.
+    Import { file: PathBuf },
 }
 
 #[tokio::main]
@@ -210,6 +224,9 @@ fn cli_ctx() -> AuditCtx {
 
 async fn admin(url: &str, chore: Chore) -> anyhow::Result<()> {
     let store = Store::open_and_migrate(url).await?;
+    // What the server seeds at start (catalog, shipped calendar years), so
+    // that chores on a database the server has not opened yet see them.
+    yunzhi_server::seed::defaults(&store, jiff::Timestamp::now()).await?;
     let accounts = operator().account_admin().context("the operator manages accounts")?;
     match chore {
         Chore::CreateUser { username, display_name, roles, unit_id, password } => {
@@ -260,6 +277,33 @@ async fn admin(url: &str, chore: Chore) -> anyhow::Result<()> {
             tx.unlock_user(&accounts, &cli_ctx(), user.id).await?;
             tx.commit().await?;
             println!("{username} unlocked");
+        }
+        Chore::Calendar { action: CalendarChore::List } => {
+            for y in store.calendar().await?.years() {
+                println!(
+                    "{}  {} holidays, {} make-up working days  ({})",
+                    y.year,
+                    y.holidays.len(),
+                    y.workdays.len(),
+                    y.source
+                );
+            }
+        }
+        Chore::Calendar { action: CalendarChore::Import { file } } => {
+            let text =
+                std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let years = yunzhi_domain::calendar::parse_file(&text).map_err(|e| {
+                anyhow::anyhow!(
+                    e.0.iter().map(|f| format!("{}: {}", f.field, f.detail)).collect::<Vec<_>>().join("\n")
+                )
+            })?;
+            let editor = operator().calendar_editor().context("the operator edits the calendar")?;
+            let mut tx = store.begin().await?;
+            for y in &years {
+                let changed = tx.put_calendar_year(&editor, &cli_ctx(), y).await?;
+                println!("{}: {}", y.year, if changed { "loaded" } else { "unchanged" });
+            }
+            tx.commit().await?;
         }
         Chore::AuditVerify => {
             let report = store.audit_verify_local().await?;

@@ -31,7 +31,7 @@ fn create_user(url: &str, username: &str, roles: &[&str], password: &str) -> Out
 async fn chores(url: &str) {
     let o = yunzhi(url, &["migrate"]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("2 migration(s) applied"), "{}", text(&o));
+    assert!(text(&o).contains("3 migration(s) applied"), "{}", text(&o));
     let o = yunzhi(url, &["migrate"]);
     assert!(text(&o).contains("0 migration(s) applied"), "migrating twice changes nothing: {}", text(&o));
 
@@ -60,6 +60,27 @@ async fn chores(url: &str) {
     assert!(o.status.success(), "{}", text(&o));
     let o = yunzhi(url, &["admin", "unlock", "--username", "nobody"]);
     assert!(!o.status.success());
+
+    let o = yunzhi(url, &["admin", "calendar", "list"]);
+    assert!(text(&o).contains("2026  33 holidays, 6 make-up working days"), "{}", text(&o));
+    let file = std::env::temp_dir().join(format!("yunzhi-calendar-{}.json", std::process::id()));
+    std::fs::write(
+        &file,
+        r#"{"years": [{"year": 2027, "source": "测试", "holidays": ["2027-01-01"], "workdays": []}]}"#,
+    )
+    .unwrap();
+    let o = yunzhi(url, &["admin", "calendar", "import", file.to_str().unwrap()]);
+    assert!(o.status.success() && text(&o).contains("2027: loaded"), "{}", text(&o));
+    let o = yunzhi(url, &["admin", "calendar", "import", file.to_str().unwrap()]);
+    assert!(text(&o).contains("2027: unchanged"), "{}", text(&o));
+    std::fs::write(
+        &file,
+        r#"{"years": [{"year": 2027, "source": "x", "holidays": ["2027-13-01"], "workdays": []}]}"#,
+    )
+    .unwrap();
+    let o = yunzhi(url, &["admin", "calendar", "import", file.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("years[0].holidays[0]"), "{}", text(&o));
+    std::fs::remove_file(&file).ok();
 
     let o = yunzhi(url, &["admin", "audit-verify"]);
     assert!(o.status.success(), "{}", text(&o));

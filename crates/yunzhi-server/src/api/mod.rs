@@ -6,6 +6,7 @@
 //! hold SQL and never call a cloud platform.
 
 pub mod audit;
+pub mod calendar;
 pub mod catalog;
 pub mod demo;
 pub mod documents;
@@ -34,6 +35,10 @@ use crate::state::AppState;
 pub fn router(demo: bool) -> Router<AppState> {
     let api = Router::new()
         .route("/openapi.json", get(openapi::document))
+        .route("/calendar/working-days/add", get(calendar::add))
+        .route("/calendar/working-days/count", get(calendar::count))
+        .route("/calendar/years", get(calendar::years))
+        .route("/calendar/years/{year}", get(calendar::year).put(calendar::put_year))
         .route("/session", post(session::login).delete(session::logout).get(session::whoami))
         .route("/units", get(units::list).post(units::create))
         .route("/units/{id}", get(units::get_one).patch(units::update))

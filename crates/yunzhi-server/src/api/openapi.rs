@@ -4,7 +4,9 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, catalog, demo, documents, exports, health, platforms, session, systems, units, users};
+use super::{
+    audit, calendar, catalog, demo, documents, exports, health, platforms, session, systems, units, users,
+};
 
 struct BearerAuth;
 
@@ -49,6 +51,7 @@ impl Modify for OperationIds {
     paths(
         health::healthz, health::metrics,
         session::login, session::logout, session::whoami,
+        calendar::add, calendar::count, calendar::years, calendar::year, calendar::put_year,
         units::list, units::get_one, units::create, units::update,
         systems::list, systems::get_one, systems::create, systems::update,
         catalog::list, catalog::get_one, catalog::create, catalog::update,
