@@ -63,7 +63,8 @@ async fn chores(url: &str) {
 
     let o = yunzhi(url, &["admin", "calendar", "list"]);
     assert!(text(&o).contains("2026  33 holidays, 6 make-up working days"), "{}", text(&o));
-    let file = std::env::temp_dir().join(format!("yunzhi-calendar-{}.json", std::process::id()));
+    // Each test its own file: the SQLite and PostgreSQL runs go at once.
+    let file = tempfile::NamedTempFile::new().unwrap().into_temp_path();
     std::fs::write(
         &file,
         r#"{"years": [{"year": 2027, "source": "测试", "holidays": ["2027-01-01"], "workdays": []}]}"#,
@@ -80,7 +81,6 @@ async fn chores(url: &str) {
     .unwrap();
     let o = yunzhi(url, &["admin", "calendar", "import", file.to_str().unwrap()]);
     assert!(!o.status.success() && text(&o).contains("years[0].holidays[0]"), "{}", text(&o));
-    std::fs::remove_file(&file).ok();
 
     let o = yunzhi(url, &["admin", "audit-verify"]);
     assert!(o.status.success(), "{}", text(&o));
