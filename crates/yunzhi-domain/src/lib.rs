@@ -16,6 +16,7 @@ pub mod ids;
 pub mod invalid;
 pub mod password;
 pub mod platform;
+pub mod request;
 pub mod role;
 pub mod system;
 pub mod text;
