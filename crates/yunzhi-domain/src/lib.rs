@@ -17,6 +17,7 @@ pub mod invalid;
 pub mod password;
 pub mod platform;
 pub mod request;
+pub mod resource;
 pub mod role;
 pub mod system;
 pub mod text;

@@ -500,8 +500,8 @@ pub struct RequestInput {
 }
 
 /// A request checked for shape, before its facts (system, catalog,
-/// resources) are looked at.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// resources) are looked at. Also what is stored as a request's content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestDraft {
     pub kind: RequestKind,
     pub system_id: i64,

@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../migrations/0001_foundation.sql")),
     (2, "documents", include_str!("../migrations/0002_documents.sql")),
     (3, "calendar", include_str!("../migrations/0003_calendar.sql")),
+    (4, "requests", include_str!("../migrations/0004_requests.sql")),
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that keeps two

@@ -11,6 +11,7 @@ use yunzhi_domain::system::Arch;
 
 use crate::audit::{AuditCtx, Change};
 use crate::page::{Page, PageRequest};
+use crate::resources::USAGE_COLUMNS;
 use crate::{Result, Store, StoreError, Tx};
 
 /// What is allocated on a platform, against what may be.
@@ -63,6 +64,7 @@ fn platform(row: &AnyRow) -> Result<PlatformRecord> {
     };
     let overcommit =
         Overcommit { cpu: row.try_get("overcommit_cpu")?, memory: row.try_get("overcommit_memory")? };
+    let used = |c: &str| -> Result<u32> { Ok(u32::try_from(row.try_get::<i64, _>(c)?).unwrap_or(u32::MAX)) };
     Ok(PlatformRecord {
         id: PlatformId(row.try_get("id")?),
         name: row.try_get("name")?,
@@ -72,8 +74,11 @@ fn platform(row: &AnyRow) -> Result<PlatformRecord> {
         capacity,
         overcommit,
         allocatable: capacity.allocatable(overcommit),
-        // Resources arrive with provisioning; until then nothing is allocated.
-        usage: PlatformUsage::default(),
+        usage: PlatformUsage {
+            vcpu: used("used_vcpu")?,
+            memory_gib: used("used_memory_gib")?,
+            storage_gib: used("used_storage_gib")?,
+        },
         state: corrupt(PlatformState::parse("state", &row.try_get::<String, _>("state")?))?,
         created_at: At::from_millis(row.try_get("created_at")?),
         updated_at: At::from_millis(row.try_get("updated_at")?),
@@ -82,7 +87,9 @@ fn platform(row: &AnyRow) -> Result<PlatformRecord> {
 
 impl Store {
     pub async fn platforms(&self, _: &PlatformReader, page: PageRequest) -> Result<Page<PlatformRecord>> {
-        let rows = sqlx::query("SELECT * FROM platforms WHERE id > $1 ORDER BY id LIMIT $2")
+        let sql =
+            format!("SELECT p.*, {USAGE_COLUMNS} FROM platforms p WHERE p.id > $1 ORDER BY p.id LIMIT $2");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(page.after)
             .bind(page.fetch())
             .fetch_all(&self.read)
@@ -111,7 +118,8 @@ impl Tx {
         let row = sqlx::query(
             "INSERT INTO platforms (name, arch, driver, endpoint, capacity_vcpu, capacity_memory_gib, capacity_storage_gib, \
              overcommit_cpu, overcommit_memory, state, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'enabled', $10, $10) RETURNING *",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'enabled', $10, $10) \
+             RETURNING *, 0 AS used_vcpu, 0 AS used_memory_gib, 0 AS used_storage_gib",
         )
         .bind(&new.name)
         .bind(new.arch.code())

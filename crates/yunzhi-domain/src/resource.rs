@@ -1,0 +1,134 @@
+//! Cloud resources (云资源) and where they are placed.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::PlatformId;
+use crate::invalid::{FieldError, Invalid};
+use crate::platform::{Capacity, PlatformState};
+use crate::request::Demand;
+use crate::system::Arch;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceState {
+    Provisioning,
+    Active,
+    Suspended,
+    /// Gone for good (Art. 11).
+    Reclaimed,
+}
+
+impl ResourceState {
+    pub const ALL: [ResourceState; 4] = [
+        ResourceState::Provisioning,
+        ResourceState::Active,
+        ResourceState::Suspended,
+        ResourceState::Reclaimed,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            ResourceState::Provisioning => "provisioning",
+            ResourceState::Active => "active",
+            ResourceState::Suspended => "suspended",
+            ResourceState::Reclaimed => "reclaimed",
+        }
+    }
+
+    pub fn parse(field: &str, raw: &str) -> Result<ResourceState, Invalid> {
+        ResourceState::ALL.into_iter().find(|s| s.code() == raw).ok_or_else(|| {
+            FieldError::new(
+                field,
+                "unknown_state",
+                format!("{field} must be provisioning, active, suspended or reclaimed"),
+            )
+            .into()
+        })
+    }
+
+    pub fn is_live(self) -> bool {
+        self != ResourceState::Reclaimed
+    }
+}
+
+/// A platform as placement sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlatformLoad {
+    pub id: PlatformId,
+    pub arch: Arch,
+    pub state: PlatformState,
+    /// Capacity times overcommit.
+    pub allocatable: Capacity,
+    pub used: Demand,
+}
+
+impl PlatformLoad {
+    fn fits(&self, d: Demand) -> bool {
+        self.used.vcpu + d.vcpu <= u64::from(self.allocatable.vcpu)
+            && self.used.memory_gib + d.memory_gib <= u64::from(self.allocatable.memory_gib)
+            && self.used.storage_gib + d.storage_gib <= u64::from(self.allocatable.storage_gib)
+    }
+
+    /// The fullest class after adding `d`, in per mille.
+    fn load_after(&self, d: Demand) -> u64 {
+        let share = |used: u64, cap: u32| if cap == 0 { 0 } else { (used * 1000) / u64::from(cap) };
+        share(self.used.vcpu + d.vcpu, self.allocatable.vcpu)
+            .max(share(self.used.memory_gib + d.memory_gib, self.allocatable.memory_gib))
+            .max(share(self.used.storage_gib + d.storage_gib, self.allocatable.storage_gib))
+    }
+}
+
+/// The platform for `demand` of a system on `arch`: an enabled one of that
+/// architecture with room for it, the least loaded afterwards (ties to the
+/// lower id, so placement is repeatable). `None` when none has room.
+pub fn place(arch: Arch, demand: Demand, platforms: &[PlatformLoad]) -> Option<PlatformId> {
+    platforms
+        .iter()
+        .filter(|p| p.arch == arch && p.state == PlatformState::Enabled && p.fits(demand))
+        .min_by_key(|p| (p.load_after(demand), p.id))
+        .map(|p| p.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(id: i64, arch: Arch, vcpu_used: u64) -> PlatformLoad {
+        PlatformLoad {
+            id: PlatformId(id),
+            arch,
+            state: PlatformState::Enabled,
+            allocatable: Capacity { vcpu: 100, memory_gib: 400, storage_gib: 10_000 },
+            used: Demand { vcpu: vcpu_used, memory_gib: 0, storage_gib: 0 },
+        }
+    }
+
+    #[test]
+    fn an_arm_system_lands_only_on_an_arm_platform() {
+        let platforms = [p(1, Arch::X86_64, 0), p(2, Arch::Aarch64, 90)];
+        let d = Demand { vcpu: 4, memory_gib: 8, storage_gib: 100 };
+        assert_eq!(place(Arch::Aarch64, d, &platforms), Some(PlatformId(2)));
+    }
+
+    #[test]
+    fn the_least_loaded_platform_with_room_is_chosen() {
+        let platforms = [p(1, Arch::X86_64, 60), p(2, Arch::X86_64, 20)];
+        assert_eq!(
+            place(Arch::X86_64, Demand { vcpu: 4, ..Default::default() }, &platforms),
+            Some(PlatformId(2))
+        );
+    }
+
+    #[test]
+    fn no_platform_with_room_means_no_placement() {
+        let platforms = [p(1, Arch::X86_64, 98)];
+        assert_eq!(place(Arch::X86_64, Demand { vcpu: 4, ..Default::default() }, &platforms), None);
+    }
+
+    #[test]
+    fn a_draining_platform_takes_nothing_new() {
+        let mut draining = p(1, Arch::X86_64, 0);
+        draining.state = PlatformState::Draining;
+        assert_eq!(place(Arch::X86_64, Demand { vcpu: 1, ..Default::default() }, &[draining]), None);
+    }
+}

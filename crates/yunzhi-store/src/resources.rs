@@ -1,0 +1,304 @@
+//! Cloud resources: created when a request is carried out, reclaimed,
+//! extended; and the load of each platform for placement.
+
+use jiff::civil::Date;
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use yunzhi_domain::access::Scope;
+use yunzhi_domain::catalog::CatalogKind;
+use yunzhi_domain::clock::At;
+use yunzhi_domain::ids::{CatalogItemId, PlatformId, SystemId, UnitId};
+use yunzhi_domain::platform::{Capacity, Overcommit, PlatformState};
+use yunzhi_domain::request::Demand;
+use yunzhi_domain::resource::{PlatformLoad, ResourceState};
+use yunzhi_domain::system::Arch;
+
+use crate::audit::{AuditCtx, Change};
+use crate::page::{Page, PageRequest};
+use crate::{Result, Store, StoreError, Tx, scope_param};
+
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct ResourceRecord {
+    pub id: i64,
+    #[schema(value_type = i64)]
+    pub unit_id: UnitId,
+    #[schema(value_type = i64)]
+    pub system_id: SystemId,
+    pub request_id: i64,
+    #[schema(value_type = i64)]
+    pub catalog_item_id: CatalogItemId,
+    #[schema(value_type = String)]
+    pub kind: CatalogKind,
+    pub name: String,
+    #[schema(value_type = Option<i64>)]
+    pub platform_id: Option<PlatformId>,
+    #[schema(value_type = String)]
+    pub state: ResourceState,
+    pub vcpu: i64,
+    pub memory_gib: i64,
+    pub storage_gib: i64,
+    /// GiB for storage, Mbps for bandwidth, 1 otherwise.
+    pub quantity: i64,
+    pub temporary: bool,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub expires_on: Option<Date>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub handed_over_at: Option<At>,
+    pub version: i64,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: At,
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::corrupt(format!("resources.{what}: {e}"))
+}
+
+fn resource(row: &AnyRow) -> Result<ResourceRecord> {
+    let expires: Option<String> = row.try_get("expires_on")?;
+    Ok(ResourceRecord {
+        id: row.try_get("id")?,
+        unit_id: UnitId(row.try_get("unit_id")?),
+        system_id: SystemId(row.try_get("system_id")?),
+        request_id: row.try_get("request_id")?,
+        catalog_item_id: CatalogItemId(row.try_get("catalog_item_id")?),
+        kind: CatalogKind::parse("kind", &row.try_get::<String, _>("kind")?)
+            .map_err(|e| corrupt("kind", e))?,
+        name: row.try_get("name")?,
+        platform_id: row.try_get::<Option<i64>, _>("platform_id")?.map(PlatformId),
+        state: ResourceState::parse("state", &row.try_get::<String, _>("state")?)
+            .map_err(|e| corrupt("state", e))?,
+        vcpu: row.try_get("vcpu")?,
+        memory_gib: row.try_get("memory_gib")?,
+        storage_gib: row.try_get("storage_gib")?,
+        quantity: row.try_get("quantity")?,
+        temporary: row.try_get::<i64, _>("temporary")? != 0,
+        expires_on: expires.map(|d| d.parse().map_err(|e| corrupt("expires_on", e))).transpose()?,
+        handed_over_at: row.try_get::<Option<i64>, _>("handed_over_at")?.map(At::from_millis),
+        version: row.try_get("version")?,
+        created_at: At::from_millis(row.try_get("created_at")?),
+    })
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ResourceFilter {
+    pub system: Option<SystemId>,
+    pub state: Option<ResourceState>,
+}
+
+/// A resource about to be created.
+pub struct NewResource {
+    pub unit: UnitId,
+    pub system: SystemId,
+    pub request: i64,
+    pub catalog_item: CatalogItemId,
+    pub kind: CatalogKind,
+    pub name: String,
+    pub platform: Option<PlatformId>,
+    pub demand: Demand,
+    pub quantity: u32,
+    pub temporary: bool,
+    pub expires_on: Option<Date>,
+}
+
+/// Per-platform usage by live resources, as a subquery on `p`.
+pub(crate) const USAGE_COLUMNS: &str = "\
+    (SELECT CAST(COALESCE(SUM(r.vcpu), 0) AS BIGINT) FROM resources r WHERE r.platform_id = p.id AND r.state <> 'reclaimed') AS used_vcpu, \
+    (SELECT CAST(COALESCE(SUM(r.memory_gib), 0) AS BIGINT) FROM resources r WHERE r.platform_id = p.id AND r.state <> 'reclaimed') AS used_memory_gib, \
+    (SELECT CAST(COALESCE(SUM(r.storage_gib), 0) AS BIGINT) FROM resources r WHERE r.platform_id = p.id AND r.state <> 'reclaimed') AS used_storage_gib";
+
+impl Store {
+    pub async fn resources(
+        &self,
+        scope: Scope,
+        filter: &ResourceFilter,
+        page: PageRequest,
+    ) -> Result<Page<ResourceRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM resources WHERE id > $1 AND (CAST($2 AS BIGINT) IS NULL OR unit_id = $2) \
+             AND (CAST($3 AS BIGINT) IS NULL OR system_id = $3) AND (CAST($4 AS TEXT) IS NULL OR state = $4) \
+             ORDER BY id LIMIT $5",
+        )
+        .bind(page.after)
+        .bind(scope_param(scope))
+        .bind(filter.system.map(|s| s.0))
+        .bind(filter.state.map(|s| s.code()))
+        .bind(page.fetch())
+        .fetch_all(&self.read)
+        .await?;
+        let items = rows.iter().map(resource).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_rows(items, page, |r| r.id))
+    }
+
+    pub async fn resource(&self, scope: Scope, id: i64) -> Result<Option<ResourceRecord>> {
+        let row = sqlx::query(
+            "SELECT * FROM resources WHERE id = $1 AND (CAST($2 AS BIGINT) IS NULL OR unit_id = $2)",
+        )
+        .bind(id)
+        .bind(scope_param(scope))
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(resource).transpose()
+    }
+}
+
+impl Tx {
+    /// Resources of a system by id, inside this transaction.
+    pub async fn resources_of(&mut self, system: SystemId, ids: &[i64]) -> Result<Vec<ResourceRecord>> {
+        let rows = sqlx::query("SELECT * FROM resources WHERE system_id = $1 ORDER BY id")
+            .bind(system.0)
+            .fetch_all(self.conn())
+            .await?;
+        let all = rows.iter().map(resource).collect::<Result<Vec<_>>>()?;
+        Ok(all.into_iter().filter(|r| ids.contains(&r.id)).collect())
+    }
+
+    /// The resources a reclaim or an extension named.
+    pub async fn request_resources(&mut self, request: i64) -> Result<Vec<ResourceRecord>> {
+        let rows = sqlx::query(
+            "SELECT r.* FROM resources r JOIN request_resources rr ON rr.resource_id = r.id WHERE rr.request_id = $1 \
+             ORDER BY r.id",
+        )
+        .bind(request)
+        .fetch_all(self.conn())
+        .await?;
+        rows.iter().map(resource).collect()
+    }
+
+    /// Every platform with its live usage, for placement.
+    pub async fn platform_loads(&mut self) -> Result<Vec<PlatformLoad>> {
+        let sql = format!("SELECT p.*, {USAGE_COLUMNS} FROM platforms p ORDER BY p.id");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(self.conn()).await?;
+        rows.iter()
+            .map(|r| {
+                let n = |c: &str| -> Result<u32> {
+                    Ok(u32::try_from(r.try_get::<i64, _>(c)?).unwrap_or(u32::MAX))
+                };
+                let u = |c: &str| -> Result<u64> { Ok(r.try_get::<i64, _>(c)?.max(0) as u64) };
+                let capacity = Capacity {
+                    vcpu: n("capacity_vcpu")?,
+                    memory_gib: n("capacity_memory_gib")?,
+                    storage_gib: n("capacity_storage_gib")?,
+                };
+                let over =
+                    Overcommit { cpu: r.try_get("overcommit_cpu")?, memory: r.try_get("overcommit_memory")? };
+                Ok(PlatformLoad {
+                    id: PlatformId(r.try_get("id")?),
+                    arch: Arch::parse("arch", &r.try_get::<String, _>("arch")?)
+                        .map_err(|e| corrupt("arch", e))?,
+                    state: PlatformState::parse("state", &r.try_get::<String, _>("state")?)
+                        .map_err(|e| corrupt("state", e))?,
+                    allocatable: capacity.allocatable(over),
+                    used: Demand {
+                        vcpu: u("used_vcpu")?,
+                        memory_gib: u("used_memory_gib")?,
+                        storage_gib: u("used_storage_gib")?,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// Creates a resource, handed over now (the simulated platforms answer
+    /// at once; real drivers will create it `provisioning` first).
+    pub async fn create_resource(&mut self, ctx: &AuditCtx, new: &NewResource) -> Result<ResourceRecord> {
+        let now = ctx.at.as_millisecond();
+        let row = sqlx::query(
+            "INSERT INTO resources (unit_id, system_id, request_id, catalog_item_id, kind, name, platform_id, state, vcpu, \
+             memory_gib, storage_gib, quantity, temporary, expires_on, handed_over_at, version, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $10, $11, $12, $13, $14, 1, $14, $14) RETURNING *",
+        )
+        .bind(new.unit.0)
+        .bind(new.system.0)
+        .bind(new.request)
+        .bind(new.catalog_item.0)
+        .bind(new.kind.code())
+        .bind(&new.name)
+        .bind(new.platform.map(|p| p.0))
+        .bind(new.demand.vcpu as i64)
+        .bind(new.demand.memory_gib as i64)
+        .bind(new.demand.storage_gib as i64)
+        .bind(i64::from(new.quantity))
+        .bind(crate::flag(new.temporary))
+        .bind(new.expires_on.map(|d| d.to_string()))
+        .bind(now)
+        .fetch_one(self.conn())
+        .await?;
+        let created = resource(&row)?;
+        self.audit(
+            ctx,
+            Change::created("resource.create", "resource", created.id, Some(created.unit_id.0), &created)?,
+        )
+        .await?;
+        Ok(created)
+    }
+
+    /// Moves a resource to `state` (suspend, resume, reclaim), audited.
+    pub async fn set_resource_state(
+        &mut self,
+        ctx: &AuditCtx,
+        current: &ResourceRecord,
+        state: ResourceState,
+        action: &str,
+    ) -> Result<ResourceRecord> {
+        let row = sqlx::query(
+            "UPDATE resources SET state = $1, version = version + 1, updated_at = $2 WHERE id = $3 AND version = $4 \
+             RETURNING *",
+        )
+        .bind(state.code())
+        .bind(ctx.at.as_millisecond())
+        .bind(current.id)
+        .bind(current.version)
+        .fetch_optional(self.conn())
+        .await?
+        .ok_or_else(|| StoreError::Conflict(format!("resource {} changed meanwhile", current.id)))?;
+        let updated = resource(&row)?;
+        self.audit(
+            ctx,
+            Change {
+                action,
+                object_type: "resource",
+                object_id: Some(current.id.to_string()),
+                unit_id: Some(current.unit_id.0),
+                before: Some(serde_json::json!({"state": current.state})),
+                after: Some(serde_json::json!({"state": updated.state})),
+            },
+        )
+        .await?;
+        Ok(updated)
+    }
+
+    /// Sets a temporary resource's new expiry (an extension, Art. 12).
+    pub async fn extend_resource(
+        &mut self,
+        ctx: &AuditCtx,
+        current: &ResourceRecord,
+        until: Date,
+    ) -> Result<ResourceRecord> {
+        let row = sqlx::query(
+            "UPDATE resources SET expires_on = $1, version = version + 1, updated_at = $2 WHERE id = $3 AND version = $4 \
+             RETURNING *",
+        )
+        .bind(until.to_string())
+        .bind(ctx.at.as_millisecond())
+        .bind(current.id)
+        .bind(current.version)
+        .fetch_optional(self.conn())
+        .await?
+        .ok_or_else(|| StoreError::Conflict(format!("resource {} changed meanwhile", current.id)))?;
+        let updated = resource(&row)?;
+        self.audit(
+            ctx,
+            Change {
+                action: "resource.extend",
+                object_type: "resource",
+                object_id: Some(current.id.to_string()),
+                unit_id: Some(current.unit_id.0),
+                before: Some(serde_json::json!({"expires_on": current.expires_on})),
+                after: Some(serde_json::json!({"expires_on": updated.expires_on})),
+            },
+        )
+        .await?;
+        Ok(updated)
+    }
+}
