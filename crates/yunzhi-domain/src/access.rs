@@ -102,6 +102,14 @@ handle!(
     PlatformReader
 );
 handle!(
+    /// May file requests for its own unit's systems (unit staff).
+    Requester
+);
+handle!(
+    /// May decide requests at the steps its roles hold (approvers, office).
+    Decider
+);
+handle!(
     /// May load and edit the working-day calendar (sys_admin: a setting).
     CalendarEditor
 );
@@ -182,6 +190,18 @@ impl Actor {
     pub fn platform_reader(&self) -> Option<PlatformReader> {
         self.has_any(&[Role::CloudAdmin, Role::InfraChief, Role::BdcLeader, Role::Office, Role::SysAdmin])
             .then_some(PlatformReader { scope: Scope::AllUnits })
+    }
+
+    pub fn requester(&self) -> Option<Requester> {
+        if self.has_any(&[Role::UnitUser, Role::UnitAdmin]) {
+            return self.unit_id.map(|u| Requester { scope: Scope::Unit(u) });
+        }
+        None
+    }
+
+    pub fn decider(&self) -> Option<Decider> {
+        self.has_any(&[Role::CloudAdmin, Role::InfraChief, Role::BdcLeader, Role::Office])
+            .then_some(Decider { scope: Scope::AllUnits })
     }
 
     pub fn calendar_editor(&self) -> Option<CalendarEditor> {

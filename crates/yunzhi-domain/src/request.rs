@@ -720,6 +720,11 @@ pub enum DecisionRefusal {
     NotYourTurn {
         turn: Role,
     },
+    /// The decider's own step of this round is already decided (a racing
+    /// or repeated decision): the request has moved on to `turn`.
+    AlreadyDecided {
+        turn: Role,
+    },
     Invalid(Invalid),
 }
 
@@ -753,6 +758,9 @@ pub fn decide(
         return Err(DecisionRefusal::NotInReview(state));
     };
     if !roles.contains(&turn) {
+        if route[..step].iter().any(|r| roles.contains(r)) {
+            return Err(DecisionRefusal::AlreadyDecided { turn });
+        }
         return Err(DecisionRefusal::NotYourTurn { turn });
     }
     if decision != Decision::Approve && comment.trim().is_empty() {
@@ -892,7 +900,11 @@ mod tests {
         );
         assert_eq!(
             decide(s, &r, 1, &[Role::CloudAdmin], Decision::Approve, ""),
-            Err(DecisionRefusal::NotYourTurn { turn: Role::InfraChief })
+            Err(DecisionRefusal::AlreadyDecided { turn: Role::InfraChief })
+        );
+        assert_eq!(
+            decide(s, &r, 0, &[Role::BdcLeader], Decision::Approve, ""),
+            Err(DecisionRefusal::NotYourTurn { turn: Role::CloudAdmin })
         );
         assert_eq!(
             decide(s, &r, 1, &[Role::InfraChief], Decision::Approve, ""),

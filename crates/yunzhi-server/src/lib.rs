@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod request_id;
 pub mod seed;
 pub mod state;
+pub mod worker;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -76,6 +77,8 @@ pub struct Running {
     pub state: AppState,
     shutdown: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    stop_background: tokio::sync::watch::Sender<bool>,
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
@@ -83,6 +86,10 @@ impl Running {
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(());
         self.task.await??;
+        let _ = self.stop_background.send(true);
+        for b in self.background {
+            let _ = b.await;
+        }
         self.state.store.close().await;
         Ok(())
     }
@@ -102,6 +109,8 @@ pub async fn start(config: ServerConfig, clock: Arc<ShiftableClock>) -> anyhow::
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let router = app(state.clone());
+    let (stop_background, stop) = tokio::sync::watch::channel(false);
+    let background = vec![worker::spawn(state.clone(), stop.clone())];
     let task = tokio::spawn(async move {
         axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
@@ -109,7 +118,7 @@ pub async fn start(config: ServerConfig, clock: Arc<ShiftableClock>) -> anyhow::
             })
             .await
     });
-    Ok(Running { addr, state, shutdown: tx, task })
+    Ok(Running { addr, state, shutdown: tx, task, stop_background, background })
 }
 
 /// Serves until Ctrl-C or SIGTERM.

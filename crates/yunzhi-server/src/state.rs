@@ -21,6 +21,8 @@ pub struct Settings {
     pub session_idle: SignedDuration,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// Deadlines and the expansion limit.
+    pub sla: yunzhi_domain::request::SlaPolicy,
 }
 
 impl Default for Settings {
@@ -31,6 +33,7 @@ impl Default for Settings {
             lockout_duration: SignedDuration::from_mins(15),
             session_idle: SignedDuration::from_mins(30),
             body_limit: 1024 * 1024,
+            sla: yunzhi_domain::request::SlaPolicy::default(),
         }
     }
 }
@@ -41,11 +44,19 @@ pub struct AppState {
     pub clock: Arc<ShiftableClock>,
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,
+    /// Rung when a job is queued, so the runner picks it up at once.
+    pub worker: crate::worker::Doorbell,
 }
 
 impl AppState {
     pub fn new(store: Store, clock: Arc<ShiftableClock>, settings: Settings) -> AppState {
-        AppState { store, clock, settings: Arc::new(settings), metrics: Arc::new(Metrics::new()) }
+        AppState {
+            store,
+            clock,
+            settings: Arc::new(settings),
+            metrics: Arc::new(Metrics::new()),
+            worker: Arc::new(tokio::sync::Notify::new()),
+        }
     }
 
     pub fn now(&self) -> jiff::Timestamp {

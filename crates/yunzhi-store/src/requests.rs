@@ -95,12 +95,12 @@ pub struct RequestFilter {
     pub turn: Option<Role>,
 }
 
-fn corrupt<T, E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> StoreError + '_ {
+fn corrupt<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> StoreError + '_ {
     move |e| StoreError::corrupt(format!("requests.{what}: {e}"))
 }
 
 fn roles(text: &str) -> Result<Vec<Role>> {
-    text.split(',').map(|r| Role::parse("route", r).map_err(corrupt::<Role, _>("route"))).collect()
+    text.split(',').map(|r| Role::parse("route", r).map_err(corrupt("route"))).collect()
 }
 
 fn request(row: &AnyRow, steps: Vec<StepRecord>) -> Result<RequestRecord> {
@@ -111,9 +111,9 @@ fn request(row: &AnyRow, steps: Vec<StepRecord>) -> Result<RequestRecord> {
         unit_id: UnitId(row.try_get("unit_id")?),
         system_id: SystemId(row.try_get("system_id")?),
         kind: RequestKind::parse("kind", &row.try_get::<String, _>("kind")?)
-            .map_err(corrupt::<(), _>("kind"))?,
+            .map_err(corrupt("kind"))?,
         state: RequestState::parse("state", &row.try_get::<String, _>("state")?)
-            .map_err(corrupt::<(), _>("state"))?,
+            .map_err(corrupt("state"))?,
         round: row.try_get("round")?,
         step: row.try_get("step")?,
         route: roles(&row.try_get::<String, _>("route")?)?,
@@ -125,7 +125,7 @@ fn request(row: &AnyRow, steps: Vec<StepRecord>) -> Result<RequestRecord> {
             storage_gib: row.try_get::<i64, _>("demand_storage_gib")? as u64,
         },
         submitted_at: At::from_millis(row.try_get("submitted_at")?),
-        due_on: due.parse().map_err(corrupt::<(), _>("due_on"))?,
+        due_on: due.parse().map_err(corrupt("due_on"))?,
         approved_at: row.try_get::<Option<i64>, _>("approved_at")?.map(At::from_millis),
         finished_at: row.try_get::<Option<i64>, _>("finished_at")?.map(At::from_millis),
         version: row.try_get("version")?,
@@ -141,9 +141,9 @@ fn step(row: &AnyRow) -> Result<(i64, StepRecord)> {
             round: row.try_get("round")?,
             step: row.try_get("step")?,
             role: Role::parse("role", &row.try_get::<String, _>("role")?)
-                .map_err(corrupt::<(), _>("role"))?,
+                .map_err(corrupt("role"))?,
             decision: Decision::parse("decision", &row.try_get::<String, _>("decision")?)
-                .map_err(corrupt::<(), _>("decision"))?,
+                .map_err(corrupt("decision"))?,
             comment: row.try_get("comment")?,
             decided_by: row.try_get("decided_by_name")?,
             decided_at: At::from_millis(row.try_get("decided_at")?),

@@ -12,8 +12,11 @@ pub mod demo;
 pub mod documents;
 pub mod exports;
 pub mod health;
+pub mod notifications;
 pub mod openapi;
 pub mod platforms;
+pub mod requests;
+pub mod resources;
 pub mod session;
 pub mod systems;
 pub mod units;
@@ -55,6 +58,14 @@ pub fn router(demo: bool) -> Router<AppState> {
         .route("/catalog/{id}", get(catalog::get_one).patch(catalog::update))
         .route("/platforms", get(platforms::list).post(platforms::create))
         .route("/platforms/{id}", get(platforms::get_one))
+        .route("/requests", get(requests::list).post(requests::create))
+        .route("/requests/{id}", get(requests::get_one).patch(requests::resubmit))
+        .route("/requests/{id}/decisions", post(requests::decide))
+        .route("/requests/{id}/withdraw", post(requests::withdraw))
+        .route("/resources", get(resources::list))
+        .route("/resources/{id}", get(resources::get_one))
+        .route("/notifications", get(notifications::list))
+        .route("/notifications/{id}/read", post(notifications::read))
         .route("/users", get(users::list).post(users::create))
         .route("/users/{id}/password", post(users::reset_password))
         .route("/users/{id}/unlock", post(users::unlock))

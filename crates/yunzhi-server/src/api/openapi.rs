@@ -5,7 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    audit, calendar, catalog, demo, documents, exports, health, platforms, session, systems, units, users,
+    audit, calendar, catalog, demo, documents, exports, health, notifications, platforms, requests,
+    resources, session, systems, units, users,
 };
 
 struct BearerAuth;
@@ -56,6 +57,8 @@ impl Modify for OperationIds {
         systems::list, systems::get_one, systems::create, systems::update,
         catalog::list, catalog::get_one, catalog::create, catalog::update,
         platforms::list, platforms::get_one, platforms::create,
+        requests::create, requests::list, requests::get_one, requests::decide, requests::resubmit, requests::withdraw,
+        resources::list, resources::get_one, notifications::list, notifications::read,
         users::list, users::create, users::reset_password, users::unlock,
         documents::upload, documents::list, documents::download,
         exports::systems, exports::units,

@@ -268,6 +268,13 @@ impl TestServer {
         self.send(reqwest::Method::POST, None, "/api/v1/session", Some(&body), &[]).await
     }
 
+    /// Moves the demo clock as a trainee would (POST /api/v1/demo/clock), so
+    /// that signed-in sessions move with it.
+    pub async fn set_today(&self, date: &str) {
+        let admin = self.login("sys_admin").await;
+        self.post(&admin, "/api/v1/demo/clock", serde_json::json!({"today": date})).await.expect(200);
+    }
+
     /// Signs a demo account in and returns its token.
     pub async fn login(&self, username: &str) -> String {
         let r = self.login_with(username, DEMO_PASSWORD, None).await.expect(201);
