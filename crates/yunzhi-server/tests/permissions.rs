@@ -230,6 +230,36 @@ async fn every_role_may_do_exactly_its_job(backend: Backend) {
         )
     });
 
+    // Requests: one of the clerk's unit in review, one of another unit.
+    let host =
+        s.all(&u1, "/api/v1/catalog").await.iter().find(|c| c["code"] == "ecs.x86.c2m4").unwrap()["id"]
+            .clone();
+    let own_x86 = systems
+        .iter()
+        .find(|x| x["unit_id"] == json!(unit1) && x["arch"] == "x86_64" && x["state"] == "online")
+        .unwrap()["id"]
+        .clone();
+    let other_x86 = systems
+        .iter()
+        .find(|x| x["unit_id"] == unit2 && x["arch"] == "x86_64" && x["state"] == "online")
+        .unwrap()["id"]
+        .clone();
+    let ask = move |system: &Value| json!({"kind": "new", "system_id": system, "items": [{"catalog_item_id": host, "quantity": 1}], "justification": "测试"});
+    let own_request = s.post(&u1, "/api/v1/requests", ask(&own_x86)).await.expect(201).body["id"].clone();
+    let other_request = s.post(&u2, "/api/v1/requests", ask(&other_x86)).await.expect(201).body["id"].clone();
+    cases.push(case(Method::GET, "/api/v1/requests".into(), EVERYONE_BUT_AUDITOR));
+    cases.push(case(Method::GET, format!("/api/v1/requests/{own_request}"), EVERYONE_BUT_AUDITOR));
+    cases.push(Case {
+        hidden: units_staff,
+        ..case(Method::GET, format!("/api/v1/requests/{other_request}"), EVERYONE_BUT_AUDITOR)
+    });
+    cases.push(Case {
+        body: Some(Box::new(move |_| ask(&own_x86))),
+        ..case(Method::POST, "/api/v1/requests".into(), &["unit1_user", "unit1_admin"])
+    });
+    cases.push(case(Method::GET, "/api/v1/resources".into(), EVERYONE_BUT_AUDITOR));
+    cases.push(case(Method::GET, "/api/v1/notifications".into(), &ROLES));
+
     let mut tokens = Vec::new();
     for role in ROLES {
         tokens.push((role, s.login(role).await));

@@ -99,10 +99,8 @@ impl Store {
     }
 
     pub async fn platform(&self, _: &PlatformReader, id: PlatformId) -> Result<Option<PlatformRecord>> {
-        let row = sqlx::query("SELECT * FROM platforms WHERE id = $1")
-            .bind(id.0)
-            .fetch_optional(&self.read)
-            .await?;
+        let sql = format!("SELECT p.*, {USAGE_COLUMNS} FROM platforms p WHERE p.id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.0).fetch_optional(&self.read).await?;
         row.as_ref().map(platform).transpose()
     }
 }

@@ -110,10 +110,8 @@ fn request(row: &AnyRow, steps: Vec<StepRecord>) -> Result<RequestRecord> {
         id: row.try_get("id")?,
         unit_id: UnitId(row.try_get("unit_id")?),
         system_id: SystemId(row.try_get("system_id")?),
-        kind: RequestKind::parse("kind", &row.try_get::<String, _>("kind")?)
-            .map_err(corrupt("kind"))?,
-        state: RequestState::parse("state", &row.try_get::<String, _>("state")?)
-            .map_err(corrupt("state"))?,
+        kind: RequestKind::parse("kind", &row.try_get::<String, _>("kind")?).map_err(corrupt("kind"))?,
+        state: RequestState::parse("state", &row.try_get::<String, _>("state")?).map_err(corrupt("state"))?,
         round: row.try_get("round")?,
         step: row.try_get("step")?,
         route: roles(&row.try_get::<String, _>("route")?)?,
@@ -140,8 +138,7 @@ fn step(row: &AnyRow) -> Result<(i64, StepRecord)> {
         StepRecord {
             round: row.try_get("round")?,
             step: row.try_get("step")?,
-            role: Role::parse("role", &row.try_get::<String, _>("role")?)
-                .map_err(corrupt("role"))?,
+            role: Role::parse("role", &row.try_get::<String, _>("role")?).map_err(corrupt("role"))?,
             decision: Decision::parse("decision", &row.try_get::<String, _>("decision")?)
                 .map_err(corrupt("decision"))?,
             comment: row.try_get("comment")?,
