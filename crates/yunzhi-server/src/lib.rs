@@ -10,6 +10,7 @@ pub mod extract;
 pub mod idempotent;
 pub mod metrics;
 pub mod request_id;
+pub mod scheduler;
 pub mod seed;
 pub mod state;
 pub mod worker;
@@ -110,7 +111,8 @@ pub async fn start(config: ServerConfig, clock: Arc<ShiftableClock>) -> anyhow::
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let router = app(state.clone());
     let (stop_background, stop) = tokio::sync::watch::channel(false);
-    let background = vec![worker::spawn(state.clone(), stop.clone())];
+    let background =
+        vec![worker::spawn(state.clone(), stop.clone()), scheduler::spawn(state.clone(), stop.clone())];
     let task = tokio::spawn(async move {
         axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {

@@ -23,6 +23,8 @@ pub struct Settings {
     pub body_limit: usize,
     /// Deadlines and the expansion limit.
     pub sla: yunzhi_domain::request::SlaPolicy,
+    /// Days after expiry before suspended temporary resources are reclaimed (Art. 12).
+    pub temporary_grace_days: i64,
 }
 
 impl Default for Settings {
@@ -34,6 +36,7 @@ impl Default for Settings {
             session_idle: SignedDuration::from_mins(30),
             body_limit: 1024 * 1024,
             sla: yunzhi_domain::request::SlaPolicy::default(),
+            temporary_grace_days: 14,
         }
     }
 }

@@ -16,6 +16,8 @@ on_both_backends!(
     deadlines_are_counted_in_statutory_working_days,
     racing_decisions_on_one_step_count_once,
     a_rejected_request_releases_its_quota_and_units_see_only_their_own_requests,
+    borrowed_hosts_get_notices_are_suspended_at_expiry_and_reclaimed_after_the_grace_period,
+    the_turn_is_told_when_a_deadline_nears_and_passes,
 );
 
 async fn catalog_id(s: &TestServer, token: &str, code: &str) -> i64 {
@@ -374,5 +376,94 @@ async fn a_rejected_request_releases_its_quota_and_units_see_only_their_own_requ
         .await
         .expect(403);
     assert_eq!(r.code(), "not_your_turn");
+    s.stop().await;
+}
+
+async fn borrowed_hosts_get_notices_are_suspended_at_expiry_and_reclaimed_after_the_grace_period(
+    backend: Backend,
+) {
+    let s = TestServer::demo(backend).await;
+    s.set_today("2026-03-03").await;
+    let clerk = s.login("unit1_user").await;
+    let pilot = approved_system(&s, &clerk, "人口普查试点（借用）", (8, 16, 500), None).await;
+    let host = catalog_id(&s, &clerk, "ecs.x86.c2m4").await;
+    let id =
+        s.post(&clerk, "/api/v1/requests", hosts(pilot, host, 2, "temporary")).await.expect(201).body["id"]
+            .as_i64()
+            .unwrap();
+    decide(&s, "office", id, "approve", "").await.expect(200);
+    wait_for(&s, &clerk, id, "fulfilled").await;
+    let expiring = |all: &[Value]| all.iter().filter(|n| n["kind"] == "resource.expiring").count();
+    let states = async |s: &TestServer| -> Vec<String> {
+        let t = s.login("unit1_user").await;
+        s.all(&t, &format!("/api/v1/resources?system_id={pilot}"))
+            .await
+            .iter()
+            .map(|r| r["state"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    s.set_today("2026-05-05").await;
+    assert_eq!(expiring(&s.all(&clerk, "/api/v1/notifications").await), 0);
+    s.set_today("2026-05-06").await; // four weeks before 3 June
+    s.set_today("2026-05-07").await; // a second tick tells no one twice
+    assert_eq!(expiring(&s.all(&clerk, "/api/v1/notifications").await), 1);
+    s.set_today("2026-05-20").await; // two weeks before
+    let inbox = s.all(&clerk, "/api/v1/notifications").await;
+    assert_eq!(expiring(&inbox), 2);
+    assert!(inbox.iter().any(|n| n["body"].as_str().unwrap().contains("by 2026-05-20")), "{inbox:?}");
+    assert_eq!(states(&s).await, ["active", "active"]);
+    s.set_today("2026-06-03").await;
+    assert_eq!(states(&s).await, ["suspended", "suspended"]);
+    s.set_today("2026-06-16").await;
+    assert_eq!(states(&s).await, ["suspended", "suspended"]);
+    s.set_today("2026-06-17").await; // 14 days' grace
+    assert_eq!(states(&s).await, ["reclaimed", "reclaimed"]);
+    let auditor = s.login("audit_admin").await;
+    assert_eq!(s.all(&auditor, "/api/v1/audit?action=resource.suspend_expired").await.len(), 2);
+    assert_eq!(s.all(&auditor, "/api/v1/audit?action=resource.reclaim_expired").await.len(), 2);
+    s.stop().await;
+}
+
+async fn the_turn_is_told_when_a_deadline_nears_and_passes(backend: Backend) {
+    let s = TestServer::demo(backend).await;
+    s.set_today("2026-11-02").await; // Monday
+    let clerk = s.login("unit1_user").await;
+    let system =
+        approved_system(&s, &clerk, "提醒测试系统", (32, 64, 2048), Some("青发改〔2026〕90号")).await;
+    let host = catalog_id(&s, &clerk, "ecs.x86.c2m4").await;
+    let id = s.post(&clerk, "/api/v1/requests", hosts(system, host, 1, "new")).await.expect(201).body["id"]
+        .as_i64()
+        .unwrap();
+    decide(&s, "cloud_admin", id, "approve", "").await.expect(200);
+    // Due Wednesday 11 November; the section chief has not decided.
+    let chief = s.login("infra_chief").await;
+    let count = async |kind: &str| {
+        s.all(&chief, "/api/v1/notifications")
+            .await
+            .iter()
+            .filter(|n| n["kind"] == kind && n["link"].as_str().unwrap().ends_with(&format!("/{id}")))
+            .count()
+    };
+    s.set_today("2026-11-10").await;
+    assert_eq!(count("request.due_soon").await, 1);
+    s.set_today("2026-11-12").await;
+    assert_eq!(count("request.overdue").await, 1);
+    let ca = s.login("cloud_admin").await;
+    assert!(
+        s.all(&ca, "/api/v1/notifications").await.iter().any(|n| n["kind"] == "request.overdue"),
+        "the cloud admin hears of it too"
+    );
+    let overdue = s.all(&chief, "/api/v1/requests?turn=mine&sla=overdue").await;
+    assert_eq!(overdue.iter().map(|r| r["id"].as_i64().unwrap()).collect::<Vec<_>>(), [id]);
+    let summary = s.get(&ca, "/api/v1/requests/overdue").await.expect(200);
+    let chief_line = summary.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["role"] == "infra_chief")
+        .unwrap()
+        .clone();
+    assert_eq!((chief_line["step"].as_i64(), chief_line["requests"][0].as_i64()), (Some(2), Some(id)));
     s.stop().await;
 }

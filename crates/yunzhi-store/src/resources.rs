@@ -142,7 +142,27 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Every live temporary resource, for the expiry scheduler.
+    pub async fn live_temporary_resources(&self) -> Result<Vec<ResourceRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM resources WHERE temporary = 1 AND state IN ('active', 'suspended') AND expires_on IS NOT NULL \
+             ORDER BY expires_on, id",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(resource).collect()
+    }
+}
+
 impl Tx {
+    /// One resource inside this transaction, for a read-modify-write.
+    pub async fn resource(&mut self, id: i64) -> Result<Option<ResourceRecord>> {
+        let row =
+            sqlx::query("SELECT * FROM resources WHERE id = $1").bind(id).fetch_optional(self.conn()).await?;
+        row.as_ref().map(resource).transpose()
+    }
+
     /// Resources of a system by id, inside this transaction.
     pub async fn resources_of(&mut self, system: SystemId, ids: &[i64]) -> Result<Vec<ResourceRecord>> {
         let rows = sqlx::query("SELECT * FROM resources WHERE system_id = $1 ORDER BY id")

@@ -22,6 +22,10 @@ pub struct ClockInput {
 pub struct ClockOut {
     pub today: String,
     pub now: String,
+    /// What the scheduler did at the new date: notices sent, temporary
+    /// resources suspended and reclaimed.
+    #[schema(value_type = Object)]
+    pub scheduler: crate::scheduler::TickReport,
 }
 
 #[utoipa::path(post, path = "/api/v1/demo/clock", tag = "demo", request_body = ClockInput,
@@ -44,5 +48,7 @@ pub async fn set_clock(
     let details = serde_json::json!({"from": before.to_string(), "to": date.to_string()});
     tx.audit_event(&caller.audit(now), "demo.clock_set", "clock", None, Some(details)).await?;
     tx.commit().await?;
-    Ok(Json(ClockOut { today: state.clock.today().to_string(), now: At(now).to_string() }))
+    // Run at once what the new date makes due, so the trainee sees it.
+    let scheduler = crate::scheduler::tick(&state).await?;
+    Ok(Json(ClockOut { today: state.clock.today().to_string(), now: At(now).to_string(), scheduler }))
 }

@@ -59,6 +59,7 @@ pub fn router(demo: bool) -> Router<AppState> {
         .route("/platforms", get(platforms::list).post(platforms::create))
         .route("/platforms/{id}", get(platforms::get_one))
         .route("/requests", get(requests::list).post(requests::create))
+        .route("/requests/overdue", get(requests::overdue))
         .route("/requests/{id}", get(requests::get_one).patch(requests::resubmit))
         .route("/requests/{id}/decisions", post(requests::decide))
         .route("/requests/{id}/withdraw", post(requests::withdraw))

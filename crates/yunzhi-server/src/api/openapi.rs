@@ -57,7 +57,7 @@ impl Modify for OperationIds {
         systems::list, systems::get_one, systems::create, systems::update,
         catalog::list, catalog::get_one, catalog::create, catalog::update,
         platforms::list, platforms::get_one, platforms::create,
-        requests::create, requests::list, requests::get_one, requests::decide, requests::resubmit, requests::withdraw,
+        requests::create, requests::list, requests::overdue, requests::get_one, requests::decide, requests::resubmit, requests::withdraw,
         resources::list, resources::get_one, notifications::list, notifications::read,
         users::list, users::create, users::reset_password, users::unlock,
         documents::upload, documents::list, documents::download,

@@ -271,6 +271,8 @@ pub struct RequestQuery {
     pub kind: Option<String>,
     /// `mine`: those awaiting the caller's decision; or a role.
     pub turn: Option<String>,
+    /// on_time, due_soon, overdue, met, missed.
+    pub sla: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -305,10 +307,80 @@ pub async fn list(
         kind: q.kind.as_deref().map(|k| RequestKind::parse("kind", k)).transpose()?,
         turn,
     };
+    let sla = q.sla.as_deref().map(parse_sla).transpose()?;
     let calendar = state.store.calendar().await?;
     let today = state.clock.today();
     let page = state.store.requests(reader.scope(), &filter, page).await?;
-    Ok(Json(page.map(|r| view(&calendar, today, r))))
+    let mut views = page.map(|r| view(&calendar, today, r));
+    if let Some(sla) = sla {
+        views.items.retain(|v| v.sla == sla);
+    }
+    Ok(Json(views))
+}
+
+fn parse_sla(raw: &str) -> ApiResult<Sla> {
+    Ok(match raw {
+        "on_time" => Sla::OnTime,
+        "due_soon" => Sla::DueSoon,
+        "overdue" => Sla::Overdue,
+        "met" => Sla::Met,
+        "missed" => Sla::Missed,
+        _ => {
+            return Err(FieldError::new(
+                "sla",
+                "unknown_sla",
+                "sla must be on_time, due_soon, overdue, met or missed",
+            )
+            .into());
+        }
+    })
+}
+
+/// Overdue requests of one role at one step.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OverdueLine {
+    /// The role whose decision (or, once approved, whose provisioning) is late.
+    #[schema(value_type = String)]
+    pub role: Role,
+    /// The step of the route, from 1; for approved requests, the step after the last.
+    pub step: i64,
+    pub count: usize,
+    pub requests: Vec<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/requests/overdue", tag = "requests",
+    responses((status = 200, description = "Overdue requests per role and step")))]
+pub async fn overdue(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Page<OverdueLine>>> {
+    let reader =
+        caller.actor.reader().ok_or_else(|| ApiError::forbidden("this role does not read requests"))?;
+    let calendar = state.store.calendar().await?;
+    let today = state.clock.today();
+    let mut lines: std::collections::BTreeMap<(i64, Role), Vec<i64>> = std::collections::BTreeMap::new();
+    for s in [RequestState::InReview, RequestState::Approved] {
+        let filter = RequestFilter { state: Some(s), ..RequestFilter::default() };
+        let mut page = yunzhi_store::PageRequest { after: 0, limit: 500 };
+        loop {
+            let p = state.store.requests(reader.scope(), &filter, page).await?;
+            for r in &p.items {
+                if request::sla(&calendar, today, r.due_on, None) == Sla::Overdue {
+                    let (role, step) = match r.turn() {
+                        Some(t) => (t, r.step + 1),
+                        None => (Role::CloudAdmin, r.route.len() as i64 + 1),
+                    };
+                    lines.entry((step, role)).or_default().push(r.id);
+                }
+            }
+            match p.next_cursor.and_then(|c| c.parse().ok()) {
+                Some(after) => page.after = after,
+                None => break,
+            }
+        }
+    }
+    let items = lines
+        .into_iter()
+        .map(|((step, role), requests)| OverdueLine { role, step, count: requests.len(), requests })
+        .collect();
+    Ok(Json(Page { items, next_cursor: None }))
 }
 
 async fn context(state: &AppState, scope: Scope, r: &RequestRecord) -> ApiResult<RequestContext> {

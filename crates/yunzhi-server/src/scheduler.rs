@@ -1,0 +1,180 @@
+//! The scheduler: what happens because time passes.
+//!
+//! * requests whose deadline is near or past are announced to the role
+//!   whose turn it is (and, once overdue, to the cloud resource admin);
+//! * temporary resources (Art. 12) get notices four and two weeks before
+//!   expiry, are suspended at expiry and reclaimed after the grace period.
+//!
+//! Every tick is idempotent: notices carry a dedup key (one per recipient),
+//! state changes are version-checked. So a tick may run twice, or on two
+//! servers at once, without telling anyone twice or doing anything twice.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use jiff::ToSpan;
+use tokio::sync::watch;
+use yunzhi_domain::access::Scope;
+use yunzhi_domain::calendar::Calendar;
+use yunzhi_domain::clock::Clock;
+use yunzhi_domain::request::{self, RequestState, Sla};
+use yunzhi_domain::resource::ResourceState;
+use yunzhi_domain::role::Role;
+use yunzhi_store::{AuditCtx, Notice, PageRequest, RequestFilter, RequestRecord};
+
+use crate::api::requests::kind_zh;
+use crate::state::AppState;
+
+const TICK: Duration = Duration::from_secs(60);
+
+/// What one tick did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct TickReport {
+    pub notices: u64,
+    pub suspended: u64,
+    pub reclaimed: u64,
+}
+
+pub fn spawn(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = tick(&state).await {
+                tracing::error!(error = %e, "the scheduler's tick failed; it runs again next minute");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(TICK) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    })
+}
+
+/// Runs everything that is due now.
+pub async fn tick(state: &AppState) -> anyhow::Result<TickReport> {
+    let calendar = state.store.calendar().await?;
+    let mut report = TickReport::default();
+    report.notices += deadlines(state, &calendar).await?;
+    expiries(state, &mut report).await?;
+    Ok(report)
+}
+
+async fn open_requests(state: &AppState, s: RequestState) -> anyhow::Result<Vec<RequestRecord>> {
+    let filter = RequestFilter { state: Some(s), ..RequestFilter::default() };
+    let mut out = Vec::new();
+    let mut page = PageRequest { after: 0, limit: 500 };
+    loop {
+        let p = state.store.requests(Scope::AllUnits, &filter, page).await?;
+        out.extend(p.items);
+        match p.next_cursor.and_then(|c| c.parse().ok()) {
+            Some(after) => page.after = after,
+            None => return Ok(out),
+        }
+    }
+}
+
+/// Tells the role whose turn it is that a deadline is near or past.
+async fn deadlines(state: &AppState, calendar: &Calendar) -> anyhow::Result<u64> {
+    let today = state.clock.today();
+    let at = state.now().as_millisecond();
+    let mut sent = 0;
+    let mut open = open_requests(state, RequestState::InReview).await?;
+    open.extend(open_requests(state, RequestState::Approved).await?);
+    let mut tx = state.store.begin().await?;
+    for r in open {
+        let sla = request::sla(calendar, today, r.due_on, None);
+        let (tag, zh, en) = match sla {
+            Sla::DueSoon => ("due_soon", "即将到期", "is due"),
+            Sla::Overdue => ("overdue", "已逾期", "was due"),
+            _ => continue,
+        };
+        // In review, the turn's role; approved, the cloud admin who provisions.
+        let who = r.turn().unwrap_or(Role::CloudAdmin);
+        let notice = Notice {
+            kind: if tag == "overdue" { "request.overdue" } else { "request.due_soon" },
+            title: format!("{}申请 #{} {zh}（{}）", kind_zh(r.kind), r.id, r.due_on),
+            body: format!("Request #{} {en} on {} ({} step {}).", r.id, r.due_on, who.code(), r.step + 1),
+            link: Some(format!("/api/v1/requests/{}", r.id)),
+            dedup_key: Some(format!("{tag}:{}:{}:{}:{}", r.id, r.round, r.step, r.state.code())),
+        };
+        sent += tx.notify_role(who, None, &notice, at).await?;
+        if tag == "overdue" && who != Role::CloudAdmin {
+            sent += tx.notify_role(Role::CloudAdmin, None, &notice, at).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(sent)
+}
+
+/// Notices before expiry, suspension at expiry, reclaim after the grace period (Art. 12).
+async fn expiries(state: &AppState, report: &mut TickReport) -> anyhow::Result<()> {
+    let today = state.clock.today();
+    let at = state.now().as_millisecond();
+    let grace = state.settings.temporary_grace_days;
+    let ctx = AuditCtx::system("scheduler", state.now());
+    let resources = state.store.live_temporary_resources().await?;
+    // One notice per system and expiry date, not one per host.
+    let mut by_expiry: BTreeMap<(i64, jiff::civil::Date), Vec<i64>> = BTreeMap::new();
+    for r in &resources {
+        if let Some(e) = r.expires_on {
+            by_expiry.entry((r.system_id.0, e)).or_default().push(r.id);
+        }
+    }
+    let mut tx = state.store.begin().await?;
+    for ((system, expires_on), ids) in &by_expiry {
+        let unit = resources.iter().find(|r| r.id == ids[0]).map(|r| r.unit_id);
+        let reclaim_on = expires_on.checked_add(grace.days()).unwrap_or(*expires_on);
+        for (n, notice_on) in request::expiry_notice_dates(*expires_on).iter().enumerate() {
+            if today >= *notice_on && today < *expires_on {
+                let last = request::last_day_to_extend(*expires_on);
+                let notice = Notice {
+                    kind: "resource.expiring",
+                    title: format!("临时资源将于 {expires_on} 到期（{} 项）", ids.len()),
+                    body: format!(
+                        "{} temporary resources of system {system} expire on {expires_on}; an extension must be asked \
+                         of the office by {last} (Art. 12). They are suspended at expiry and reclaimed on {reclaim_on}.",
+                        ids.len()
+                    ),
+                    link: Some(format!("/api/v1/resources?system_id={system}")),
+                    dedup_key: Some(format!("expiring:{system}:{expires_on}:{n}")),
+                };
+                for role in [Role::UnitUser, Role::UnitAdmin] {
+                    report.notices += tx.notify_role(role, unit, &notice, at).await?;
+                }
+            }
+        }
+    }
+    for r in &resources {
+        let Some(expires_on) = r.expires_on else { continue };
+        let reclaim_on = expires_on.checked_add(grace.days()).unwrap_or(expires_on);
+        let Some(current) = tx.resource(r.id).await? else { continue };
+        let (target, action, zh) = if today >= reclaim_on {
+            (ResourceState::Reclaimed, "resource.reclaim_expired", "已回收")
+        } else if today >= expires_on && current.state == ResourceState::Active {
+            (ResourceState::Suspended, "resource.suspend_expired", "已停用")
+        } else {
+            continue;
+        };
+        tx.set_resource_state(&ctx, &current, target, action).await?;
+        if target == ResourceState::Reclaimed {
+            report.reclaimed += 1;
+        } else {
+            report.suspended += 1;
+        }
+        let notice = Notice {
+            kind: "resource.expired",
+            title: format!("临时资源 {} {zh}（到期日 {expires_on}）", current.name),
+            body: format!(
+                "Temporary resource {} expired on {expires_on} and is now {}.",
+                current.name,
+                target.code()
+            ),
+            link: Some(format!("/api/v1/resources/{}", current.id)),
+            dedup_key: Some(format!("expired:{}:{}", current.id, target.code())),
+        };
+        for role in [Role::UnitUser, Role::UnitAdmin] {
+            report.notices += tx.notify_role(role, Some(current.unit_id), &notice, at).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
