@@ -258,6 +258,7 @@ async fn every_role_may_do_exactly_its_job(backend: Backend) {
         ..case(Method::POST, "/api/v1/requests".into(), &["unit1_user", "unit1_admin"])
     });
     cases.push(case(Method::GET, "/api/v1/resources".into(), EVERYONE_BUT_AUDITOR));
+    cases.push(case(Method::GET, "/api/v1/requests/overdue".into(), EVERYONE_BUT_AUDITOR));
     cases.push(case(Method::GET, "/api/v1/notifications".into(), &ROLES));
 
     let mut tokens = Vec::new();

@@ -63,6 +63,12 @@ enum Command {
         /// Minutes without use after which a session expires.
         #[arg(long, default_value_t = 30)]
         session_idle_minutes: i64,
+        /// Share of its quota an expansion may take a system to (Art. 10: 120 %).
+        #[arg(long, default_value_t = 120)]
+        expansion_limit_percent: u32,
+        /// Days after expiry before suspended temporary resources are reclaimed (Art. 12).
+        #[arg(long, default_value_t = 14)]
+        temporary_grace_days: i64,
     },
     /// Runs the demo district: `serve --demo` with its own data folder.
     Demo {
@@ -143,12 +149,26 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     match Cli::parse().command {
-        Command::Serve { store, demo, listen, lockout_minutes, session_idle_minutes } => {
-            serve(store.url()?, demo, listen, lockout_minutes, session_idle_minutes).await
+        Command::Serve {
+            store,
+            demo,
+            listen,
+            lockout_minutes,
+            session_idle_minutes,
+            expansion_limit_percent,
+            temporary_grace_days,
+        } => {
+            let limits = Limits {
+                lockout: lockout_minutes,
+                idle: session_idle_minutes,
+                expansion: expansion_limit_percent,
+                grace: temporary_grace_days,
+            };
+            serve(store.url()?, demo, listen, limits).await
         }
         Command::Demo { data, listen } => {
             let store = StoreArgs { data, database: None };
-            serve(store.url()?, true, listen, 15, 30).await
+            serve(store.url()?, true, listen, Limits::default()).await
         }
         Command::Openapi => {
             println!("{}", yunzhi_server::api::openapi::document_json()?);
@@ -164,9 +184,29 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn serve(url: String, demo: bool, listen: SocketAddr, lockout: i64, idle: i64) -> anyhow::Result<()> {
-    if !(1..=1440).contains(&lockout) || !(1..=1440).contains(&idle) {
+/// The configurable limits of `serve`.
+struct Limits {
+    lockout: i64,
+    idle: i64,
+    expansion: u32,
+    grace: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { lockout: 15, idle: 30, expansion: 120, grace: 14 }
+    }
+}
+
+async fn serve(url: String, demo: bool, listen: SocketAddr, limits: Limits) -> anyhow::Result<()> {
+    if !(1..=1440).contains(&limits.lockout) || !(1..=1440).contains(&limits.idle) {
         bail!("--lockout-minutes and --session-idle-minutes must be between 1 and 1440");
+    }
+    if !(100..=200).contains(&limits.expansion) {
+        bail!("--expansion-limit-percent must be between 100 and 200 (the regulation's is 120)");
+    }
+    if !(0..=365).contains(&limits.grace) {
+        bail!("--temporary-grace-days must be between 0 and 365");
     }
     let demo_password =
         std::env::var("YUNZHI_DEMO_PASSWORD").unwrap_or_else(|_| DEFAULT_DEMO_PASSWORD.to_owned());
@@ -183,10 +223,14 @@ async fn serve(url: String, demo: bool, listen: SocketAddr, lockout: i64, idle: 
             "(demo accounts need no second factor in demo mode). Open http://{listen}/healthz to check."
         );
     }
+    let sla =
+        yunzhi_domain::request::SlaPolicy { expansion_limit_percent: limits.expansion, ..Default::default() };
     let settings = Settings {
         demo,
-        lockout_duration: jiff::SignedDuration::from_mins(lockout),
-        session_idle: jiff::SignedDuration::from_mins(idle),
+        lockout_duration: jiff::SignedDuration::from_mins(limits.lockout),
+        session_idle: jiff::SignedDuration::from_mins(limits.idle),
+        sla,
+        temporary_grace_days: limits.grace,
         ..Settings::default()
     };
     yunzhi_server::serve_forever(ServerConfig { listen, database_url: url, settings, demo_password }).await
