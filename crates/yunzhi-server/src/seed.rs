@@ -2,15 +2,17 @@
 //! district of `yunzhi serve --demo`.
 
 use yunzhi_domain::access::Actor;
+use yunzhi_domain::calendar::Calendar;
 use yunzhi_domain::ids::{UnitId, UserId};
 use yunzhi_domain::platform::{Capacity, DriverKind, NewPlatform, Overcommit};
+use yunzhi_domain::request::{self, Decision, Demand, RequestDraft, RequestKind, RequestState, SlaPolicy};
 use yunzhi_domain::role::{Role, RoleSet};
 use yunzhi_domain::system::{
     Arch, Editor, GoLiveChecks, MlpsLevel, NewSystem, PeriodicLoad, Quota, SystemPatch, SystemState,
 };
 use yunzhi_domain::unit::{Contact, CreditCode, NewUnit};
 use yunzhi_domain::user::NewUser;
-use yunzhi_store::{AuditCtx, Store};
+use yunzhi_store::{AuditCtx, NewRequest, Store};
 
 use crate::auth;
 
@@ -309,6 +311,7 @@ pub async fn demo_district(store: &Store, now: jiff::Timestamp, password: &str) 
         };
         unit_ids.push(tx.create_unit(&registrar, &ctx, &new).await?.id);
     }
+    let mut records = Vec::new();
     for s in &SYSTEMS {
         let new = NewSystem {
             unit_id: unit_ids[s.unit],
@@ -346,7 +349,9 @@ pub async fn demo_district(store: &Store, now: jiff::Timestamp, password: &str) 
                 record.system.apply(&patch, Editor::CloudAdmin).map_err(|e| anyhow::anyhow!("{e:?}"))?;
             record = tx.update_system(&systems, &ctx, &record, &next).await?;
         }
+        records.push(record);
     }
+    let mut users = std::collections::HashMap::new();
     for (username, display, role, unit) in ACCOUNTS {
         let new = NewUser {
             username: username.into(),
@@ -355,8 +360,12 @@ pub async fn demo_district(store: &Store, now: jiff::Timestamp, password: &str) 
             roles: RoleSet::from_stored(vec![role]),
             unit_id: unit.map(|i| unit_ids[i]),
         };
-        tx.create_user(&accounts, &ctx, &new, &hash, None, true).await?;
+        let user = tx.create_user(&accounts, &ctx, &new, &hash, None, true).await?;
+        users.insert(username, user.id.0);
     }
+    let calendar = store.calendar().await?;
+    let seeder = RequestSeeder { now, calendar, users };
+    seeder.seed(&mut tx, &records).await?;
     tx.set_setting(DEMO_SEEDED, &today.to_string()).await?;
     tx.commit().await?;
     tracing::info!(
@@ -366,6 +375,153 @@ pub async fn demo_district(store: &Store, now: jiff::Timestamp, password: &str) 
         "seeded the demo district"
     );
     Ok(true)
+}
+
+/// Requests of the demo district: the online systems' resources, handed
+/// over weeks ago through the whole approval; a few requests waiting at
+/// each level; and the census pilot's borrowed hosts, about to expire.
+struct RequestSeeder {
+    now: jiff::Timestamp,
+    calendar: Calendar,
+    users: std::collections::HashMap<&'static str, i64>,
+}
+
+enum Stop {
+    /// Waiting for the decision at this step of the route.
+    AtStep(usize),
+    /// Carried out.
+    Fulfilled,
+}
+
+impl RequestSeeder {
+    fn ctx(&self, who: &str, days_ago: i64) -> AuditCtx {
+        let at = self.now.checked_sub(jiff::SignedDuration::from_hours(24 * days_ago)).unwrap_or(self.now);
+        AuditCtx {
+            actor_id: self.users.get(who).copied(),
+            actor: who.to_owned(),
+            roles: who.trim_start_matches("unit1_").trim_start_matches("unit2_").to_owned(),
+            source: Some("demo-seed".into()),
+            at,
+        }
+    }
+
+    async fn seed(
+        &self,
+        tx: &mut yunzhi_store::Tx,
+        systems: &[yunzhi_store::SystemRecord],
+    ) -> anyhow::Result<()> {
+        let find = |name: &str| systems.iter().find(|s| s.system.name == name);
+        for s in systems.iter().filter(|s| s.system.state == SystemState::Online) {
+            let host = if s.system.arch == Arch::X86_64 { "ecs.x86.c4m8" } else { "ecs.arm.c4m8" };
+            let hosts = (s.system.quota.vcpu / 8).max(1);
+            let disk = (s.system.quota.storage_gib / 4).saturating_sub(hosts * 100).max(100);
+            self.request(
+                tx,
+                s,
+                RequestKind::New,
+                &[(host, hosts), ("evs.ssd", disk)],
+                "系统上线",
+                60,
+                Stop::Fulfilled,
+            )
+            .await?;
+        }
+        if let Some(s) = find("招生入学系统") {
+            let items = [("ecs.x86.c4m8", 2), ("evs.ssd", 200)];
+            self.request(tx, s, RequestKind::New, &items, "新学期扩充应用服务器", 1, Stop::AtStep(0)).await?;
+        }
+        if let Some(s) = find("区域卫生信息平台") {
+            let items = [("ecs.x86.c8m16", 2)];
+            self.request(tx, s, RequestKind::Expansion, &items, "新增区域影像业务", 2, Stop::AtStep(1))
+                .await?;
+        }
+        if let Some(s) = find("智慧校园平台") {
+            let items = [("ecs.x86.c8m16", 1)];
+            self.request(tx, s, RequestKind::New, &items, "校园安防分析服务", 3, Stop::AtStep(2)).await?;
+        }
+        if let Some(s) = find("人口普查试点") {
+            let items = [("ecs.x86.c2m4", 2)];
+            self.request(tx, s, RequestKind::Temporary, &items, "人口普查试点临时使用", 72, Stop::Fulfilled)
+                .await?;
+        }
+        Ok(())
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "a seeded request's whole story")]
+    async fn request(
+        &self,
+        tx: &mut yunzhi_store::Tx,
+        system: &yunzhi_store::SystemRecord,
+        kind: RequestKind,
+        items: &[(&str, u32)],
+        why: &str,
+        days_ago: i64,
+        stop: Stop,
+    ) -> anyhow::Result<()> {
+        let clerk = if system.unit_id == UnitId(1) {
+            "unit1_user"
+        } else if system.unit_id == UnitId(2) {
+            "unit2_user"
+        } else {
+            "demo-seed"
+        };
+        let submitted = self.ctx(clerk, days_ago);
+        let received = submitted.at.to_zoned(yunzhi_domain::clock::district_zone()).date();
+        let Ok(due_on) = SlaPolicy::default().due_on(&self.calendar, kind, received) else {
+            tracing::warn!(system = %system.system.name, "the calendar does not know the demo's dates; request not seeded");
+            return Ok(());
+        };
+        let mut demand = Demand::default();
+        let mut lines = Vec::new();
+        for (code, qty) in items {
+            let item = tx
+                .catalog_item_by_code(code)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no catalog item {code}"))?;
+            demand = demand + Demand::of(&item.spec, *qty);
+            lines.push((item.id.0, *qty));
+        }
+        let draft = RequestDraft {
+            kind,
+            system_id: system.id.0,
+            items: lines,
+            justification: why.into(),
+            backup_confirmed: false,
+            resource_ids: vec![],
+            until: None,
+            exception_reason: None,
+        };
+        let route = request::route(kind, false);
+        let new = NewRequest {
+            unit: system.unit_id,
+            draft: &draft,
+            route: &route,
+            exception: false,
+            demand,
+            due_on,
+        };
+        let mut r = tx.create_request(&submitted, &new).await?;
+        let decide_until = match stop {
+            Stop::AtStep(n) => n,
+            Stop::Fulfilled => route.len(),
+        };
+        for (i, role) in route.iter().enumerate().take(decide_until) {
+            let last = i + 1 == route.len();
+            let (state, step) = if last {
+                (RequestState::Approved, i as i64)
+            } else {
+                (RequestState::InReview, i as i64 + 1)
+            };
+            let ctx = self.ctx(role.code(), days_ago);
+            r = tx.decide_request(&ctx, &r, *role, Decision::Approve, "同意", state, step, due_on).await?;
+        }
+        if matches!(stop, Stop::Fulfilled) {
+            let ctx = self.ctx("job-runner", days_ago);
+            crate::worker::provision_in(tx, &ctx, &r, received).await?;
+            tx.fulfil_request(&ctx, &r).await?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -103,9 +103,42 @@ async fn provision(state: &AppState, request_id: i64) -> anyhow::Result<()> {
     }
     let system =
         tx.system(Scope::AllUnits, r.system_id).await?.ok_or_else(|| anyhow::anyhow!("system gone"))?;
+    let n = provision_in(&mut tx, &ctx, &r, state.clock.today()).await?;
+    let expires_on =
+        (r.kind == RequestKind::Temporary).then(|| request::temporary_expiry(state.clock.today()));
+    let done = tx.fulfil_request(&ctx, &r).await?;
+    let notice = Notice {
+        kind: "request.fulfilled",
+        title: format!("{} 的{}申请 #{}：资源已交付", system.system.name, kind_zh(done.kind), done.id),
+        body: match expires_on {
+            Some(d) => format!("{n} resources handed over; temporary, they expire on {d} (Art. 12)."),
+            None => format!("{n} resources handed over."),
+        },
+        link: Some(format!("/api/v1/resources?system_id={}", system.id)),
+        dedup_key: Some(format!("fulfilled:{}", done.id)),
+    };
+    for role in [Role::UnitUser, Role::UnitAdmin] {
+        tx.notify_role(role, Some(done.unit_id), &notice, ctx.at.as_millisecond()).await?;
+    }
+    tx.commit().await?;
+    tracing::info!(request = done.id, resources = n, "request carried out");
+    Ok(())
+}
+
+/// Creates the resources of approved request `r` inside `tx`, placing each
+/// on the least loaded platform of the system's architecture with room.
+/// Returns how many it made; the caller marks the request fulfilled in the
+/// same transaction. Used by the job and by the demo district's seeding.
+pub async fn provision_in(
+    tx: &mut yunzhi_store::Tx,
+    ctx: &AuditCtx,
+    r: &yunzhi_store::RequestRecord,
+    today: jiff::civil::Date,
+) -> anyhow::Result<usize> {
+    let system =
+        tx.system(Scope::AllUnits, r.system_id).await?.ok_or_else(|| anyhow::anyhow!("system gone"))?;
     let arch = system.system.arch;
     let mut loads = tx.platform_loads().await?;
-    let today = state.clock.today();
     let expires_on = (r.kind == RequestKind::Temporary).then(|| request::temporary_expiry(today));
     let mut n = 0;
     for (item, quantity) in &r.content.items {
@@ -148,26 +181,10 @@ async fn provision(state: &AppState, request_id: i64) -> anyhow::Result<()> {
                 temporary: r.kind == RequestKind::Temporary,
                 expires_on,
             };
-            tx.create_resource(&ctx, &new).await?;
+            tx.create_resource(ctx, &new).await?;
         }
     }
-    let done = tx.fulfil_request(&ctx, &r).await?;
-    let notice = Notice {
-        kind: "request.fulfilled",
-        title: format!("{} 的{}申请 #{}：资源已交付", system.system.name, kind_zh(done.kind), done.id),
-        body: match expires_on {
-            Some(d) => format!("{n} resources handed over; temporary, they expire on {d} (Art. 12)."),
-            None => format!("{n} resources handed over."),
-        },
-        link: Some(format!("/api/v1/resources?system_id={}", system.id)),
-        dedup_key: Some(format!("fulfilled:{}", done.id)),
-    };
-    for role in [Role::UnitUser, Role::UnitAdmin] {
-        tx.notify_role(role, Some(done.unit_id), &notice, ctx.at.as_millisecond()).await?;
-    }
-    tx.commit().await?;
-    tracing::info!(request = done.id, resources = n, "request carried out");
-    Ok(())
+    Ok(n)
 }
 
 /// Reclaims exactly the resources an approved reclaim names (Art. 11).

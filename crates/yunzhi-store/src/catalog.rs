@@ -95,6 +95,18 @@ impl Tx {
         Ok(created)
     }
 
+    /// An item by its stable code (seeding, imports).
+    pub async fn catalog_item_by_code(&mut self, code: &str) -> Result<Option<CatalogItemRecord>> {
+        let row = sqlx::query("SELECT id FROM catalog_items WHERE code = $1")
+            .bind(code)
+            .fetch_optional(self.conn())
+            .await?;
+        match row {
+            Some(r) => self.catalog_item(CatalogItemId(r.try_get("id")?)).await,
+            None => Ok(None),
+        }
+    }
+
     /// An item read inside this transaction, for a read-modify-write.
     pub async fn catalog_item(&mut self, id: CatalogItemId) -> Result<Option<CatalogItemRecord>> {
         let row = sqlx::query("SELECT * FROM catalog_items WHERE id = $1")
