@@ -89,12 +89,7 @@ impl Contact {
         let mut c = Checker::new();
         let name = c.take(text::bounded("name", &input.name, 1, 32));
         let phone = c.take(parse_phone("phone", &input.phone));
-        let email = c.take(text::optional("email", input.email.as_deref(), 128).and_then(|e| match e {
-            Some(e) if !looks_like_email(&e) => Err(
-                FieldError::new("email", "email_format", "email must look like name@example.gov.cn").into(),
-            ),
-            other => Ok(other),
-        }));
+        let email = c.take(parse_email("email", input.email.as_deref()));
         c.finish()?;
         Ok(Contact {
             name: name.unwrap_or_default(),
@@ -117,6 +112,17 @@ fn parse_phone(field: &str, raw: &str) -> Result<String, Invalid> {
         .into());
     }
     Ok(phone.to_owned())
+}
+
+/// An optional e-mail address: blank is none.
+pub fn parse_email(field: &str, raw: Option<&str>) -> Result<Option<String>, Invalid> {
+    match text::optional(field, raw, 128)? {
+        Some(e) if !looks_like_email(&e) => {
+            Err(FieldError::new(field, "email_format", format!("{field} must look like name@example.gov.cn"))
+                .into())
+        }
+        other => Ok(other),
+    }
 }
 
 fn looks_like_email(s: &str) -> bool {

@@ -36,6 +36,9 @@ pub struct UserInput {
     pub roles: Vec<String>,
     #[serde(default)]
     pub unit_id: Option<i64>,
+    /// Where e-mail notices go, when the server sends e-mail.
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -45,6 +48,7 @@ pub struct NewUser {
     pub password: String,
     pub roles: RoleSet,
     pub unit_id: Option<UnitId>,
+    pub email: Option<String>,
 }
 
 impl NewUser {
@@ -52,6 +56,7 @@ impl NewUser {
         let mut c = Checker::new();
         let username = c.take(parse_username("username", &input.username));
         let display_name = c.take(text::bounded("display_name", &input.display_name, 1, 64));
+        let email = c.take(crate::unit::parse_email("email", input.email.as_deref())).flatten();
         if let Some(u) = &username {
             c.take(password::check("password", &input.password, u));
         }
@@ -74,6 +79,7 @@ impl NewUser {
                 password: input.password.clone(),
                 roles,
                 unit_id: input.unit_id.map(UnitId),
+                email,
             }),
             _ => Err(Invalid::one(FieldError::new("", "invalid", "invalid account"))),
         }
@@ -100,6 +106,7 @@ mod tests {
             password: "x".into(),
             roles: vec!["office".into(), "nobody".into()],
             unit_id: None,
+            email: None,
         };
         let codes: Vec<_> = NewUser::parse(&input).unwrap_err().0.into_iter().map(|e| e.code).collect();
         assert_eq!(codes, ["username_format", "unknown_role"]);

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod courier;
 pub mod error;
 pub mod extract;
 pub mod idempotent;
@@ -38,6 +39,27 @@ pub struct ServerConfig {
     pub settings: Settings,
     /// The demo accounts' password (demo mode only).
     pub demo_password: String,
+    /// Where notifications also go: a webhook, and e-mail through SMTP.
+    pub webhook_url: Option<String>,
+    pub webhook_secret: Option<String>,
+    pub smtp_url: Option<String>,
+    pub smtp_from: Option<String>,
+}
+
+impl ServerConfig {
+    fn channels(&self) -> anyhow::Result<courier::Channels> {
+        let webhook = self
+            .webhook_url
+            .as_deref()
+            .map(|u| courier::Webhook::new(u, self.webhook_secret.clone()))
+            .transpose()?;
+        let smtp = match (&self.smtp_url, &self.smtp_from) {
+            (Some(url), Some(from)) => Some(courier::Smtp::new(url, from)?),
+            (Some(_), None) => anyhow::bail!("an SMTP server needs a sender address (YUNZHI_SMTP_FROM)"),
+            _ => None,
+        };
+        Ok(courier::Channels { webhook, smtp })
+    }
 }
 
 /// The whole application as a router.
@@ -104,15 +126,20 @@ impl Running {
 
 /// Prepares the store and starts serving on `config.listen` (port 0 picks one).
 pub async fn start(config: ServerConfig, clock: Arc<ShiftableClock>) -> anyhow::Result<Running> {
+    courier::install_tls();
     let store = prepare(&config, &clock).await?;
-    let state = AppState::new(store, clock, config.settings.clone());
+    let mut state = AppState::new(store, clock, config.settings.clone());
+    state.channels = Arc::new(config.channels()?);
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let router = app(state.clone());
     let (stop_background, stop) = tokio::sync::watch::channel(false);
-    let background =
+    let mut background =
         vec![worker::spawn(state.clone(), stop.clone()), scheduler::spawn(state.clone(), stop.clone())];
+    if state.channels.any() {
+        background.push(courier::spawn(state.clone(), stop.clone()));
+    }
     let task = tokio::spawn(async move {
         axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {

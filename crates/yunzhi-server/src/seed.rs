@@ -359,6 +359,7 @@ pub async fn demo_district(store: &Store, now: jiff::Timestamp, password: &str) 
             password: String::new(),
             roles: RoleSet::from_stored(vec![role]),
             unit_id: unit.map(|i| unit_ids[i]),
+            email: None,
         };
         let user = tx.create_user(&accounts, &ctx, &new, &hash, None, true).await?;
         users.insert(username, user.id.0);

@@ -49,6 +49,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Rung when a job is queued, so the runner picks it up at once.
     pub worker: crate::worker::Doorbell,
+    /// Where notifications also go, beyond the inbox.
+    pub channels: Arc<crate::courier::Channels>,
 }
 
 impl AppState {
@@ -59,6 +61,7 @@ impl AppState {
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::new()),
             worker: Arc::new(tokio::sync::Notify::new()),
+            channels: Arc::new(crate::courier::Channels::default()),
         }
     }
 

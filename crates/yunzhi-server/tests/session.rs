@@ -121,6 +121,7 @@ async fn roles_other_than_unit_staff_need_the_second_factor(backend: Backend) {
         password: String::new(),
         roles: RoleSet::from_stored(vec![Role::SysAdmin]),
         unit_id: None,
+        email: None,
     };
     let no_factor = NewUser {
         username: "no_factor".into(),

@@ -41,7 +41,7 @@ pub use documents::DocumentRecord;
 pub use error::StoreError;
 pub use idempotency::StoredResponse;
 pub use jobs::{JobRecord, NewJob};
-pub use notifications::{Notice, NotificationRecord};
+pub use notifications::{Notice, NotificationRecord, Outgoing};
 pub use page::{Page, PageRequest};
 pub use platforms::{PlatformRecord, PlatformUsage};
 pub use requests::{NewRequest, RequestFilter, RequestRecord, StepRecord, VersionRecord};

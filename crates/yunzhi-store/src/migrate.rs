@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "documents", include_str!("../migrations/0002_documents.sql")),
     (3, "calendar", include_str!("../migrations/0003_calendar.sql")),
     (4, "requests", include_str!("../migrations/0004_requests.sql")),
+    (5, "delivery", include_str!("../migrations/0005_delivery.sql")),
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that keeps two

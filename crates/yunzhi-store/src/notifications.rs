@@ -68,7 +68,66 @@ impl Store {
     }
 }
 
+/// A notification waiting to go out by e-mail or webhook.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub notification: NotificationRecord,
+    pub username: String,
+    pub email: Option<String>,
+    pub attempts: i64,
+}
+
+impl Store {
+    /// Notifications created since `since` (epoch ms) still to be delivered
+    /// and due for an attempt at `now`, oldest first.
+    pub async fn outbox(&self, since: i64, now: i64, limit: i64) -> Result<Vec<Outgoing>> {
+        let rows = sqlx::query(
+            "SELECT n.*, u.username AS username, u.email AS email FROM notifications n JOIN users u ON u.id = n.user_id \
+             WHERE n.delivered_at IS NULL AND n.next_delivery_at <= $1 AND n.created_at >= $2 ORDER BY n.id LIMIT $3",
+        )
+        .bind(now)
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Outgoing {
+                    notification: notification(r)?,
+                    username: r.try_get("username")?,
+                    email: r.try_get("email")?,
+                    attempts: r.try_get("delivery_attempts")?,
+                })
+            })
+            .collect()
+    }
+}
+
 impl Tx {
+    pub async fn mark_delivered(&mut self, id: i64, at: i64) -> Result<()> {
+        sqlx::query("UPDATE notifications SET delivered_at = $1, delivery_error = NULL WHERE id = $2")
+            .bind(at)
+            .bind(id)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Records a failed delivery, to be tried again at `retry_at` (or never,
+    /// when `None`: the error stays for the operator to see).
+    pub async fn delivery_failed(&mut self, id: i64, error: &str, retry_at: Option<i64>) -> Result<()> {
+        sqlx::query(
+            "UPDATE notifications SET delivery_attempts = delivery_attempts + 1, delivery_error = $1, \
+             next_delivery_at = $2 WHERE id = $3",
+        )
+        .bind(error)
+        .bind(retry_at.unwrap_or(i64::MAX))
+        .bind(id)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
     /// Sends `notice` to every active holder of `role` — within `unit` for
     /// unit roles. Returns how many were told (duplicates of a keyed notice
     /// are skipped).

@@ -25,6 +25,7 @@ pub struct UserRecord {
     pub roles: RoleSet,
     #[schema(value_type = Option<i64>)]
     pub unit_id: Option<UnitId>,
+    pub email: Option<String>,
     pub totp_enabled: bool,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub locked_until: Option<At>,
@@ -71,6 +72,7 @@ fn user(row: &AnyRow) -> Result<UserRecord> {
         display_name: row.try_get("display_name")?,
         roles: roles(&row.try_get::<String, _>("roles")?)?,
         unit_id: row.try_get::<Option<i64>, _>("unit_id")?.map(UnitId),
+        email: row.try_get("email")?,
         totp_enabled: secret.is_some(),
         locked_until: row.try_get::<Option<i64>, _>("locked_until")?.map(At::from_millis),
         demo: row.try_get::<i64, _>("demo")? != 0,
@@ -168,8 +170,8 @@ impl Tx {
         let now = ctx.at.as_millisecond();
         let row = sqlx::query(
             "INSERT INTO users (username, display_name, password_hash, roles, unit_id, totp_secret, failed_logins, \
-             locked_until, demo, disabled, password_changed_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 0, NULL, $7, 0, $8, $8, $8) RETURNING *",
+             locked_until, demo, disabled, password_changed_at, created_at, updated_at, email) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0, NULL, $7, 0, $8, $8, $8, $9) RETURNING *",
         )
         .bind(&new.username)
         .bind(&new.display_name)
@@ -179,6 +181,7 @@ impl Tx {
         .bind(totp_secret)
         .bind(flag(demo))
         .bind(now)
+        .bind(new.email.as_deref())
         .fetch_one(self.conn())
         .await
         .map_err(|e| StoreError::unique(e, &["username"]))?;

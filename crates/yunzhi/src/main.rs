@@ -46,6 +46,23 @@ impl StoreArgs {
     }
 }
 
+/// Where notifications also go, beyond the in-app inbox.
+#[derive(Args, Clone, Default)]
+struct ChannelArgs {
+    /// POST every notification as JSON to this URL.
+    #[arg(long, env = "YUNZHI_WEBHOOK_URL")]
+    webhook_url: Option<String>,
+    /// Sign webhook bodies: `X-Yunzhi-Signature: hmac-sm3=<hex>`.
+    #[arg(long, env = "YUNZHI_WEBHOOK_SECRET", hide_env_values = true)]
+    webhook_secret: Option<String>,
+    /// Send e-mail through this SMTP server: smtp://user:pass@host:587?tls=required, smtps://host, smtp://relay:25.
+    #[arg(long, env = "YUNZHI_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// The sender of those e-mails, e.g. "区云管平台 <yunzhi@qingpu.gov.cn>".
+    #[arg(long, env = "YUNZHI_SMTP_FROM")]
+    smtp_from: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Runs the server.
@@ -69,6 +86,8 @@ enum Command {
         /// Days after expiry before suspended temporary resources are reclaimed (Art. 12).
         #[arg(long, default_value_t = 14)]
         temporary_grace_days: i64,
+        #[command(flatten)]
+        channels: ChannelArgs,
     },
     /// Runs the demo district: `serve --demo` with its own data folder.
     Demo {
@@ -106,6 +125,9 @@ enum Chore {
         roles: Vec<String>,
         #[arg(long)]
         unit_id: Option<i64>,
+        /// Where e-mail notices go.
+        #[arg(long)]
+        email: Option<String>,
         /// The password; read from standard input when not given.
         #[arg(long, env = "YUNZHI_NEW_PASSWORD")]
         password: Option<String>,
@@ -157,6 +179,7 @@ async fn main() -> anyhow::Result<()> {
             session_idle_minutes,
             expansion_limit_percent,
             temporary_grace_days,
+            channels,
         } => {
             let limits = Limits {
                 lockout: lockout_minutes,
@@ -164,11 +187,11 @@ async fn main() -> anyhow::Result<()> {
                 expansion: expansion_limit_percent,
                 grace: temporary_grace_days,
             };
-            serve(store.url()?, demo, listen, limits).await
+            serve(store.url()?, demo, listen, limits, channels).await
         }
         Command::Demo { data, listen } => {
             let store = StoreArgs { data, database: None };
-            serve(store.url()?, true, listen, Limits::default()).await
+            serve(store.url()?, true, listen, Limits::default(), ChannelArgs::default()).await
         }
         Command::Openapi => {
             println!("{}", yunzhi_server::api::openapi::document_json()?);
@@ -198,7 +221,13 @@ impl Default for Limits {
     }
 }
 
-async fn serve(url: String, demo: bool, listen: SocketAddr, limits: Limits) -> anyhow::Result<()> {
+async fn serve(
+    url: String,
+    demo: bool,
+    listen: SocketAddr,
+    limits: Limits,
+    channels: ChannelArgs,
+) -> anyhow::Result<()> {
     if !(1..=1440).contains(&limits.lockout) || !(1..=1440).contains(&limits.idle) {
         bail!("--lockout-minutes and --session-idle-minutes must be between 1 and 1440");
     }
@@ -233,7 +262,17 @@ async fn serve(url: String, demo: bool, listen: SocketAddr, limits: Limits) -> a
         temporary_grace_days: limits.grace,
         ..Settings::default()
     };
-    yunzhi_server::serve_forever(ServerConfig { listen, database_url: url, settings, demo_password }).await
+    yunzhi_server::serve_forever(ServerConfig {
+        listen,
+        database_url: url,
+        settings,
+        demo_password,
+        webhook_url: channels.webhook_url,
+        webhook_secret: channels.webhook_secret,
+        smtp_url: channels.smtp_url,
+        smtp_from: channels.smtp_from,
+    })
+    .await
 }
 
 fn read_password(given: Option<String>) -> anyhow::Result<String> {
@@ -273,9 +312,15 @@ async fn admin(url: &str, chore: Chore) -> anyhow::Result<()> {
     yunzhi_server::seed::defaults(&store, jiff::Timestamp::now()).await?;
     let accounts = operator().account_admin().context("the operator manages accounts")?;
     match chore {
-        Chore::CreateUser { username, display_name, roles, unit_id, password } => {
-            let input =
-                UserInput { username, display_name, password: read_password(password)?, roles, unit_id };
+        Chore::CreateUser { username, display_name, roles, unit_id, email, password } => {
+            let input = UserInput {
+                username,
+                display_name,
+                password: read_password(password)?,
+                roles,
+                unit_id,
+                email,
+            };
             let new = NewUser::parse(&input).map_err(|e| {
                 anyhow::anyhow!(
                     e.0.iter().map(|f| format!("{}: {}", f.field, f.detail)).collect::<Vec<_>>().join("\n")

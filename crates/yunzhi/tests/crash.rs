@@ -29,6 +29,7 @@ fn free_port() -> u16 {
 }
 
 async fn start(args: &[String]) -> Server {
+    yunzhi_server::courier::install_tls();
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_yunzhi"))
         .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])

@@ -169,13 +169,23 @@ impl TestServer {
     }
 
     pub async fn start_on(backend: Backend, db: TestDb, settings: Settings) -> TestServer {
-        let clock = Arc::new(ShiftableClock::new());
         let config = ServerConfig {
             listen: "127.0.0.1:0".parse().expect("an address"),
             database_url: db.url.clone(),
             settings,
             demo_password: DEMO_PASSWORD.into(),
+            webhook_url: None,
+            webhook_secret: None,
+            smtp_url: None,
+            smtp_from: None,
         };
+        Self::start_with(backend, db, config).await
+    }
+
+    /// Starts on `db` with a whole configuration (notification channels…).
+    pub async fn start_with(backend: Backend, db: TestDb, config: ServerConfig) -> TestServer {
+        yunzhi_server::courier::install_tls();
+        let clock = Arc::new(ShiftableClock::new());
         let running = yunzhi_server::start(config, clock.clone()).await.expect("the server starts");
         TestServer {
             base: format!("http://{}", running.addr),
