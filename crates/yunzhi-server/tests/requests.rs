@@ -154,6 +154,23 @@ async fn a_returned_request_is_edited_resubmitted_and_keeps_both_versions(backen
     assert_eq!(versions[1]["content"]["items"][0][1], 4);
     assert_eq!(detail.body["steps"][1]["decision"], "return");
     assert_eq!(detail.body["steps"][1]["comment"], "请减少到4台并说明用途");
+    // Evidence attached to the request, kept with it.
+    let pdf = b"%PDF-1.7 feasibility study".to_vec();
+    let doc = s
+        .post_bytes(
+            &clerk,
+            &format!("/api/v1/requests/{id}/documents?kind=project_approval&filename=approval.pdf"),
+            "application/pdf",
+            pdf,
+        )
+        .await
+        .expect(201);
+    assert_eq!(doc.body["request_id"], id);
+    let ca = s.login("cloud_admin").await;
+    let docs = s.get(&ca, &format!("/api/v1/requests/{id}/documents")).await.expect(200);
+    assert_eq!(docs.body["items"].as_array().unwrap().len(), 1);
+    let other = s.login("unit2_user").await;
+    s.get(&other, &format!("/api/v1/requests/{id}/documents")).await.expect(404);
     // Only a returned request is edited.
     s.patch(&clerk, &format!("/api/v1/requests/{id}"), hosts(system, host, 3, "new")).await.expect(409);
     s.stop().await;

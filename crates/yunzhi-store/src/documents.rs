@@ -30,12 +30,14 @@ pub struct DocumentRecord {
     /// SM3 digest of the content, hex: what the audit record vouches for.
     pub sm3: String,
     pub uploaded_by: Option<i64>,
+    /// The request it was attached to, if any.
+    pub request_id: Option<i64>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: At,
 }
 
 const COLUMNS: &str =
-    "id, system_id, unit_id, kind, filename, content_type, size, sm3, uploaded_by, created_at";
+    "id, system_id, unit_id, kind, filename, content_type, size, sm3, uploaded_by, request_id, created_at";
 
 fn document(row: &AnyRow) -> Result<DocumentRecord> {
     Ok(DocumentRecord {
@@ -49,6 +51,7 @@ fn document(row: &AnyRow) -> Result<DocumentRecord> {
         size: row.try_get("size")?,
         sm3: row.try_get("sm3")?,
         uploaded_by: row.try_get("uploaded_by")?,
+        request_id: row.try_get("request_id")?,
         created_at: At::from_millis(row.try_get("created_at")?),
     })
 }
@@ -76,6 +79,20 @@ impl Store {
         Ok(Page::from_rows(items, page, |d| d.id))
     }
 
+    /// A request's documents (the request must be in scope: the caller checks).
+    pub async fn request_documents(&self, scope: Scope, request: i64) -> Result<Vec<DocumentRecord>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM documents WHERE request_id = $1 AND (CAST($2 AS BIGINT) IS NULL OR unit_id = $2) \
+             ORDER BY id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(request)
+            .bind(scope_param(scope))
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(document).collect()
+    }
+
     /// One document with its content, or `None` when missing or out of scope.
     pub async fn document(&self, scope: Scope, id: i64) -> Result<Option<(DocumentRecord, Vec<u8>)>> {
         let sql = format!(
@@ -96,13 +113,14 @@ impl Tx {
         _: &SystemRegistrar,
         ctx: &AuditCtx,
         system: &SystemRecord,
+        request: Option<i64>,
         meta: &DocumentMeta,
         content: &[u8],
     ) -> Result<DocumentRecord> {
         let digest = data_encoding::HEXLOWER.encode(&Sm3::digest(content));
         let sql = format!(
             "INSERT INTO documents (unit_id, system_id, kind, filename, content_type, size, sm3, content, uploaded_by, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
+             created_at, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(system.unit_id.0)
@@ -115,6 +133,7 @@ impl Tx {
             .bind(content.to_vec())
             .bind(ctx.actor_id)
             .bind(ctx.at.as_millisecond())
+            .bind(request)
             .fetch_one(self.conn())
             .await?;
         let created = document(&row)?;

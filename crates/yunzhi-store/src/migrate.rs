@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "calendar", include_str!("../migrations/0003_calendar.sql")),
     (4, "requests", include_str!("../migrations/0004_requests.sql")),
     (5, "delivery", include_str!("../migrations/0005_delivery.sql")),
+    (6, "request_documents", include_str!("../migrations/0006_request_documents.sql")),
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that keeps two

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use yunzhi_domain::document::{DocumentMeta, MAX_DOCUMENT_BYTES};
 use yunzhi_domain::ids::SystemId;
+use yunzhi_domain::request::RequestState;
 use yunzhi_domain::system::SystemState;
 use yunzhi_store::{DocumentRecord, Page};
 
@@ -46,8 +47,27 @@ pub async fn upload(
         .ok_or_else(|| ApiError::forbidden("only a unit's staff or the cloud resource admin add evidence"))?;
     let id = SystemId(path_id(&id)?);
     let system = state.store.system(registrar.scope(), id).await?.ok_or(ApiError::NotFound)?;
-    // Refuse an oversized file from its declared length, before reading it:
-    // a client waiting for `100 Continue` then never sends the bytes.
+    if system.system.state == SystemState::Retired {
+        return Err(ApiError::Forbidden {
+            code: "system_retired",
+            detail: "a retired system takes no new documents".into(),
+            field: None,
+            article: None,
+        });
+    }
+    let (meta, body) = read_upload(&q, &headers, body).await?;
+    let ctx = caller.audit(state.now());
+    let route = format!("POST /systems/{}/documents?{}&{}", id.0, q.kind, q.filename);
+    idempotent::create(&state, &caller, key, &route, &body, async |tx| {
+        Ok(tx.create_document(&registrar, &ctx, &system, None, &meta, &body).await?)
+    })
+    .await
+}
+
+/// Reads an upload: refused from its declared length before its bytes are
+/// read when too large (a client waiting for `100 Continue` then never
+/// sends them), then checked for kind, name, format and content.
+async fn read_upload(q: &UploadQuery, headers: &HeaderMap, body: Body) -> ApiResult<(DocumentMeta, Bytes)> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -62,22 +82,67 @@ pub async fn upload(
             ApiError::bad_request("unreadable_body", format!("the upload could not be read: {e}"))
         }
     })?;
-    if system.system.state == SystemState::Retired {
-        return Err(ApiError::Forbidden {
-            code: "system_retired",
-            detail: "a retired system takes no new documents".into(),
-            field: None,
-            article: None,
-        });
-    }
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let meta = DocumentMeta::parse(&q.kind, &q.filename, content_type, &body)?;
+    Ok((meta, body))
+}
+
+#[utoipa::path(post, path = "/api/v1/requests/{id}/documents", tag = "documents", params(("id" = i64, Path, description = "The object's id"), UploadQuery),
+    request_body(content = Vec<u8>, content_type = "application/pdf", description = "The file: PDF, OFD, PNG, JPEG, DOCX or XLSX, at most 20 MiB"),
+    responses((status = 201, description = "Attached", body = DocumentRecord),
+        (status = 404, description = "No such object, or another unit's", body = crate::error::Problem),
+        (status = 409, description = "The request is decided", body = crate::error::Problem)))]
+pub async fn upload_to_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let filer = caller
+        .actor
+        .requester()
+        .ok_or_else(|| ApiError::forbidden("evidence is attached by the unit's staff"))?;
+    let registrar = caller
+        .actor
+        .system_registrar()
+        .ok_or_else(|| ApiError::forbidden("evidence is attached by the unit's staff"))?;
+    let request = state.store.request(filer.scope(), path_id(&id)?).await?.ok_or(ApiError::NotFound)?;
+    if !matches!(request.state, RequestState::InReview | RequestState::Returned) {
+        return Err(ApiError::Conflict {
+            code: "request_decided",
+            detail: format!(
+                "the request is {}; evidence is attached while it is in review or returned",
+                request.state.code()
+            ),
+            field: None,
+        });
+    }
+    let system = state.store.system(filer.scope(), request.system_id).await?.ok_or(ApiError::NotFound)?;
+    let (meta, body) = read_upload(&q, &headers, body).await?;
     let ctx = caller.audit(state.now());
-    let route = format!("POST /systems/{}/documents?{}&{}", id.0, q.kind, q.filename);
+    let route = format!("POST /requests/{}/documents?{}&{}", request.id, q.kind, q.filename);
     idempotent::create(&state, &caller, key, &route, &body, async |tx| {
-        Ok(tx.create_document(&registrar, &ctx, &system, &meta, &body).await?)
+        Ok(tx.create_document(&registrar, &ctx, &system, Some(request.id), &meta, &body).await?)
     })
     .await
+}
+
+#[utoipa::path(get, path = "/api/v1/requests/{id}/documents", tag = "documents",
+    params(("id" = i64, Path, description = "The object's id")),
+    responses((status = 200, description = "The request's documents"), (status = 404, description = "No such object, or another unit's", body = crate::error::Problem)))]
+pub async fn list_for_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Page<DocumentRecord>>> {
+    let reader =
+        caller.actor.reader().ok_or_else(|| ApiError::forbidden("this role does not read requests"))?;
+    let request = state.store.request(reader.scope(), path_id(&id)?).await?.ok_or(ApiError::NotFound)?;
+    let items = state.store.request_documents(reader.scope(), request.id).await?;
+    Ok(Json(Page { items, next_cursor: None }))
 }
 
 #[utoipa::path(get, path = "/api/v1/systems/{id}/documents", tag = "documents", params(("id" = i64, Path, description = "The object's id"), PageQuery),

@@ -63,6 +63,12 @@ pub fn router(demo: bool) -> Router<AppState> {
         .route("/requests/{id}", get(requests::get_one).patch(requests::resubmit))
         .route("/requests/{id}/decisions", post(requests::decide))
         .route("/requests/{id}/withdraw", post(requests::withdraw))
+        .route(
+            "/requests/{id}/documents",
+            get(documents::list_for_request)
+                .post(documents::upload_to_request)
+                .layer(DefaultBodyLimit::max(MAX_DOCUMENT_BYTES + 1024)),
+        )
         .route("/resources", get(resources::list))
         .route("/resources/{id}", get(resources::get_one))
         .route("/notifications", get(notifications::list))

@@ -60,7 +60,7 @@ impl Modify for OperationIds {
         requests::create, requests::list, requests::overdue, requests::get_one, requests::decide, requests::resubmit, requests::withdraw,
         resources::list, resources::get_one, notifications::list, notifications::read,
         users::list, users::create, users::reset_password, users::unlock,
-        documents::upload, documents::list, documents::download,
+        documents::upload, documents::list, documents::download, documents::upload_to_request, documents::list_for_request,
         exports::systems, exports::units,
         audit::list, audit::verify,
         demo::set_clock,
