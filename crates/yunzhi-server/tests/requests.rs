@@ -209,6 +209,12 @@ async fn an_expansion_to_exactly_120_percent_passes_and_beyond_it_needs_an_excep
     let r = s.post(&clerk, "/api/v1/requests", exc).await.expect(201);
     assert_eq!(r.body["exception"], true);
     assert_eq!(r.body["route"], json!(["cloud_admin", "infra_chief", "bdc_leader"]));
+    let flagged = s.all(&s.login("cloud_admin").await, "/api/v1/requests?exception=true").await;
+    assert_eq!(
+        flagged.iter().map(|f| f["id"].clone()).collect::<Vec<_>>(),
+        [r.body["id"].clone()],
+        "exceptions are reported"
+    );
     s.stop().await;
 }
 
@@ -245,6 +251,10 @@ async fn a_reclaim_needs_the_backup_confirmation_and_removes_exactly_the_named_r
     let rid = s.post(&clerk, "/api/v1/requests", confirmed).await.expect(201).body["id"].as_i64().unwrap();
     let r = s.get(&clerk, &format!("/api/v1/requests/{rid}")).await.expect(200);
     assert_eq!(r.body["route"], json!(["cloud_admin"]));
+    assert!(
+        r.body["warning"].as_str().unwrap().contains("irreversible"),
+        "the API says plainly that reclaim is irreversible"
+    );
     decide(&s, "cloud_admin", rid, "approve", "已确认备份").await.expect(200);
     wait_for(&s, &clerk, rid, "fulfilled").await;
     let after = s.all(&clerk, &format!("/api/v1/resources?system_id={system}")).await;

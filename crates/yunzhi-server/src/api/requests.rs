@@ -40,7 +40,15 @@ pub struct RequestView {
     pub sla: Sla,
     /// Working days from receipt to the end (or to today, while open).
     pub working_days_taken: Option<u32>,
+    /// What the requester must know before going on: for a reclaim, that
+    /// it cannot be undone (Art. 11).
+    pub warning: Option<String>,
 }
+
+/// Said plainly on every reclaim (Art. 11).
+pub const RECLAIM_WARNING: &str = "回收不可逆：资源一经回收即被删除，无法恢复。请确认已自行完成应用和数据的备份迁移（第十一条）。\
+     Reclaim is irreversible: the resources and everything on them are deleted for good. The unit must have backed up \
+     and migrated its application and data first (Art. 11).";
 
 fn view(calendar: &Calendar, today: jiff::civil::Date, r: RequestRecord) -> RequestView {
     let zone = yunzhi_domain::clock::district_zone();
@@ -55,6 +63,7 @@ fn view(calendar: &Calendar, today: jiff::civil::Date, r: RequestRecord) -> Requ
     // Day 1 is the first working day after receipt.
     let taken = effective.and_then(|e| calendar.count_working_days(e, end)).ok();
     RequestView {
+        warning: (r.kind == RequestKind::Reclaim).then(|| RECLAIM_WARNING.to_owned()),
         turn: r.turn(),
         sla: request::sla(calendar, today, r.due_on, finished),
         working_days_taken: taken,
@@ -273,6 +282,8 @@ pub struct RequestQuery {
     pub turn: Option<String>,
     /// on_time, due_soon, overdue, met, missed.
     pub sla: Option<String>,
+    /// `true`: only expansions admitted as exceptions beyond the 120 % limit (Art. 10).
+    pub exception: Option<bool>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -314,6 +325,9 @@ pub async fn list(
     let mut views = page.map(|r| view(&calendar, today, r));
     if let Some(sla) = sla {
         views.items.retain(|v| v.sla == sla);
+    }
+    if let Some(exception) = q.exception {
+        views.items.retain(|v| v.request.exception == exception);
     }
     Ok(Json(views))
 }
