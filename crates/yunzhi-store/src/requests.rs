@@ -556,51 +556,29 @@ impl Tx {
         ctx: &AuditCtx,
         current: &RequestRecord,
     ) -> Result<RequestRecord> {
-        let now = ctx.at.as_millisecond();
-        let updated = self
-            .move_request(
-                current,
-                RequestState::Withdrawn,
-                current.step,
-                current.due_on,
-                None,
-                Some(now),
-                now,
-            )
-            .await?;
-        self.audit(
-            ctx,
-            Change {
-                action: "request.withdraw",
-                object_type: "request",
-                object_id: Some(current.id.to_string()),
-                unit_id: Some(current.unit_id.0),
-                before: Some(serde_json::json!({"state": current.state})),
-                after: Some(serde_json::json!({"state": updated.state})),
-            },
-        )
-        .await?;
-        Ok(updated)
+        self.finish_request(ctx, current, RequestState::Withdrawn, "request.withdraw").await
     }
 
     /// Marks an approved request carried out.
     pub async fn fulfil_request(&mut self, ctx: &AuditCtx, current: &RequestRecord) -> Result<RequestRecord> {
+        self.finish_request(ctx, current, RequestState::Fulfilled, "request.fulfil").await
+    }
+
+    /// Ends a request in `state` (withdrawn, fulfilled), audited as `action`.
+    async fn finish_request(
+        &mut self,
+        ctx: &AuditCtx,
+        current: &RequestRecord,
+        state: RequestState,
+        action: &str,
+    ) -> Result<RequestRecord> {
         let now = ctx.at.as_millisecond();
-        let updated = self
-            .move_request(
-                current,
-                RequestState::Fulfilled,
-                current.step,
-                current.due_on,
-                None,
-                Some(now),
-                now,
-            )
-            .await?;
+        let updated =
+            self.move_request(current, state, current.step, current.due_on, None, Some(now), now).await?;
         self.audit(
             ctx,
             Change {
-                action: "request.fulfil",
+                action,
                 object_type: "request",
                 object_id: Some(current.id.to_string()),
                 unit_id: Some(current.unit_id.0),
