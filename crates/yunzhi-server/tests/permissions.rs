@@ -259,6 +259,11 @@ async fn every_role_may_do_exactly_its_job(backend: Backend) {
     });
     cases.push(case(Method::GET, "/api/v1/resources".into(), EVERYONE_BUT_AUDITOR));
     cases.push(case(Method::GET, "/api/v1/requests/overdue".into(), EVERYONE_BUT_AUDITOR));
+    cases.push(case(
+        Method::GET,
+        "/api/v1/jobs".into(),
+        &["cloud_admin", "infra_chief", "bdc_leader", "office", "sys_admin"],
+    ));
     cases.push(case(Method::GET, "/api/v1/notifications".into(), &ROLES));
 
     let mut tokens = Vec::new();

@@ -22,15 +22,19 @@ pub struct NewJob {
     pub max_attempts: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JobRecord {
+    #[schema(value_type = i64)]
     pub id: JobId,
     pub kind: String,
     pub dedup_key: Option<String>,
+    #[schema(value_type = Object)]
     pub payload: serde_json::Value,
+    /// queued, running, done, failed, cancelled.
     pub state: String,
     pub attempts: i64,
     pub max_attempts: i64,
+    #[schema(value_type = String, format = DateTime)]
     pub run_at: At,
     pub last_error: Option<String>,
 }
@@ -50,7 +54,96 @@ fn job(row: &AnyRow) -> Result<JobRecord> {
     })
 }
 
+impl crate::Store {
+    /// Jobs, newest last, optionally in one state: the Big Data Center's
+    /// view of what runs, waits and failed.
+    pub async fn jobs(
+        &self,
+        state: Option<&str>,
+        page: crate::PageRequest,
+    ) -> Result<crate::Page<JobRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM jobs WHERE id > $1 AND (CAST($2 AS TEXT) IS NULL OR state = $2) ORDER BY id LIMIT $3",
+        )
+        .bind(page.after)
+        .bind(state)
+        .bind(page.fetch())
+        .fetch_all(&self.read)
+        .await?;
+        let items = rows.iter().map(job).collect::<Result<Vec<_>>>()?;
+        Ok(crate::Page::from_rows(items, page, |j| j.id.0))
+    }
+}
+
 impl Tx {
+    pub async fn job(&mut self, id: JobId) -> Result<Option<JobRecord>> {
+        let row =
+            sqlx::query("SELECT * FROM jobs WHERE id = $1").bind(id.0).fetch_optional(self.conn()).await?;
+        row.as_ref().map(job).transpose()
+    }
+
+    /// Puts a failed (or cancelled) job back in the queue for another round
+    /// of attempts, at once. Audited by the caller's context.
+    pub async fn retry_job(&mut self, ctx: &crate::AuditCtx, current: &JobRecord) -> Result<JobRecord> {
+        let row = sqlx::query(
+            "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $1, updated_at = $1 WHERE id = $2 \
+             AND state IN ('failed', 'cancelled') RETURNING *",
+        )
+        .bind(ctx.at.as_millisecond())
+        .bind(current.id.0)
+        .fetch_optional(self.conn())
+        .await?
+        .ok_or_else(|| {
+            StoreError::Conflict(format!("job {} is {}, not failed or cancelled", current.id, current.state))
+        })?;
+        let updated = job(&row)?;
+        self.audit_job(ctx, "job.retry", current, &updated).await?;
+        Ok(updated)
+    }
+
+    /// Stops a job that has not finished; it is not attempted again.
+    pub async fn cancel_job(&mut self, ctx: &crate::AuditCtx, current: &JobRecord) -> Result<JobRecord> {
+        let row = sqlx::query(
+            "UPDATE jobs SET state = 'cancelled', locked_by = NULL, locked_until = NULL, updated_at = $1 \
+             WHERE id = $2 AND state IN ('queued', 'failed') RETURNING *",
+        )
+        .bind(ctx.at.as_millisecond())
+        .bind(current.id.0)
+        .fetch_optional(self.conn())
+        .await?
+        .ok_or_else(|| {
+            StoreError::Conflict(format!(
+                "job {} is {}; only a waiting or failed job is cancelled",
+                current.id, current.state
+            ))
+        })?;
+        let updated = job(&row)?;
+        self.audit_job(ctx, "job.cancel", current, &updated).await?;
+        Ok(updated)
+    }
+
+    async fn audit_job(
+        &mut self,
+        ctx: &crate::AuditCtx,
+        action: &str,
+        before: &JobRecord,
+        after: &JobRecord,
+    ) -> Result<()> {
+        self.audit(
+            ctx,
+            crate::audit::Change {
+                action,
+                object_type: "job",
+                object_id: Some(before.id.to_string()),
+                unit_id: None,
+                before: Some(serde_json::json!({"state": before.state, "attempts": before.attempts})),
+                after: Some(serde_json::json!({"state": after.state, "attempts": after.attempts})),
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Enqueues a job in the caller's transaction, so the job exists exactly
     /// when the change that needs it does. Returns the existing job when the
     /// dedup key is taken.

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod documents;
 pub mod exports;
 pub mod health;
+pub mod jobs;
 pub mod notifications;
 pub mod openapi;
 pub mod platforms;
@@ -71,6 +72,9 @@ pub fn router(demo: bool) -> Router<AppState> {
         )
         .route("/resources", get(resources::list))
         .route("/resources/{id}", get(resources::get_one))
+        .route("/jobs", get(jobs::list))
+        .route("/jobs/{id}/retry", post(jobs::retry))
+        .route("/jobs/{id}/cancel", post(jobs::cancel))
         .route("/notifications", get(notifications::list))
         .route("/notifications/{id}/read", post(notifications::read))
         .route("/users", get(users::list).post(users::create))

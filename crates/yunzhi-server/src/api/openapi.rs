@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    audit, calendar, catalog, demo, documents, exports, health, notifications, platforms, requests,
+    audit, calendar, catalog, demo, documents, exports, health, jobs, notifications, platforms, requests,
     resources, session, systems, units, users,
 };
 
@@ -58,6 +58,7 @@ impl Modify for OperationIds {
         catalog::list, catalog::get_one, catalog::create, catalog::update,
         platforms::list, platforms::get_one, platforms::create,
         requests::create, requests::list, requests::overdue, requests::get_one, requests::decide, requests::resubmit, requests::withdraw,
+        jobs::list, jobs::retry, jobs::cancel,
         resources::list, resources::get_one, notifications::list, notifications::read,
         users::list, users::create, users::reset_password, users::unlock,
         documents::upload, documents::list, documents::download, documents::upload_to_request, documents::list_for_request,

@@ -1,0 +1,105 @@
+//! Jobs as the Big Data Center sees them: a provisioning that finds no room
+//! waits with its reason; a failed job is retried or cancelled by hand.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Backend, TestServer};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use yunzhi_store::{NewJob, Store};
+
+on_both_backends!(a_provisioning_without_room_shows_why_and_a_failed_job_is_retried_or_cancelled);
+
+async fn job_where(s: &TestServer, token: &str, path: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..200 {
+        if let Some(j) = s.all(token, path).await.into_iter().find(|j| pred(j)) {
+            return j;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no job as expected at {path}");
+}
+
+async fn a_provisioning_without_room_shows_why_and_a_failed_job_is_retried_or_cancelled(backend: Backend) {
+    let s = TestServer::demo(backend).await;
+    let ca = s.login("cloud_admin").await;
+    let clerk = s.login("unit1_user").await;
+    // A host bigger than what is left on the x86 platform, three times over.
+    let big = s
+        .post(&ca, "/api/v1/catalog", json!({"code": "ecs.x86.huge", "kind": "cloud_host", "name": "超大主机", "name_en": "huge host",
+            "arch": "x86_64", "vcpu": 512, "memory_gib": 4096, "disk_gib": 100, "images": ["openEuler 22.03 LTS SP4"]}))
+        .await
+        .expect(201)
+        .body["id"]
+        .clone();
+    let body = json!({"name": "大数据分析平台", "mlps_level": 2, "project_ref": "青发改〔2026〕99号", "arch": "x86_64",
+        "quota": {"vcpu": 2048, "memory_gib": 16384, "storage_gib": 10000}, "quota_basis": "可研"});
+    let system = s.post(&clerk, "/api/v1/systems", body).await.expect(201).body["id"].clone();
+    s.patch(&ca, &format!("/api/v1/systems/{system}"), json!({"state": "approved"})).await.expect(200);
+    let req = s
+        .post(
+            &clerk,
+            "/api/v1/requests",
+            json!({"kind": "new", "system_id": system, "justification": "分析集群",
+            "items": [{"catalog_item_id": big, "quantity": 3}]}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    for who in ["cloud_admin", "infra_chief", "bdc_leader"] {
+        let t = s.login(who).await;
+        s.post(&t, &format!("/api/v1/requests/{req}/decisions"), json!({"decision": "approve"}))
+            .await
+            .expect(200);
+    }
+    let waiting = job_where(&s, &ca, "/api/v1/jobs?state=queued", |j| {
+        j["payload"]["request_id"] == req
+            && j["last_error"].as_str().is_some_and(|e| e.starts_with("no_capacity"))
+    })
+    .await;
+    assert!(waiting["attempts"].as_i64().unwrap() >= 1);
+    let r = s.get(&clerk, &format!("/api/v1/requests/{req}")).await.expect(200);
+    assert_eq!(r.body["state"], "approved", "the request waits; nothing half-made");
+    assert!(s.all(&clerk, &format!("/api/v1/resources?system_id={system}")).await.is_empty());
+    let id = waiting["id"].as_i64().unwrap();
+    let cancelled = s.post(&ca, &format!("/api/v1/jobs/{id}/cancel"), json!(null)).await.expect(200);
+    assert_eq!(cancelled.body["state"], "cancelled");
+    s.post(&ca, &format!("/api/v1/jobs/{id}/cancel"), json!(null)).await.expect(409);
+
+    // A job that fails for good is listed as failed, and retried by hand.
+    let store = Store::open(s.db_url()).await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let odd = NewJob {
+        kind: "nonsense".into(),
+        dedup_key: None,
+        payload: json!({"request_id": 0}),
+        run_at: Timestamp::now(),
+        max_attempts: 1,
+    };
+    let queued = tx.enqueue_job(&odd, Timestamp::now()).await.unwrap();
+    tx.commit().await.unwrap();
+    store.close().await;
+    let failed = job_where(&s, &ca, "/api/v1/jobs?state=failed", |j| j["id"] == json!(queued.id.0)).await;
+    assert_eq!(failed["last_error"], "unknown job kind nonsense");
+    let clerk_sees = s.get(&clerk, "/api/v1/jobs").await.expect(403);
+    assert_eq!(clerk_sees.code(), "forbidden");
+    let chief = s.login("infra_chief").await;
+    s.get(&chief, "/api/v1/jobs").await.expect(200);
+    s.post(&chief, &format!("/api/v1/jobs/{}/retry", queued.id.0), json!(null)).await.expect(403);
+    let retried = s.post(&ca, &format!("/api/v1/jobs/{}/retry", queued.id.0), json!(null)).await.expect(200);
+    assert_eq!(
+        (retried.body["state"].as_str(), retried.body["attempts"].as_i64()),
+        (Some("queued"), Some(0))
+    );
+    job_where(&s, &ca, "/api/v1/jobs?state=failed", |j| j["id"] == json!(queued.id.0) && j["attempts"] == 1)
+        .await;
+    let auditor = s.login("audit_admin").await;
+    let trail = s.all(&auditor, "/api/v1/audit?object_type=job").await;
+    let actions: Vec<_> = trail.iter().map(|r| r["action"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(actions, ["job.cancel", "job.retry"]);
+    s.stop().await;
+}
