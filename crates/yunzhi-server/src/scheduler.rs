@@ -35,11 +35,21 @@ pub struct TickReport {
     pub reclaimed: u64,
 }
 
+/// How long a server stays the scheduler's leader without renewing.
+const LEASE_MS: i64 = 150_000;
+
 pub fn spawn(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    let me = format!("{}-{}", std::process::id(), state.now().as_millisecond());
     tokio::spawn(async move {
         loop {
-            if let Err(e) = tick(&state).await {
-                tracing::error!(error = %e, "the scheduler's tick failed; it runs again next minute");
+            match lead(&state, &me).await {
+                Ok(true) => {
+                    if let Err(e) = tick(&state).await {
+                        tracing::error!(error = %e, "the scheduler's tick failed; it runs again next minute");
+                    }
+                }
+                Ok(false) => tracing::debug!("another server runs the scheduler"),
+                Err(e) => tracing::error!(error = %e, "the scheduler could not reach the store"),
             }
             tokio::select! {
                 _ = tokio::time::sleep(TICK) => {}
@@ -47,6 +57,15 @@ pub fn spawn(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::J
             }
         }
     })
+}
+
+/// Whether this server leads the scheduler for the next while: servers
+/// sharing one database take turns through a lease, so one ticks at a time.
+async fn lead(state: &AppState, me: &str) -> anyhow::Result<bool> {
+    let mut tx = state.store.begin().await?;
+    let leader = tx.acquire_lease("scheduler", me, state.now().as_millisecond(), LEASE_MS).await?;
+    tx.commit().await?;
+    Ok(leader)
 }
 
 /// Runs everything that is due now.

@@ -12,7 +12,26 @@ on_both_backends!(
     a_job_is_claimed_once_retried_and_finally_failed,
     a_job_whose_worker_died_is_claimed_again_after_its_lease,
     racing_workers_never_claim_the_same_job,
+    one_server_at_a_time_holds_the_scheduler_lease,
 );
+
+async fn one_server_at_a_time_holds_the_scheduler_lease(backend: Backend) {
+    let (store, db) = store(backend).await;
+    let now = 1_000_000;
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.acquire_lease("scheduler", "a", now, 60_000).await.unwrap(), "a free lease is taken");
+    assert!(!tx.acquire_lease("scheduler", "b", now + 1_000, 60_000).await.unwrap(), "a held lease is not");
+    assert!(tx.acquire_lease("scheduler", "a", now + 30_000, 60_000).await.unwrap(), "the holder renews it");
+    assert!(!tx.acquire_lease("scheduler", "b", now + 80_000, 60_000).await.unwrap(), "renewed, it lasts");
+    assert!(
+        tx.acquire_lease("scheduler", "b", now + 91_000, 60_000).await.unwrap(),
+        "run out, another takes it"
+    );
+    assert!(!tx.acquire_lease("scheduler", "a", now + 92_000, 60_000).await.unwrap());
+    tx.commit().await.unwrap();
+    store.close().await;
+    db.drop_db().await;
+}
 
 fn job(key: &str, at: Timestamp) -> NewJob {
     NewJob {

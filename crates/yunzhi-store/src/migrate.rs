@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "requests", include_str!("../migrations/0004_requests.sql")),
     (5, "delivery", include_str!("../migrations/0005_delivery.sql")),
     (6, "request_documents", include_str!("../migrations/0006_request_documents.sql")),
+    (7, "leases", include_str!("../migrations/0007_leases.sql")),
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that keeps two

@@ -15,6 +15,24 @@ impl Store {
 }
 
 impl Tx {
+    /// Takes or renews the lease `name` for `holder` until `now + ttl_ms`.
+    /// `true` when `holder` holds it now: it was free, had run out, or was
+    /// already theirs. Servers sharing one database elect the one that
+    /// runs the scheduler this way.
+    pub async fn acquire_lease(&mut self, name: &str, holder: &str, now: i64, ttl_ms: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO leases (name, holder, until) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE \
+             SET holder = excluded.holder, until = excluded.until WHERE leases.until < $4 OR leases.holder = $2",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(now + ttl_ms)
+        .bind(now)
+        .execute(self.conn())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub async fn set_setting(&mut self, key: &str, value: &str) -> Result<()> {
         sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
             .bind(key)
