@@ -12,6 +12,7 @@ pub mod idempotent;
 pub mod metrics;
 pub mod request_id;
 pub mod scheduler;
+pub mod secrets;
 pub mod seed;
 pub mod state;
 pub mod worker;
@@ -39,6 +40,8 @@ pub struct ServerConfig {
     pub settings: Settings,
     /// The demo accounts' password (demo mode only).
     pub demo_password: String,
+    /// The key that seals secrets at rest (see `secrets`).
+    pub secret_key: [u8; 16],
     /// Where notifications also go: a webhook, and e-mail through SMTP.
     pub webhook_url: Option<String>,
     pub webhook_secret: Option<String>,
@@ -130,6 +133,7 @@ pub async fn start(config: ServerConfig, clock: Arc<ShiftableClock>) -> anyhow::
     let store = prepare(&config, &clock).await?;
     let mut state = AppState::new(store, clock, config.settings.clone());
     state.channels = Arc::new(config.channels()?);
+    state.secrets = Arc::new(secrets::SecretBox::new(config.secret_key));
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -51,6 +51,8 @@ pub struct AppState {
     pub worker: crate::worker::Doorbell,
     /// Where notifications also go, beyond the inbox.
     pub channels: Arc<crate::courier::Channels>,
+    /// Seals and opens secrets kept in the database.
+    pub secrets: Arc<crate::secrets::SecretBox>,
 }
 
 impl AppState {
@@ -62,6 +64,11 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             worker: Arc::new(tokio::sync::Notify::new()),
             channels: Arc::new(crate::courier::Channels::default()),
+            // Replaced by the configured key at start; a random one is safe
+            // for a state that never sees a sealed value.
+            secrets: Arc::new(crate::secrets::SecretBox::new(
+                crate::auth::random_bytes(16).ok().and_then(|b| b.try_into().ok()).unwrap_or([0; 16]),
+            )),
         }
     }
 

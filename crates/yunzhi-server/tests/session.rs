@@ -131,7 +131,11 @@ async fn roles_other_than_unit_staff_need_the_second_factor(backend: Backend) {
     let hash = auth::hash_password("Root-Admin-2026").unwrap();
     let mut tx = store.begin().await.unwrap();
     let ctx = AuditCtx::system("test", jiff::Timestamp::now());
-    tx.create_user(&admin, &ctx, &new, &hash, Some(&secret), false).await.unwrap();
+    // Stored sealed, as the server seals it; the plain seed never reaches the database.
+    let sealed = yunzhi_server::secrets::SecretBox::new(common::SECRET_KEY)
+        .seal(secret.as_bytes(), "totp:root_admin")
+        .unwrap();
+    tx.create_user(&admin, &ctx, &new, &hash, Some(&sealed), false).await.unwrap();
     tx.create_user(&admin, &ctx, &no_factor, &hash, None, false).await.unwrap();
     tx.commit().await.unwrap();
     store.close().await;

@@ -36,6 +36,13 @@ struct StoreArgs {
 }
 
 impl StoreArgs {
+    /// The key sealing secrets at rest: `YUNZHI_SECRET_KEY`, else the data folder's key file.
+    fn secret_key(&self) -> anyhow::Result<[u8; 16]> {
+        yunzhi_server::secrets::SecretBox::load_or_create(&self.data)
+    }
+}
+
+impl StoreArgs {
     fn url(&self) -> anyhow::Result<String> {
         if let Some(url) = &self.database {
             return Ok(url.clone());
@@ -187,11 +194,13 @@ async fn main() -> anyhow::Result<()> {
                 expansion: expansion_limit_percent,
                 grace: temporary_grace_days,
             };
-            serve(store.url()?, demo, listen, limits, channels).await
+            let key = store.secret_key()?;
+            serve(store.url()?, key, demo, listen, limits, channels).await
         }
         Command::Demo { data, listen } => {
             let store = StoreArgs { data, database: None };
-            serve(store.url()?, true, listen, Limits::default(), ChannelArgs::default()).await
+            serve(store.url()?, store.secret_key()?, true, listen, Limits::default(), ChannelArgs::default())
+                .await
         }
         Command::Openapi => {
             println!("{}", yunzhi_server::api::openapi::document_json()?);
@@ -203,7 +212,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{ran} migration(s) applied; the schema is up to date");
             Ok(())
         }
-        Command::Admin { store, chore } => admin(&store.url()?, chore).await,
+        Command::Admin { store, chore } => admin(&store.url()?, store.secret_key()?, chore).await,
     }
 }
 
@@ -223,6 +232,7 @@ impl Default for Limits {
 
 async fn serve(
     url: String,
+    secret_key: [u8; 16],
     demo: bool,
     listen: SocketAddr,
     limits: Limits,
@@ -267,6 +277,7 @@ async fn serve(
         database_url: url,
         settings,
         demo_password,
+        secret_key,
         webhook_url: channels.webhook_url,
         webhook_secret: channels.webhook_secret,
         smtp_url: channels.smtp_url,
@@ -305,7 +316,7 @@ fn cli_ctx() -> AuditCtx {
     }
 }
 
-async fn admin(url: &str, chore: Chore) -> anyhow::Result<()> {
+async fn admin(url: &str, secret_key: [u8; 16], chore: Chore) -> anyhow::Result<()> {
     let store = Store::open_and_migrate(url).await?;
     // What the server seeds at start (catalog, shipped calendar years), so
     // that chores on a database the server has not opened yet see them.
@@ -336,7 +347,12 @@ async fn admin(url: &str, chore: Chore) -> anyhow::Result<()> {
             let secret =
                 if new.roles.requires_second_factor() { Some(auth::new_totp_secret()?) } else { None };
             let mut tx = store.begin().await?;
-            let user = tx.create_user(&accounts, &cli_ctx(), &new, &hash, secret.as_deref(), false).await?;
+            let sealer = yunzhi_server::secrets::SecretBox::new(secret_key);
+            let sealed = secret
+                .as_deref()
+                .map(|s| sealer.seal(s.as_bytes(), &format!("totp:{}", new.username)))
+                .transpose()?;
+            let user = tx.create_user(&accounts, &cli_ctx(), &new, &hash, sealed.as_deref(), false).await?;
             tx.commit().await?;
             println!("created account {} (id {})", user.username, user.id);
             if let Some(s) = secret {

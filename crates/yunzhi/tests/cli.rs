@@ -11,6 +11,7 @@ fn yunzhi(db: &str, args: &[&str]) -> Output {
         .args(args)
         .env("YUNZHI_DATABASE_URL", db)
         .env("RUST_LOG", "warn")
+        .env("YUNZHI_SECRET_KEY", "000102030405060708090a0b0c0d0e0f")
         .output()
         .expect("yunzhi runs")
 }

@@ -35,6 +35,7 @@ async fn start(args: &[String]) -> Server {
         .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
         .args(args)
         .env("RUST_LOG", "warn")
+        .env("YUNZHI_SECRET_KEY", "000102030405060708090a0b0c0d0e0f")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()

@@ -102,7 +102,7 @@ pub async fn login(
     let needs_second_factor =
         !excused && (user.roles.requires_second_factor() || record.totp_secret.is_some());
     if needs_second_factor {
-        let Some(secret) = &record.totp_secret else {
+        let Some(sealed) = &record.totp_secret else {
             return Err(ApiError::Forbidden {
                 code: "totp_not_enrolled",
                 detail: "this role signs in with a second factor, and none is enrolled for this account; \
@@ -112,6 +112,11 @@ pub async fn login(
                 article: None,
             });
         };
+        let secret = state
+            .secrets
+            .open(sealed, &format!("totp:{}", user.username))
+            .map_err(|e| ApiError::Internal(e.context("opening a second-factor seed")))?;
+        let secret = String::from_utf8(secret).map_err(|e| ApiError::Internal(e.into()))?;
         match input.totp.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
             None => {
                 return Err(ApiError::unauthorized(
@@ -119,7 +124,7 @@ pub async fn login(
                     "enter the 6-digit code from your authenticator app",
                 ));
             }
-            Some(code) if !auth::verify_totp(secret, code, now.as_second()) => {
+            Some(code) if !auth::verify_totp(&secret, code, now.as_second()) => {
                 return fail(ApiError::unauthorized(
                     "totp_invalid",
                     "the 6-digit code is wrong or has expired",

@@ -79,9 +79,13 @@ pub async fn create(
     }
     let password_hash = hash(new.password.clone()).await?;
     let secret = if new.roles.requires_second_factor() { Some(auth::new_totp_secret()?) } else { None };
+    let sealed = secret
+        .as_deref()
+        .map(|s| state.secrets.seal(s.as_bytes(), &format!("totp:{}", new.username)))
+        .transpose()?;
     let ctx = caller.audit(state.now());
     idempotent::create(&state, &caller, key, "POST /users", &body.raw, async |tx| {
-        let user = tx.create_user(&admin, &ctx, &new, &password_hash, secret.as_deref(), false).await?;
+        let user = tx.create_user(&admin, &ctx, &new, &password_hash, sealed.as_deref(), false).await?;
         let totp_uri = secret.as_deref().map(|s| auth::totp_uri(s, &user.username));
         Ok(UserCreated { user, totp_uri })
     })

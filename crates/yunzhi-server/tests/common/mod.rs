@@ -12,6 +12,8 @@ use yunzhi_domain::clock::ShiftableClock;
 use yunzhi_server::{Running, ServerConfig, Settings};
 
 pub const DEMO_PASSWORD: &str = "Yunzhi@Demo2026";
+/// The key the test servers seal secrets with.
+pub const SECRET_KEY: [u8; 16] = [42; 16];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -174,6 +176,7 @@ impl TestServer {
             database_url: db.url.clone(),
             settings,
             demo_password: DEMO_PASSWORD.into(),
+            secret_key: SECRET_KEY,
             webhook_url: None,
             webhook_secret: None,
             smtp_url: None,
