@@ -457,6 +457,82 @@ pub fn check_extension(today: Date, expires_on: Date, until: Date) -> Result<(),
     Ok(())
 }
 
+/// What Yunzhi knows of a resource a reclaim or an extension names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NamedResource {
+    pub id: i64,
+    pub live: bool,
+    pub temporary: bool,
+    pub expires_on: Option<Date>,
+}
+
+/// Checks the resources a reclaim (Art. 11) or an extension (Art. 12)
+/// names: each must be the system's and live; an extension names temporary
+/// resources only, asked in time for the earliest expiry among them.
+pub fn check_named_resources(
+    kind: RequestKind,
+    named: &[i64],
+    found: &[NamedResource],
+    today: Date,
+    until: Option<Date>,
+) -> Result<(), FieldError> {
+    for id in named {
+        match found.iter().find(|r| r.id == *id) {
+            None => {
+                return Err(FieldError::new(
+                    "resource_ids",
+                    "unknown_resource",
+                    format!("the system has no resource {id}"),
+                ));
+            }
+            Some(r) if !r.live => {
+                return Err(FieldError::new(
+                    "resource_ids",
+                    "already_reclaimed",
+                    format!("resource {id} is already reclaimed"),
+                ));
+            }
+            Some(r) if kind == RequestKind::Extension && !r.temporary => {
+                return Err(FieldError::new(
+                    "resource_ids",
+                    "not_temporary",
+                    format!("resource {id} is not a temporary resource; only those expire and are extended"),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    if kind == RequestKind::Extension {
+        let expiry = found.iter().filter(|r| named.contains(&r.id)).filter_map(|r| r.expires_on).min();
+        if let (Some(expiry), Some(until)) = (expiry, until) {
+            check_extension(today, expiry, until)?;
+        }
+    }
+    Ok(())
+}
+
+/// What happens to a temporary resource because its expiry has come (Art. 12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpiryStep {
+    /// At expiry: suspended, still recoverable by an extension.
+    Suspend,
+    /// After the grace period: reclaimed for good.
+    Reclaim,
+}
+
+/// The step due today for a temporary resource expiring on `expires_on`,
+/// `suspended` or not, with `grace_days` of grace after expiry.
+pub fn expiry_step(today: Date, expires_on: Date, grace_days: i64, suspended: bool) -> Option<ExpiryStep> {
+    let reclaim_on = expires_on.checked_add(grace_days.days()).unwrap_or(expires_on);
+    if today >= reclaim_on {
+        Some(ExpiryStep::Reclaim)
+    } else if today >= expires_on && !suspended {
+        Some(ExpiryStep::Suspend)
+    } else {
+        None
+    }
+}
+
 /// When the notices before expiry go out: four and two weeks before.
 pub fn expiry_notice_dates(expires_on: Date) -> [Date; 2] {
     [
@@ -961,6 +1037,34 @@ mod tests {
         assert_eq!(expiry, d(2026, 6, 3));
         assert_eq!(expiry_notice_dates(expiry), [d(2026, 5, 6), d(2026, 5, 20)]);
         assert_eq!(last_day_to_extend(expiry), d(2026, 5, 20));
+    }
+
+    #[test]
+    fn borrowed_resources_are_suspended_at_expiry_and_reclaimed_after_the_grace() {
+        let expiry = d(2026, 6, 3);
+        assert_eq!(expiry_step(d(2026, 6, 2), expiry, 14, false), None);
+        assert_eq!(expiry_step(d(2026, 6, 3), expiry, 14, false), Some(ExpiryStep::Suspend));
+        assert_eq!(expiry_step(d(2026, 6, 10), expiry, 14, true), None, "already suspended");
+        assert_eq!(expiry_step(d(2026, 6, 17), expiry, 14, true), Some(ExpiryStep::Reclaim));
+    }
+
+    #[test]
+    fn only_the_systems_live_temporary_resources_are_extended() {
+        let found = [
+            NamedResource { id: 1, live: true, temporary: true, expires_on: Some(d(2026, 6, 3)) },
+            NamedResource { id: 2, live: false, temporary: true, expires_on: Some(d(2026, 6, 3)) },
+            NamedResource { id: 3, live: true, temporary: false, expires_on: None },
+        ];
+        let today = d(2026, 5, 1);
+        let until = Some(d(2026, 9, 3));
+        assert!(check_named_resources(RequestKind::Extension, &[1], &found, today, until).is_ok());
+        let code = |ids: &[i64]| {
+            check_named_resources(RequestKind::Extension, ids, &found, today, until).unwrap_err().code
+        };
+        assert_eq!(code(&[9]), "unknown_resource");
+        assert_eq!(code(&[2]), "already_reclaimed");
+        assert_eq!(code(&[3]), "not_temporary");
+        assert!(check_named_resources(RequestKind::Reclaim, &[1, 3], &found, today, None).is_ok());
     }
 
     #[test]

@@ -164,14 +164,16 @@ async fn expiries(state: &AppState, report: &mut TickReport) -> anyhow::Result<(
     }
     for r in &resources {
         let Some(expires_on) = r.expires_on else { continue };
-        let reclaim_on = expires_on.checked_add(grace.days()).unwrap_or(expires_on);
         let Some(current) = tx.resource(r.id).await? else { continue };
-        let (target, action, zh) = if today >= reclaim_on {
-            (ResourceState::Reclaimed, "resource.reclaim_expired", "已回收")
-        } else if today >= expires_on && current.state == ResourceState::Active {
-            (ResourceState::Suspended, "resource.suspend_expired", "已停用")
-        } else {
-            continue;
+        let suspended = current.state == ResourceState::Suspended;
+        let (target, action, zh) = match request::expiry_step(today, expires_on, grace, suspended) {
+            Some(request::ExpiryStep::Reclaim) => {
+                (ResourceState::Reclaimed, "resource.reclaim_expired", "已回收")
+            }
+            Some(request::ExpiryStep::Suspend) => {
+                (ResourceState::Suspended, "resource.suspend_expired", "已停用")
+            }
+            None => continue,
         };
         tx.set_resource_state(&ctx, &current, target, action).await?;
         if target == ResourceState::Reclaimed {
