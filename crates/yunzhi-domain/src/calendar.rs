@@ -214,6 +214,16 @@ impl Calendar {
         Ok(count)
     }
 
+    /// Working days used by something received on `received` and finished
+    /// (or looked at) on `end`, counted like its deadline: the day of
+    /// receipt does not count, and a day-off receipt counts from the next
+    /// working day. "Handed over on day 2 of 7" is 2 here.
+    pub fn working_days_taken(&self, received: Date, end: Date) -> Result<u32, YearUnknown> {
+        let effective =
+            if self.is_working_day(received)? { received } else { self.add_working_days(received, 1)? };
+        self.count_working_days(effective, end)
+    }
+
     /// The deadline of something received on `received` that must be done
     /// within `n` working days. The day of receipt does not count
     /// (期间开始之日不计算在内); something received on a day off counts as
@@ -303,6 +313,15 @@ mod tests {
         };
         let codes: Vec<_> = YearSchedule::parse(&input).unwrap_err().0.into_iter().map(|e| e.code).collect();
         assert_eq!(codes, ["wrong_year", "not_a_weekend", "both_holiday_and_workday"]);
+    }
+
+    #[test]
+    fn a_request_received_on_friday_and_handed_over_on_tuesday_took_two_working_days() {
+        let c = cal();
+        assert_eq!(c.working_days_taken(d(2026, 11, 20), d(2026, 11, 24)).unwrap(), 2);
+        assert_eq!(c.working_days_taken(d(2026, 11, 20), d(2026, 11, 20)).unwrap(), 0);
+        // Received on Saturday: Monday is the day of receipt.
+        assert_eq!(c.working_days_taken(d(2026, 11, 21), d(2026, 11, 24)).unwrap(), 1);
     }
 
     #[test]

@@ -54,14 +54,7 @@ fn view(calendar: &Calendar, today: jiff::civil::Date, r: RequestRecord) -> Requ
     let zone = yunzhi_domain::clock::district_zone();
     let finished = r.finished_at.map(|t| t.0.to_zoned(zone.clone()).date());
     let received = r.submitted_at.0.to_zoned(zone).date();
-    let end = finished.unwrap_or(today);
-    let effective = if calendar.is_working_day(received).unwrap_or(true) {
-        Ok(received)
-    } else {
-        calendar.add_working_days(received, 1)
-    };
-    // Day 1 is the first working day after receipt.
-    let taken = effective.and_then(|e| calendar.count_working_days(e, end)).ok();
+    let taken = calendar.working_days_taken(received, finished.unwrap_or(today)).ok();
     RequestView {
         warning: (r.kind == RequestKind::Reclaim).then(|| RECLAIM_WARNING.to_owned()),
         turn: r.turn(),
