@@ -79,19 +79,20 @@ fn hotp(secret: &[u8], counter: u64, digits: u32) -> String {
     format!("{:0width$}", binary % 10u32.pow(digits), width = digits as usize)
 }
 
-/// Whether `code` is valid for the base32 `secret` at `unix_seconds`,
-/// allowing one step of clock drift either way.
-pub fn verify_totp(secret_base32: &str, code: &str, unix_seconds: i64) -> bool {
-    let Ok(secret) = data_encoding::BASE32_NOPAD.decode(secret_base32.as_bytes()) else {
-        return false;
-    };
+/// The time step whose code `code` is, for the base32 `secret` at
+/// `unix_seconds`, allowing one step of clock drift either way; `None` when
+/// it is none of them. The caller refuses a step already used (a replay).
+pub fn verify_totp(secret_base32: &str, code: &str, unix_seconds: i64) -> Option<i64> {
+    let secret = data_encoding::BASE32_NOPAD.decode(secret_base32.as_bytes()).ok()?;
     let code = code.trim();
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return false;
+        return None;
     }
     [-TOTP_STEP, 0, TOTP_STEP]
         .iter()
-        .any(|d| constant_time_eq(totp_code(&secret, unix_seconds + d).as_bytes(), code.as_bytes()))
+        .map(|d| unix_seconds + d)
+        .find(|t| constant_time_eq(totp_code(&secret, *t).as_bytes(), code.as_bytes()))
+        .map(|t| t.max(0) / TOTP_STEP)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -120,8 +121,8 @@ mod tests {
         let secret = new_totp_secret().unwrap();
         let raw = data_encoding::BASE32_NOPAD.decode(secret.as_bytes()).unwrap();
         let code = totp_code(&raw, 1_000_000);
-        assert!(verify_totp(&secret, &code, 1_000_000 + 30));
-        assert!(!verify_totp(&secret, &code, 1_000_000 + 95));
+        assert_eq!(verify_totp(&secret, &code, 1_000_000 + 30), Some(1_000_000 / 30));
+        assert_eq!(verify_totp(&secret, &code, 1_000_000 + 95), None);
     }
 
     #[test]

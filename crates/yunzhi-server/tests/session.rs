@@ -148,6 +148,10 @@ async fn roles_other_than_unit_staff_need_the_second_factor(backend: Backend) {
     let code = auth::totp_code(&raw, s.clock.as_ref().now_seconds());
     let ok = s.login_with("root_admin", "Root-Admin-2026", Some(&code)).await.expect(201);
     let token = ok.body["token"].as_str().unwrap().to_owned();
+    // The same code a second time is refused: it may have been seen.
+    let replay = s.login_with("root_admin", "Root-Admin-2026", Some(&code)).await.expect(401);
+    assert_eq!(replay.code(), "totp_invalid");
+    assert!(replay.body["detail"].as_str().unwrap().contains("already been used"));
 
     let unenrolled = s.login_with("no_factor", "Root-Admin-2026", None).await.expect(403);
     assert_eq!(unenrolled.code(), "totp_not_enrolled");

@@ -308,6 +308,19 @@ impl Tx {
         row.as_ref().map(user).transpose()
     }
 
+    /// Records that the second-factor code of time step `step` was used.
+    /// `false` when that step (or a later one) was already used: a replay.
+    pub async fn use_totp_step(&mut self, user_id: UserId, step: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE users SET totp_last_step = $1 WHERE id = $2 AND (totp_last_step IS NULL OR totp_last_step < $1)",
+        )
+        .bind(step)
+        .bind(user_id.0)
+        .execute(self.conn())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Sets a new password (already hashed) and ends the account's sessions.
     pub async fn set_password(
         &mut self,

@@ -117,21 +117,22 @@ pub async fn login(
             .open(sealed, &format!("totp:{}", user.username))
             .map_err(|e| ApiError::Internal(e.context("opening a second-factor seed")))?;
         let secret = String::from_utf8(secret).map_err(|e| ApiError::Internal(e.into()))?;
-        match input.totp.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-            None => {
-                return Err(ApiError::unauthorized(
-                    "totp_required",
-                    "enter the 6-digit code from your authenticator app",
-                ));
-            }
-            Some(code) if !auth::verify_totp(&secret, code, now.as_second()) => {
-                return fail(ApiError::unauthorized(
-                    "totp_invalid",
-                    "the 6-digit code is wrong or has expired",
-                ))
+        let code = input.totp.as_deref().map(str::trim).filter(|c| !c.is_empty()).ok_or_else(|| {
+            ApiError::unauthorized("totp_required", "enter the 6-digit code from your authenticator app")
+        })?;
+        let Some(step) = auth::verify_totp(&secret, code, now.as_second()) else {
+            return fail(ApiError::unauthorized("totp_invalid", "the 6-digit code is wrong or has expired"))
                 .await;
-            }
-            Some(_) => {}
+        };
+        let mut tx = state.store.begin().await?;
+        let fresh = tx.use_totp_step(user.id, step).await?;
+        tx.commit().await?;
+        if !fresh {
+            return fail(ApiError::unauthorized(
+                "totp_invalid",
+                "this 6-digit code has already been used; wait for the next one",
+            ))
+            .await;
         }
     }
     let token = auth::new_token()?;
