@@ -6,6 +6,7 @@
 pub mod api;
 pub mod auth;
 pub mod courier;
+pub mod drivers;
 pub mod error;
 pub mod extract;
 pub mod idempotent;
@@ -42,6 +43,8 @@ pub struct ServerConfig {
     pub demo_password: String,
     /// The key that seals secrets at rest (see `secrets`).
     pub secret_key: [u8; 16],
+    /// Where simulated platforms keep their inventory; `None` keeps it in memory.
+    pub simulator_dir: Option<std::path::PathBuf>,
     /// Where notifications also go: a webhook, and e-mail through SMTP.
     pub webhook_url: Option<String>,
     pub webhook_secret: Option<String>,
@@ -134,6 +137,8 @@ pub async fn start(config: ServerConfig, clock: Arc<ShiftableClock>) -> anyhow::
     let mut state = AppState::new(store, clock, config.settings.clone());
     state.channels = Arc::new(config.channels()?);
     state.secrets = Arc::new(secrets::SecretBox::new(config.secret_key));
+    state.drivers =
+        Arc::new(drivers::Drivers::new(config.simulator_dir.clone(), config.settings.simulator_faults));
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -518,7 +518,7 @@ impl RequestSeeder {
         }
         if matches!(stop, Stop::Fulfilled) {
             let ctx = self.ctx("job-runner", days_ago);
-            crate::worker::provision_in(tx, &ctx, &r, received).await?;
+            crate::worker::provision_in(tx, &ctx, &r, received, false).await?;
             tx.fulfil_request(&ctx, &r).await?;
         }
         Ok(())

@@ -25,6 +25,10 @@ pub struct Settings {
     pub sla: yunzhi_domain::request::SlaPolicy,
     /// Days after expiry before suspended temporary resources are reclaimed (Art. 12).
     pub temporary_grace_days: i64,
+    /// Faults the simulated platforms inject: none, except in tests and drills.
+    pub simulator_faults: yunzhi_drivers::simulator::Faults,
+    /// The first wait before a failed job is tried again; it doubles each time.
+    pub job_retry_base: SignedDuration,
 }
 
 impl Default for Settings {
@@ -37,6 +41,8 @@ impl Default for Settings {
             body_limit: 1024 * 1024,
             sla: yunzhi_domain::request::SlaPolicy::default(),
             temporary_grace_days: 14,
+            simulator_faults: yunzhi_drivers::simulator::Faults::default(),
+            job_retry_base: SignedDuration::from_secs(5),
         }
     }
 }
@@ -53,6 +59,8 @@ pub struct AppState {
     pub channels: Arc<crate::courier::Channels>,
     /// Seals and opens secrets kept in the database.
     pub secrets: Arc<crate::secrets::SecretBox>,
+    /// The cloud platforms' drivers.
+    pub drivers: Arc<crate::drivers::Drivers>,
 }
 
 impl AppState {
@@ -69,6 +77,7 @@ impl AppState {
             secrets: Arc::new(crate::secrets::SecretBox::new(
                 crate::auth::random_bytes(16).ok().and_then(|b| b.try_into().ok()).unwrap_or([0; 16]),
             )),
+            drivers: Arc::new(crate::drivers::Drivers::new(None, Default::default())),
         }
     }
 

@@ -19,6 +19,7 @@ use yunzhi_domain::ids::CatalogItemId;
 use yunzhi_domain::request::{self, Demand, RequestKind, RequestState};
 use yunzhi_domain::resource::{ResourceState, place};
 use yunzhi_domain::role::Role;
+use yunzhi_drivers::ResourceSpec;
 use yunzhi_store::{AuditCtx, JobRecord, NewResource, Notice};
 
 use crate::api::requests::kind_zh;
@@ -49,10 +50,11 @@ pub fn spawn(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::J
     })
 }
 
-/// Backoff before the next attempt: 5 s, 10 s, 20 s … up to 10 minutes.
-fn backoff(attempts: i64) -> SignedDuration {
-    let secs = 5i64.saturating_mul(1i64 << attempts.clamp(0, 10));
-    SignedDuration::from_secs(secs.min(600))
+/// Backoff before the next attempt: `base` doubled at each attempt
+/// (5 s, 10 s, 20 s … by default), at most 10 minutes.
+fn backoff(base: SignedDuration, attempts: i64) -> SignedDuration {
+    let ms = (base.as_millis() as i64).saturating_mul(1i64 << attempts.clamp(0, 10));
+    SignedDuration::from_millis(ms.min(600_000))
 }
 
 /// Claims and runs one due job. `Ok(false)` when there was none.
@@ -70,7 +72,13 @@ async fn run_one(state: &AppState, worker: &str) -> anyhow::Result<bool> {
         Ok(()) => tx.complete_job(job.id, now).await?,
         Err(e) => {
             tracing::warn!(job = job.id.0, kind = %job.kind, attempt = job.attempts, error = %e, "job failed; will retry");
-            tx.fail_job(job.id, &e.to_string(), now, now + backoff(job.attempts)).await?;
+            tx.fail_job(
+                job.id,
+                &e.to_string(),
+                now,
+                now + backoff(state.settings.job_retry_base, job.attempts),
+            )
+            .await?;
         }
     }
     tx.commit().await?;
@@ -96,16 +104,60 @@ fn system_ctx(state: &AppState) -> AuditCtx {
 /// drivers land, the simulated platforms answer at once.
 async fn provision(state: &AppState, request_id: i64) -> anyhow::Result<()> {
     let ctx = system_ctx(state);
+    // 1. Decide and record what to make, once: a retried job finds the rows.
     let mut tx = state.store.begin().await?;
     let Some(r) = tx.request(Scope::AllUnits, request_id).await? else { return Ok(()) };
     if r.state != RequestState::Approved {
         return Ok(()); // already carried out, or withdrawn: nothing to do twice
     }
+    if tx.resources_of_request(r.id).await?.is_empty() {
+        provision_in(&mut tx, &ctx, &r, state.clock.today(), true).await?;
+    }
+    let resources = tx.resources_of_request(r.id).await?;
+    tx.commit().await?;
+
+    // 2. Have each made by its platform, outside any transaction. The key
+    // is the resource's own id, so a retry after a crash or a lost answer
+    // finds what the first attempt made instead of making another.
+    let reader = internal_reader();
+    for res in resources.iter().filter(|r| r.state == ResourceState::Provisioning) {
+        let platform_id =
+            res.platform_id.ok_or_else(|| anyhow::anyhow!("resource {} has no platform", res.id))?;
+        let platform = state
+            .store
+            .platform(&reader, platform_id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("platform {platform_id} is gone"))?;
+        let driver = state.drivers.for_platform(&platform).await?;
+        let spec = ResourceSpec {
+            key: format!("yz-res-{}", res.id),
+            vcpu: u32::try_from(res.vcpu).unwrap_or(u32::MAX),
+            memory_gib: u32::try_from(res.memory_gib).unwrap_or(u32::MAX),
+            storage_gib: u32::try_from(res.storage_gib).unwrap_or(u32::MAX),
+            image: None,
+        };
+        driver.create(&spec).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let ctx = system_ctx(state);
+        let mut tx = state.store.begin().await?;
+        tx.hand_over(&ctx, res).await?;
+        tx.commit().await?;
+    }
+
+    // 3. All made: the request is carried out.
+    let ctx = system_ctx(state);
+    let mut tx = state.store.begin().await?;
+    let Some(r) = tx.request(Scope::AllUnits, request_id).await? else { return Ok(()) };
+    if r.state != RequestState::Approved {
+        return Ok(());
+    }
+    let made = tx.resources_of_request(r.id).await?;
+    if made.iter().any(|m| m.state == ResourceState::Provisioning) {
+        anyhow::bail!("request {} still has resources being made", r.id);
+    }
     let system =
         tx.system(Scope::AllUnits, r.system_id).await?.ok_or_else(|| anyhow::anyhow!("system gone"))?;
-    let n = provision_in(&mut tx, &ctx, &r, state.clock.today()).await?;
-    let expires_on =
-        (r.kind == RequestKind::Temporary).then(|| request::temporary_expiry(state.clock.today()));
+    let n = made.len();
+    let expires_on = made.iter().find_map(|m| m.expires_on);
     let done = tx.fulfil_request(&ctx, &r).await?;
     let notice = Notice {
         kind: "request.fulfilled",
@@ -125,15 +177,28 @@ async fn provision(state: &AppState, request_id: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates the resources of approved request `r` inside `tx`, placing each
-/// on the least loaded platform of the system's architecture with room.
-/// Returns how many it made; the caller marks the request fulfilled in the
-/// same transaction. Used by the job and by the demo district's seeding.
+/// The server's own reading permission on platforms, for the job runner.
+fn internal_reader() -> yunzhi_domain::access::PlatformReader {
+    let actor = yunzhi_domain::access::Actor {
+        user_id: yunzhi_domain::ids::UserId(0),
+        username: "job-runner".into(),
+        roles: yunzhi_domain::role::RoleSet::from_stored(vec![Role::CloudAdmin]),
+        unit_id: None,
+    };
+    // A cloud admin always reads platforms.
+    actor.platform_reader().expect("a cloud admin reads platforms")
+}
+
+/// Records the resources of approved request `r` inside `tx`, placing each
+/// on the least loaded platform of the system's architecture with room:
+/// `provisioning`, for the drivers to make, or (seeding the demo) handed
+/// over at once. Returns how many.
 pub async fn provision_in(
     tx: &mut yunzhi_store::Tx,
     ctx: &AuditCtx,
     r: &yunzhi_store::RequestRecord,
     today: jiff::civil::Date,
+    through_drivers: bool,
 ) -> anyhow::Result<usize> {
     let system =
         tx.system(Scope::AllUnits, r.system_id).await?.ok_or_else(|| anyhow::anyhow!("system gone"))?;
@@ -180,6 +245,7 @@ pub async fn provision_in(
                 quantity,
                 temporary: r.kind == RequestKind::Temporary,
                 expires_on,
+                provisioning: through_drivers,
             };
             tx.create_resource(ctx, &new).await?;
         }
@@ -226,8 +292,9 @@ mod tests {
 
     #[test]
     fn retries_back_off_exponentially_up_to_ten_minutes() {
-        assert_eq!(backoff(1), SignedDuration::from_secs(10));
-        assert_eq!(backoff(3), SignedDuration::from_secs(40));
-        assert_eq!(backoff(30), SignedDuration::from_secs(600));
+        let base = SignedDuration::from_secs(5);
+        assert_eq!(backoff(base, 1), SignedDuration::from_secs(10));
+        assert_eq!(backoff(base, 3), SignedDuration::from_secs(40));
+        assert_eq!(backoff(base, 30), SignedDuration::from_secs(600));
     }
 }

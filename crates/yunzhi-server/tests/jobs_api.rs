@@ -10,7 +10,92 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 use yunzhi_store::{NewJob, Store};
 
-on_both_backends!(a_provisioning_without_room_shows_why_and_a_failed_job_is_retried_or_cancelled);
+on_both_backends!(
+    a_provisioning_without_room_shows_why_and_a_failed_job_is_retried_or_cancelled,
+    a_platform_that_loses_its_answers_still_ends_with_exactly_the_approved_resources,
+);
+
+/// The crash between a platform's create and Yunzhi's commit, as the
+/// platform sees it: the resource is made, the answer never arrives. Every
+/// create of this simulator loses every other answer; the retried job must
+/// find what was made, not make it again.
+async fn a_platform_that_loses_its_answers_still_ends_with_exactly_the_approved_resources(backend: Backend) {
+    let faults = yunzhi_drivers::simulator::Faults { lost_answer_rate: 0.5, seed: 3, ..Default::default() };
+    let settings = yunzhi_server::Settings {
+        demo: true,
+        simulator_faults: faults,
+        job_retry_base: jiff::SignedDuration::from_millis(50),
+        ..Default::default()
+    };
+    let s = TestServer::start(backend, settings).await;
+    let clerk = s.login("unit1_user").await;
+    let ca = s.login("cloud_admin").await;
+    let body = json!({"name": "丢包测试系统", "mlps_level": 2, "project_ref": "青发改〔2026〕98号", "arch": "x86_64",
+        "quota": {"vcpu": 64, "memory_gib": 128, "storage_gib": 2000}, "quota_basis": "可研"});
+    let system = s.post(&clerk, "/api/v1/systems", body).await.expect(201).body["id"].clone();
+    s.patch(&ca, &format!("/api/v1/systems/{system}"), json!({"state": "approved"})).await.expect(200);
+    let host =
+        s.all(&clerk, "/api/v1/catalog").await.iter().find(|c| c["code"] == "ecs.x86.c2m4").unwrap()["id"]
+            .clone();
+    let req = s
+        .post(
+            &clerk,
+            "/api/v1/requests",
+            json!({"kind": "new", "system_id": system, "justification": "丢包",
+            "items": [{"catalog_item_id": host, "quantity": 5}]}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    for who in ["cloud_admin", "infra_chief", "bdc_leader"] {
+        let t = s.login(who).await;
+        s.post(&t, &format!("/api/v1/requests/{req}/decisions"), json!({"decision": "approve"}))
+            .await
+            .expect(200);
+    }
+    let mut done = false;
+    for _ in 0..600 {
+        if s.get(&clerk, &format!("/api/v1/requests/{req}")).await.body["state"] == "fulfilled" {
+            done = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(done, "the request is carried out despite the lost answers");
+    let resources = s.all(&clerk, &format!("/api/v1/resources?system_id={system}")).await;
+    assert_eq!(resources.len(), 5);
+    let platform: i64 = resources[0]["platform_id"].as_i64().unwrap();
+    let reader = yunzhi_domain::access::Actor {
+        user_id: yunzhi_domain::ids::UserId(0),
+        username: "t".into(),
+        roles: yunzhi_domain::role::RoleSet::from_stored(vec![yunzhi_domain::role::Role::CloudAdmin]),
+        unit_id: None,
+    }
+    .platform_reader()
+    .unwrap();
+    let record =
+        s.state().store.platform(&reader, yunzhi_domain::ids::PlatformId(platform)).await.unwrap().unwrap();
+    let driver = s.state().drivers.for_platform(&record).await.unwrap();
+    let mut remote = None;
+    for _ in 0..20 {
+        if let Ok(list) = driver.list().await {
+            remote = Some(list);
+            break;
+        }
+    }
+    let remote = remote.expect("the platform lists its inventory");
+    let mut keys: Vec<_> = remote.iter().map(|r| r.key.clone()).collect();
+    keys.sort();
+    let mut expected: Vec<_> = resources.iter().map(|r| format!("yz-res-{}", r["id"])).collect();
+    expected.sort();
+    assert_eq!(keys, expected, "exactly one platform resource per approved resource");
+    let jobs = s.all(&ca, "/api/v1/jobs").await;
+    let job = jobs.iter().find(|j| j["payload"]["request_id"] == req).unwrap();
+    assert!(job["attempts"].as_i64().unwrap() > 1, "answers were lost and the job retried: {job}");
+    s.stop().await;
+}
 
 async fn job_where(s: &TestServer, token: &str, path: &str, pred: impl Fn(&Value) -> bool) -> Value {
     for _ in 0..200 {

@@ -99,6 +99,9 @@ pub struct NewResource {
     pub quantity: u32,
     pub temporary: bool,
     pub expires_on: Option<Date>,
+    /// Made on its platform later, by a driver (`provisioning`), rather than
+    /// handed over at once (`active`).
+    pub provisioning: bool,
 }
 
 /// Per-platform usage by live resources, as a subquery on `p`.
@@ -219,14 +222,14 @@ impl Tx {
             .collect()
     }
 
-    /// Creates a resource, handed over now (the simulated platforms answer
-    /// at once; real drivers will create it `provisioning` first).
+    /// Records a resource: `provisioning` until its platform has made it,
+    /// or handed over at once.
     pub async fn create_resource(&mut self, ctx: &AuditCtx, new: &NewResource) -> Result<ResourceRecord> {
         let now = ctx.at.as_millisecond();
         let row = sqlx::query(
             "INSERT INTO resources (unit_id, system_id, request_id, catalog_item_id, kind, name, platform_id, state, vcpu, \
              memory_gib, storage_gib, quantity, temporary, expires_on, handed_over_at, version, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $10, $11, $12, $13, $14, 1, $14, $14) RETURNING *",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $15, $8, $9, $10, $11, $12, $13, $16, 1, $14, $14) RETURNING *",
         )
         .bind(new.unit.0)
         .bind(new.system.0)
@@ -242,6 +245,8 @@ impl Tx {
         .bind(crate::flag(new.temporary))
         .bind(new.expires_on.map(|d| d.to_string()))
         .bind(now)
+        .bind(if new.provisioning { "provisioning" } else { "active" })
+        .bind((!new.provisioning).then_some(now))
         .fetch_one(self.conn())
         .await?;
         let created = resource(&row)?;
@@ -282,6 +287,42 @@ impl Tx {
                 unit_id: Some(current.unit_id.0),
                 before: Some(serde_json::json!({"state": current.state})),
                 after: Some(serde_json::json!({"state": updated.state})),
+            },
+        )
+        .await?;
+        Ok(updated)
+    }
+
+    /// The resources a request made, oldest first.
+    pub async fn resources_of_request(&mut self, request: i64) -> Result<Vec<ResourceRecord>> {
+        let rows = sqlx::query("SELECT * FROM resources WHERE request_id = $1 ORDER BY id")
+            .bind(request)
+            .fetch_all(self.conn())
+            .await?;
+        rows.iter().map(resource).collect()
+    }
+
+    /// A resource its platform has made: active and handed over now.
+    pub async fn hand_over(&mut self, ctx: &AuditCtx, current: &ResourceRecord) -> Result<ResourceRecord> {
+        let row = sqlx::query(
+            "UPDATE resources SET state = 'active', handed_over_at = $1, version = version + 1, updated_at = $1 \
+             WHERE id = $2 AND state = 'provisioning' RETURNING *",
+        )
+        .bind(ctx.at.as_millisecond())
+        .bind(current.id)
+        .fetch_optional(self.conn())
+        .await?
+        .ok_or_else(|| StoreError::Conflict(format!("resource {} is no longer provisioning", current.id)))?;
+        let updated = resource(&row)?;
+        self.audit(
+            ctx,
+            Change {
+                action: "resource.hand_over",
+                object_type: "resource",
+                object_id: Some(current.id.to_string()),
+                unit_id: Some(current.unit_id.0),
+                before: Some(serde_json::json!({"state": current.state})),
+                after: Some(serde_json::json!({"state": updated.state, "platform_id": updated.platform_id})),
             },
         )
         .await?;

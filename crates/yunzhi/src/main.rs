@@ -195,12 +195,21 @@ async fn main() -> anyhow::Result<()> {
                 grace: temporary_grace_days,
             };
             let key = store.secret_key()?;
-            serve(store.url()?, key, demo, listen, limits, channels).await
+            serve(store.url()?, key, Some(store.data.join("simulator")), demo, listen, limits, channels).await
         }
         Command::Demo { data, listen } => {
             let store = StoreArgs { data, database: None };
-            serve(store.url()?, store.secret_key()?, true, listen, Limits::default(), ChannelArgs::default())
-                .await
+            let sim = Some(store.data.join("simulator"));
+            serve(
+                store.url()?,
+                store.secret_key()?,
+                sim,
+                true,
+                listen,
+                Limits::default(),
+                ChannelArgs::default(),
+            )
+            .await
         }
         Command::Openapi => {
             println!("{}", yunzhi_server::api::openapi::document_json()?);
@@ -233,6 +242,7 @@ impl Default for Limits {
 async fn serve(
     url: String,
     secret_key: [u8; 16],
+    simulator_dir: Option<PathBuf>,
     demo: bool,
     listen: SocketAddr,
     limits: Limits,
@@ -278,6 +288,7 @@ async fn serve(
         settings,
         demo_password,
         secret_key,
+        simulator_dir,
         webhook_url: channels.webhook_url,
         webhook_secret: channels.webhook_secret,
         smtp_url: channels.smtp_url,

@@ -177,6 +177,7 @@ impl TestServer {
             settings,
             demo_password: DEMO_PASSWORD.into(),
             secret_key: SECRET_KEY,
+            simulator_dir: None,
             webhook_url: None,
             webhook_secret: None,
             smtp_url: None,
@@ -198,6 +199,11 @@ impl TestServer {
             running: Some(running),
             db: Some(db),
         }
+    }
+
+    /// The running server's state (drivers, store), for what only it can show.
+    pub fn state(&self) -> &yunzhi_server::AppState {
+        &self.running.as_ref().expect("running").state
     }
 
     /// Stops the server and keeps its database, to start again on it.
