@@ -40,6 +40,16 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             )));
         }
         let limit = state.settings.body_limit;
+        // A body declared too large is refused before a byte of it is read,
+        // so a client waiting for `100 Continue` never sends it.
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            return Err(ApiError::TooLarge { limit });
+        }
         let raw = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::TooLarge { limit }

@@ -18,21 +18,6 @@ async fn upload(
     s.post_bytes(token, &format!("/api/v1/systems/{system}/documents?{query}"), content_type, body).await
 }
 
-async fn oversized_upload(s: &TestServer, token: &str, system: i64) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = s.base.trim_start_matches("http://");
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "POST /api/v1/systems/{system}/documents?{APPROVAL} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/pdf\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
-        21 * 1024 * 1024
-    );
-    tcp.write_all(head.as_bytes()).await.unwrap();
-    let mut buf = vec![0u8; 4096];
-    let n = tcp.read(&mut buf).await.unwrap();
-    String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or("").to_owned()
-}
-
 fn pdf(len: usize) -> Vec<u8> {
     let mut v = b"%PDF-1.7\n".to_vec();
     v.extend((0..len.saturating_sub(9)).map(|i| (i % 251) as u8));
@@ -80,7 +65,14 @@ async fn a_unit_files_its_project_approval_and_only_it_and_the_big_data_center_r
     assert_eq!(r.code(), "bad_query");
     // An oversized file is refused from its Content-Length, before its bytes
     // are read (as a client that waits for `100 Continue` sees it).
-    let status_line = oversized_upload(&s, &clerk, system).await;
+    let status_line = s
+        .post_declaring(
+            &clerk,
+            &format!("/api/v1/systems/{system}/documents?{APPROVAL}"),
+            "application/pdf",
+            21 * 1024 * 1024,
+        )
+        .await;
     assert!(status_line.starts_with("HTTP/1.1 413"), "{status_line}");
     assert_eq!(s.all(&clerk, &format!("/api/v1/systems/{system}/documents")).await.len(), 1);
 

@@ -13,7 +13,77 @@ use yunzhi_store::{NewJob, Store};
 on_both_backends!(
     a_provisioning_without_room_shows_why_and_a_failed_job_is_retried_or_cancelled,
     a_platform_that_loses_its_answers_still_ends_with_exactly_the_approved_resources,
+    a_drained_platform_takes_nothing_new_until_it_is_enabled_again,
 );
+
+async fn a_drained_platform_takes_nothing_new_until_it_is_enabled_again(backend: Backend) {
+    let settings = yunzhi_server::Settings {
+        demo: true,
+        job_retry_base: jiff::SignedDuration::from_millis(50),
+        ..Default::default()
+    };
+    let s = TestServer::start(backend, settings).await;
+    let ca = s.login("cloud_admin").await;
+    let clerk = s.login("unit1_user").await;
+    let platforms = s.all(&ca, "/api/v1/platforms").await;
+    let x86 = platforms.iter().find(|p| p["arch"] == "x86_64").unwrap()["id"].clone();
+    let path = format!("/api/v1/platforms/{x86}");
+    let r = s.patch(&ca, &path, json!({"state": "asleep"})).await.expect(422);
+    assert_eq!(r.body["field"], "state");
+    let office = s.login("office").await;
+    s.patch(&office, &path, json!({"state": "draining"})).await.expect(403);
+    s.patch(&ca, "/api/v1/platforms/9999", json!({"state": "draining"})).await.expect(404);
+    let drained = s.patch(&ca, &path, json!({"state": "draining"})).await.expect(200);
+    assert_eq!(drained.body["state"], "draining");
+    assert!(drained.body["usage"]["vcpu"].as_u64() > Some(0), "it keeps what it runs");
+
+    let system = s
+        .all(&clerk, "/api/v1/systems?state=online")
+        .await
+        .iter()
+        .find(|x| x["arch"] == "x86_64")
+        .unwrap()["id"]
+        .clone();
+    let host =
+        s.all(&clerk, "/api/v1/catalog").await.iter().find(|c| c["code"] == "ecs.x86.c2m4").unwrap()["id"]
+            .clone();
+    let req = s
+        .post(
+            &clerk,
+            "/api/v1/requests",
+            json!({"kind": "new", "system_id": system, "justification": "排空测试",
+            "items": [{"catalog_item_id": host, "quantity": 1}]}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    for who in ["cloud_admin", "infra_chief", "bdc_leader"] {
+        let t = s.login(who).await;
+        s.post(&t, &format!("/api/v1/requests/{req}/decisions"), json!({"decision": "approve"}))
+            .await
+            .expect(200);
+    }
+    job_where(&s, &ca, "/api/v1/jobs?state=queued", |j| {
+        j["payload"]["request_id"] == req
+            && j["last_error"].as_str().is_some_and(|e| e.starts_with("no_capacity"))
+    })
+    .await;
+    s.patch(&ca, &path, json!({"state": "enabled"})).await.expect(200);
+    let mut fulfilled = false;
+    for _ in 0..200 {
+        if s.get(&clerk, &format!("/api/v1/requests/{req}")).await.body["state"] == "fulfilled" {
+            fulfilled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(fulfilled, "enabled again, the platform takes the waiting hosts");
+    let auditor = s.login("audit_admin").await;
+    assert_eq!(s.all(&auditor, "/api/v1/audit?action=platform.set_state").await.len(), 2);
+    s.stop().await;
+}
 
 /// The crash between a platform's create and Yunzhi's commit, as the
 /// platform sees it: the resource is made, the answer never arrives. Every

@@ -106,6 +106,45 @@ impl Store {
 }
 
 impl Tx {
+    /// Enables, drains or disables a platform, audited. A draining or
+    /// disabled platform keeps what it runs and takes nothing new.
+    pub async fn set_platform_state(
+        &mut self,
+        _: &CloudOperator,
+        ctx: &AuditCtx,
+        id: PlatformId,
+        state: PlatformState,
+    ) -> Result<Option<PlatformRecord>> {
+        let before: Option<String> = sqlx::query("SELECT state FROM platforms WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(self.conn())
+            .await?
+            .map(|r| r.try_get("state"))
+            .transpose()?;
+        let Some(before) = before else { return Ok(None) };
+        sqlx::query("UPDATE platforms SET state = $1, updated_at = $2 WHERE id = $3")
+            .bind(state.code())
+            .bind(ctx.at.as_millisecond())
+            .bind(id.0)
+            .execute(self.conn())
+            .await?;
+        self.audit(
+            ctx,
+            Change {
+                action: "platform.set_state",
+                object_type: "platform",
+                object_id: Some(id.to_string()),
+                unit_id: None,
+                before: Some(serde_json::json!({"state": before})),
+                after: Some(serde_json::json!({"state": state})),
+            },
+        )
+        .await?;
+        let sql = format!("SELECT p.*, {USAGE_COLUMNS} FROM platforms p WHERE p.id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.0).fetch_optional(self.conn()).await?;
+        row.as_ref().map(platform).transpose()
+    }
+
     pub async fn create_platform(
         &mut self,
         _: &CloudOperator,

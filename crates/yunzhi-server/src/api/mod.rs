@@ -58,7 +58,7 @@ pub fn router(demo: bool) -> Router<AppState> {
         .route("/catalog", get(catalog::list).post(catalog::create))
         .route("/catalog/{id}", get(catalog::get_one).patch(catalog::update))
         .route("/platforms", get(platforms::list).post(platforms::create))
-        .route("/platforms/{id}", get(platforms::get_one))
+        .route("/platforms/{id}", get(platforms::get_one).patch(platforms::update))
         .route("/requests", get(requests::list).post(requests::create))
         .route("/requests/overdue", get(requests::overdue))
         .route("/requests/{id}", get(requests::get_one).patch(requests::resubmit))

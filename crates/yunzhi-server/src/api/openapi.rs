@@ -56,7 +56,7 @@ impl Modify for OperationIds {
         units::list, units::get_one, units::create, units::update,
         systems::list, systems::get_one, systems::create, systems::update,
         catalog::list, catalog::get_one, catalog::create, catalog::update,
-        platforms::list, platforms::get_one, platforms::create,
+        platforms::list, platforms::get_one, platforms::create, platforms::update,
         requests::create, requests::list, requests::overdue, requests::get_one, requests::decide, requests::resubmit, requests::withdraw,
         jobs::list, jobs::retry, jobs::cancel,
         resources::list, resources::get_one, notifications::list, notifications::read,

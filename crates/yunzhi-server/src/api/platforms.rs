@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use yunzhi_domain::ids::PlatformId;
-use yunzhi_domain::platform::{NewPlatform, PlatformInput};
+use yunzhi_domain::platform::{NewPlatform, PlatformInput, PlatformState};
 use yunzhi_store::{Page, PlatformRecord};
 
 use super::{ApiQuery, PageQuery, path_id};
@@ -57,4 +57,35 @@ pub async fn create(
         Ok(tx.create_platform(&operator, &ctx, &new).await?)
     })
     .await
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformPatchInput {
+    /// enabled, draining (keeps what it runs, takes nothing new) or disabled.
+    pub state: String,
+}
+
+#[utoipa::path(patch, path = "/api/v1/platforms/{id}", tag = "platforms", request_body = PlatformPatchInput,
+    params(("id" = i64, Path, description = "The object's id")),
+    responses((status = 200, description = "OK", body = PlatformRecord),
+        (status = 404, description = "No such object, or another unit's", body = crate::error::Problem),
+        (status = 422, description = "Invalid input: the field, the rule and the article", body = crate::error::Problem)))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: ApiJson<PlatformPatchInput>,
+) -> ApiResult<Json<PlatformRecord>> {
+    let operator = caller.actor.cloud_operator().ok_or_else(|| {
+        ApiError::forbidden("only the cloud resource admin enables, drains or disables platforms")
+    })?;
+    let new_state = PlatformState::parse("state", &body.value.state)?;
+    let mut tx = state.store.begin().await?;
+    let updated = tx
+        .set_platform_state(&operator, &caller.audit(state.now()), PlatformId(path_id(&id)?), new_state)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    tx.commit().await?;
+    Ok(Json(updated))
 }

@@ -249,6 +249,23 @@ impl TestServer {
         Reply { status, headers, body }
     }
 
+    /// The status line answering a POST that declares a `length`-byte body
+    /// and waits for `100 Continue` before sending it, as careful clients
+    /// do: a body too large is refused before it is sent.
+    pub async fn post_declaring(&self, token: &str, path: &str, content_type: &str, length: usize) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.base.trim_start_matches("http://");
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("the server listens");
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: {content_type}\r\n\
+             Content-Length: {length}\r\nExpect: 100-continue\r\n\r\n"
+        );
+        tcp.write_all(head.as_bytes()).await.expect("the request goes out");
+        let mut buf = vec![0u8; 4096];
+        let n = tcp.read(&mut buf).await.expect("the server answers");
+        String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or("").to_owned()
+    }
+
     /// A POST of raw bytes with any content type (uploads, broken bodies).
     pub async fn post_bytes(&self, token: &str, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
         let resp = self
