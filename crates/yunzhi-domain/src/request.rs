@@ -231,6 +231,24 @@ pub enum Sla {
     Missed,
 }
 
+impl Sla {
+    pub fn parse(field: &str, raw: &str) -> Result<Sla, Invalid> {
+        match raw {
+            "on_time" => Ok(Sla::OnTime),
+            "due_soon" => Ok(Sla::DueSoon),
+            "overdue" => Ok(Sla::Overdue),
+            "met" => Ok(Sla::Met),
+            "missed" => Ok(Sla::Missed),
+            _ => Err(FieldError::new(
+                field,
+                "unknown_sla",
+                format!("{field} must be on_time, due_soon, overdue, met or missed"),
+            )
+            .into()),
+        }
+    }
+}
+
 /// Where a request stands: `finished_on` is when it was fulfilled (or
 /// rejected, withdrawn); `None` while open.
 pub fn sla(calendar: &Calendar, today: Date, due_on: Date, finished_on: Option<Date>) -> Sla {

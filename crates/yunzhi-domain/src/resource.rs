@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::{CatalogKind, CatalogSpec};
 use crate::ids::PlatformId;
 use crate::invalid::{FieldError, Invalid};
 use crate::platform::{Capacity, PlatformState};
@@ -48,6 +49,17 @@ impl ResourceState {
 
     pub fn is_live(self) -> bool {
         self != ResourceState::Reclaimed
+    }
+}
+
+/// The resources `quantity` of a catalog item becomes, each with what it
+/// takes: hosts, databases and other instances one by one; storage (GiB)
+/// and bandwidth (Mbps) as one resource of their quantity.
+pub fn pieces(spec: &CatalogSpec, quantity: u32) -> Vec<(Demand, u32)> {
+    if spec.kind.counts_gib() || spec.kind == CatalogKind::IpBandwidth {
+        vec![(Demand::of(spec, quantity), quantity)]
+    } else {
+        (0..quantity).map(|_| (Demand::of(spec, 1), 1)).collect()
     }
 }
 
@@ -123,6 +135,17 @@ mod tests {
     fn no_platform_with_room_means_no_placement() {
         let platforms = [p(1, Arch::X86_64, 98)];
         assert_eq!(place(Arch::X86_64, Demand { vcpu: 4, ..Default::default() }, &platforms), None);
+    }
+
+    #[test]
+    fn four_hosts_are_four_resources_and_a_terabyte_of_disk_is_one() {
+        let catalog = crate::catalog::default_catalog();
+        let host = catalog.iter().find(|i| i.code == "ecs.x86.c4m8").unwrap();
+        let ssd = catalog.iter().find(|i| i.code == "evs.ssd").unwrap();
+        let hosts = pieces(host, 4);
+        assert_eq!(hosts.len(), 4);
+        assert!(hosts.iter().all(|(d, q)| d.vcpu == 4 && *q == 1));
+        assert_eq!(pieces(ssd, 1024), vec![(Demand { vcpu: 0, memory_gib: 0, storage_gib: 1024 }, 1024)]);
     }
 
     #[test]

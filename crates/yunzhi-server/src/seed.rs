@@ -19,10 +19,10 @@ use crate::auth;
 pub const DEFAULT_DEMO_PASSWORD: &str = "Yunzhi@Demo2026";
 const DEMO_SEEDED: &str = "demo_district_seeded";
 
-/// The identity under which the server itself acts while seeding: it holds
-/// the role whose permission each step needs, so seeding goes through the
+/// The identity under which the server itself acts (seeding, jobs): it holds
+/// the role whose permission each step needs, so its work goes through the
 /// same capability checks as everyone else.
-fn internal(role: Role) -> Actor {
+pub(crate) fn internal_actor(role: Role) -> Actor {
     Actor {
         user_id: UserId(0),
         username: "yunzhi".into(),
@@ -35,7 +35,7 @@ fn internal(role: Role) -> Actor {
 /// calendar years the database does not have.
 pub async fn defaults(store: &Store, now: jiff::Timestamp) -> anyhow::Result<()> {
     let ctx = AuditCtx::system("yunzhi", now);
-    let editor = internal(Role::SysAdmin)
+    let editor = internal_actor(Role::SysAdmin)
         .calendar_editor()
         .ok_or_else(|| anyhow::anyhow!("sys_admin edits the calendar"))?;
     let mut tx = store.begin().await?;
@@ -263,8 +263,8 @@ pub async fn demo_district(store: &Store, now: jiff::Timestamp, password: &str) 
         return Ok(false);
     }
     let ctx = AuditCtx::system("demo-seed", now);
-    let sys_admin = internal(Role::SysAdmin);
-    let cloud_admin = internal(Role::CloudAdmin);
+    let sys_admin = internal_actor(Role::SysAdmin);
+    let cloud_admin = internal_actor(Role::CloudAdmin);
     let registrar = sys_admin.unit_registrar().ok_or_else(|| anyhow::anyhow!("sys_admin registers units"))?;
     let accounts = sys_admin.account_admin().ok_or_else(|| anyhow::anyhow!("sys_admin manages accounts"))?;
     let systems =

@@ -13,10 +13,9 @@ use std::time::Duration;
 use jiff::SignedDuration;
 use tokio::sync::{Notify, watch};
 use yunzhi_domain::access::Scope;
-use yunzhi_domain::catalog::CatalogKind;
 use yunzhi_domain::clock::Clock;
 use yunzhi_domain::ids::CatalogItemId;
-use yunzhi_domain::request::{self, Demand, RequestKind, RequestState};
+use yunzhi_domain::request::{self, RequestKind, RequestState};
 use yunzhi_domain::resource::{ResourceState, place};
 use yunzhi_domain::role::Role;
 use yunzhi_drivers::ResourceSpec;
@@ -179,14 +178,8 @@ async fn provision(state: &AppState, request_id: i64) -> anyhow::Result<()> {
 
 /// The server's own reading permission on platforms, for the job runner.
 fn internal_reader() -> yunzhi_domain::access::PlatformReader {
-    let actor = yunzhi_domain::access::Actor {
-        user_id: yunzhi_domain::ids::UserId(0),
-        username: "job-runner".into(),
-        roles: yunzhi_domain::role::RoleSet::from_stored(vec![Role::CloudAdmin]),
-        unit_id: None,
-    };
     // A cloud admin always reads platforms.
-    actor.platform_reader().expect("a cloud admin reads platforms")
+    crate::seed::internal_actor(Role::CloudAdmin).platform_reader().expect("a cloud admin reads platforms")
 }
 
 /// Records the resources of approved request `r` inside `tx`, placing each
@@ -212,13 +205,7 @@ pub async fn provision_in(
             .await?
             .ok_or_else(|| anyhow::anyhow!("catalog item {item} gone"))?
             .spec;
-        // Hosts, databases and other instances one by one; storage and
-        // bandwidth as one resource of their quantity.
-        let pieces: Vec<(Demand, u32)> = if spec.kind.counts_gib() || spec.kind == CatalogKind::IpBandwidth {
-            vec![(Demand::of(&spec, *quantity), *quantity)]
-        } else {
-            (0..*quantity).map(|_| (Demand::of(&spec, 1), 1)).collect()
-        };
+        let pieces = yunzhi_domain::resource::pieces(&spec, *quantity);
         for (demand, quantity) in pieces {
             let platform = place(arch, demand, &loads).ok_or_else(|| {
                 anyhow::anyhow!(

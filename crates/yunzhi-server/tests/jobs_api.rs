@@ -43,43 +43,22 @@ async fn a_drained_platform_takes_nothing_new_until_it_is_enabled_again(backend:
         .iter()
         .find(|x| x["arch"] == "x86_64")
         .unwrap()["id"]
-        .clone();
-    let host =
-        s.all(&clerk, "/api/v1/catalog").await.iter().find(|c| c["code"] == "ecs.x86.c2m4").unwrap()["id"]
-            .clone();
-    let req = s
-        .post(
-            &clerk,
-            "/api/v1/requests",
-            json!({"kind": "new", "system_id": system, "justification": "排空测试",
-            "items": [{"catalog_item_id": host, "quantity": 1}]}),
-        )
-        .await
-        .expect(201)
-        .body["id"]
         .as_i64()
         .unwrap();
-    for who in ["cloud_admin", "infra_chief", "bdc_leader"] {
-        let t = s.login(who).await;
-        s.post(&t, &format!("/api/v1/requests/{req}/decisions"), json!({"decision": "approve"}))
-            .await
-            .expect(200);
-    }
+    let host = s.catalog_id(&clerk, "ecs.x86.c2m4").await;
+    let req = s.post(&clerk, "/api/v1/requests", common::ask(system, host, 1, "new")).await.expect(201).body
+        ["id"]
+        .as_i64()
+        .unwrap();
+    s.approve_three_levels(req).await;
     job_where(&s, &ca, "/api/v1/jobs?state=queued", |j| {
         j["payload"]["request_id"] == req
             && j["last_error"].as_str().is_some_and(|e| e.starts_with("no_capacity"))
     })
     .await;
     s.patch(&ca, &path, json!({"state": "enabled"})).await.expect(200);
-    let mut fulfilled = false;
-    for _ in 0..200 {
-        if s.get(&clerk, &format!("/api/v1/requests/{req}")).await.body["state"] == "fulfilled" {
-            fulfilled = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(fulfilled, "enabled again, the platform takes the waiting hosts");
+    // Enabled again, the platform takes the waiting hosts.
+    s.wait_for_request(&clerk, req, "fulfilled").await;
     let auditor = s.login("audit_admin").await;
     assert_eq!(s.all(&auditor, "/api/v1/audit?action=platform.set_state").await.len(), 2);
     s.stop().await;
@@ -100,40 +79,15 @@ async fn a_platform_that_loses_its_answers_still_ends_with_exactly_the_approved_
     let s = TestServer::start(backend, settings).await;
     let clerk = s.login("unit1_user").await;
     let ca = s.login("cloud_admin").await;
-    let body = json!({"name": "丢包测试系统", "mlps_level": 2, "project_ref": "青发改〔2026〕98号", "arch": "x86_64",
-        "quota": {"vcpu": 64, "memory_gib": 128, "storage_gib": 2000}, "quota_basis": "可研"});
-    let system = s.post(&clerk, "/api/v1/systems", body).await.expect(201).body["id"].clone();
-    s.patch(&ca, &format!("/api/v1/systems/{system}"), json!({"state": "approved"})).await.expect(200);
-    let host =
-        s.all(&clerk, "/api/v1/catalog").await.iter().find(|c| c["code"] == "ecs.x86.c2m4").unwrap()["id"]
-            .clone();
-    let req = s
-        .post(
-            &clerk,
-            "/api/v1/requests",
-            json!({"kind": "new", "system_id": system, "justification": "丢包",
-            "items": [{"catalog_item_id": host, "quantity": 5}]}),
-        )
-        .await
-        .expect(201)
-        .body["id"]
+    let system = s.approved_system(&clerk, "丢包测试系统", (64, 128, 2000), Some("青发改〔2026〕98号")).await;
+    let host = s.catalog_id(&clerk, "ecs.x86.c2m4").await;
+    let req = s.post(&clerk, "/api/v1/requests", common::ask(system, host, 5, "new")).await.expect(201).body
+        ["id"]
         .as_i64()
         .unwrap();
-    for who in ["cloud_admin", "infra_chief", "bdc_leader"] {
-        let t = s.login(who).await;
-        s.post(&t, &format!("/api/v1/requests/{req}/decisions"), json!({"decision": "approve"}))
-            .await
-            .expect(200);
-    }
-    let mut done = false;
-    for _ in 0..600 {
-        if s.get(&clerk, &format!("/api/v1/requests/{req}")).await.body["state"] == "fulfilled" {
-            done = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(done, "the request is carried out despite the lost answers");
+    s.approve_three_levels(req).await;
+    // Carried out despite the lost answers.
+    s.wait_for_request(&clerk, req, "fulfilled").await;
     let resources = s.all(&clerk, &format!("/api/v1/resources?system_id={system}")).await;
     assert_eq!(resources.len(), 5);
     let platform: i64 = resources[0]["platform_id"].as_i64().unwrap();
@@ -188,29 +142,15 @@ async fn a_provisioning_without_room_shows_why_and_a_failed_job_is_retried_or_ca
         .await
         .expect(201)
         .body["id"]
-        .clone();
-    let body = json!({"name": "大数据分析平台", "mlps_level": 2, "project_ref": "青发改〔2026〕99号", "arch": "x86_64",
-        "quota": {"vcpu": 2048, "memory_gib": 16384, "storage_gib": 10000}, "quota_basis": "可研"});
-    let system = s.post(&clerk, "/api/v1/systems", body).await.expect(201).body["id"].clone();
-    s.patch(&ca, &format!("/api/v1/systems/{system}"), json!({"state": "approved"})).await.expect(200);
-    let req = s
-        .post(
-            &clerk,
-            "/api/v1/requests",
-            json!({"kind": "new", "system_id": system, "justification": "分析集群",
-            "items": [{"catalog_item_id": big, "quantity": 3}]}),
-        )
-        .await
-        .expect(201)
-        .body["id"]
         .as_i64()
         .unwrap();
-    for who in ["cloud_admin", "infra_chief", "bdc_leader"] {
-        let t = s.login(who).await;
-        s.post(&t, &format!("/api/v1/requests/{req}/decisions"), json!({"decision": "approve"}))
-            .await
-            .expect(200);
-    }
+    let system =
+        s.approved_system(&clerk, "大数据分析平台", (2048, 16384, 10000), Some("青发改〔2026〕99号")).await;
+    let req =
+        s.post(&clerk, "/api/v1/requests", common::ask(system, big, 3, "new")).await.expect(201).body["id"]
+            .as_i64()
+            .unwrap();
+    s.approve_three_levels(req).await;
     let waiting = job_where(&s, &ca, "/api/v1/jobs?state=queued", |j| {
         j["payload"]["request_id"] == req
             && j["last_error"].as_str().is_some_and(|e| e.starts_with("no_capacity"))

@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{Backend, TestServer};
 use serde_json::{Value, json};
 
@@ -20,55 +18,13 @@ on_both_backends!(
     the_turn_is_told_when_a_deadline_nears_and_passes,
 );
 
-async fn catalog_id(s: &TestServer, token: &str, code: &str) -> i64 {
-    let all = s.all(token, "/api/v1/catalog").await;
-    all.iter().find(|c| c["code"] == code).unwrap_or_else(|| panic!("no {code}"))["id"].as_i64().unwrap()
-}
-
-/// A system registered by the clerk and approved by the cloud admin.
-async fn approved_system(
-    s: &TestServer,
-    clerk: &str,
-    name: &str,
-    quota: (u32, u32, u32),
-    project: Option<&str>,
-) -> i64 {
-    let ca = s.login("cloud_admin").await;
-    let body = json!({"name": name, "mlps_level": 2, "project_ref": project, "arch": "x86_64",
-        "quota": {"vcpu": quota.0, "memory_gib": quota.1, "storage_gib": quota.2}, "quota_basis": "可研报告"});
-    let id = s.post(clerk, "/api/v1/systems", body).await.expect(201).body["id"].as_i64().unwrap();
-    s.patch(&ca, &format!("/api/v1/systems/{id}"), json!({"state": "approved"})).await.expect(200);
-    id
-}
-
-fn hosts(system: i64, item: i64, n: u32, kind: &str) -> Value {
-    json!({"kind": kind, "system_id": system, "items": [{"catalog_item_id": item, "quantity": n}], "justification": "业务需要"})
-}
-
-async fn decide(s: &TestServer, who: &str, id: i64, decision: &str, comment: &str) -> common::Reply {
-    let t = s.login(who).await;
-    s.post(&t, &format!("/api/v1/requests/{id}/decisions"), json!({"decision": decision, "comment": comment}))
-        .await
-}
-
-async fn wait_for(s: &TestServer, token: &str, id: i64, state: &str) -> Value {
-    for _ in 0..200 {
-        let r = s.get(token, &format!("/api/v1/requests/{id}")).await.expect(200);
-        if r.body["state"] == state {
-            return r.body;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("request {id} never became {state}");
-}
-
 async fn three_approvers_decide_in_order_and_the_hosts_appear_on_the_x86_platform(backend: Backend) {
     let s = TestServer::demo(backend).await;
     s.set_today("2026-11-20").await; // a Friday
     let clerk = s.login("unit1_user").await;
-    let system = approved_system(&s, &clerk, "新招生系统", (32, 64, 2048), Some("青发改〔2026〕12号")).await;
-    let host = catalog_id(&s, &clerk, "ecs.x86.c4m8").await;
-    let ssd = catalog_id(&s, &clerk, "evs.ssd").await;
+    let system = s.approved_system(&clerk, "新招生系统", (32, 64, 2048), Some("青发改〔2026〕12号")).await;
+    let host = s.catalog_id(&clerk, "ecs.x86.c4m8").await;
+    let ssd = s.catalog_id(&clerk, "evs.ssd").await;
     let body = json!({"kind": "new", "system_id": system, "justification": "招生系统上线",
         "items": [{"catalog_item_id": host, "quantity": 4}, {"catalog_item_id": ssd, "quantity": 624}]});
     let r = s.post(&clerk, "/api/v1/requests", body).await.expect(201);
@@ -92,17 +48,17 @@ async fn three_approvers_decide_in_order_and_the_hosts_appear_on_the_x86_platfor
         .as_u64()
         .unwrap();
     // Out of turn: the leader cannot decide first.
-    let r = decide(&s, "bdc_leader", id, "approve", "").await.expect(403);
+    let r = s.decide("bdc_leader", id, "approve", "").await.expect(403);
     assert_eq!(r.code(), "not_your_turn");
-    decide(&s, "cloud_admin", id, "approve", "同意").await.expect(200);
-    let r = decide(&s, "cloud_admin", id, "approve", "").await.expect(409);
+    s.decide("cloud_admin", id, "approve", "同意").await.expect(200);
+    let r = s.decide("cloud_admin", id, "approve", "").await.expect(409);
     assert_eq!(r.code(), "already_decided");
-    decide(&s, "infra_chief", id, "approve", "").await.expect(200);
+    s.decide("infra_chief", id, "approve", "").await.expect(200);
     s.set_today("2026-11-23").await; // Monday
-    let last = decide(&s, "bdc_leader", id, "approve", "").await.expect(200);
+    let last = s.decide("bdc_leader", id, "approve", "").await.expect(200);
     assert_eq!(last.body["state"], "approved");
 
-    let done = wait_for(&s, &clerk, id, "fulfilled").await;
+    let done = s.wait_for_request(&clerk, id, "fulfilled").await;
     assert_eq!(done["working_days_taken"], 1, "handed over on day 1 of 7");
     assert_eq!(done["sla"], "met");
     let resources = s.all(&clerk, &format!("/api/v1/resources?system_id={system}")).await;
@@ -127,19 +83,19 @@ async fn a_returned_request_is_edited_resubmitted_and_keeps_both_versions(backen
     let s = TestServer::demo(backend).await;
     s.set_today("2026-11-02").await;
     let clerk = s.login("unit1_user").await;
-    let system =
-        approved_system(&s, &clerk, "退回测试系统", (32, 64, 2048), Some("青发改〔2026〕20号")).await;
-    let host = catalog_id(&s, &clerk, "ecs.x86.c4m8").await;
-    let id = s.post(&clerk, "/api/v1/requests", hosts(system, host, 6, "new")).await.expect(201).body["id"]
-        .as_i64()
-        .unwrap();
-    decide(&s, "cloud_admin", id, "approve", "").await.expect(200);
-    let r = decide(&s, "infra_chief", id, "return", "").await.expect(422);
+    let system = s.approved_system(&clerk, "退回测试系统", (32, 64, 2048), Some("青发改〔2026〕20号")).await;
+    let host = s.catalog_id(&clerk, "ecs.x86.c4m8").await;
+    let id =
+        s.post(&clerk, "/api/v1/requests", common::ask(system, host, 6, "new")).await.expect(201).body["id"]
+            .as_i64()
+            .unwrap();
+    s.decide("cloud_admin", id, "approve", "").await.expect(200);
+    let r = s.decide("infra_chief", id, "return", "").await.expect(422);
     assert_eq!(r.body["field"], "comment");
-    decide(&s, "infra_chief", id, "return", "请减少到4台并说明用途").await.expect(200);
+    s.decide("infra_chief", id, "return", "请减少到4台并说明用途").await.expect(200);
     // Resubmitted a week later: the clock restarts from the resubmission.
     s.set_today("2026-11-09").await;
-    let mut edited = hosts(system, host, 4, "new");
+    let mut edited = common::ask(system, host, 4, "new");
     edited["justification"] = json!("招生系统：4台应用服务器");
     let r = s.patch(&clerk, &format!("/api/v1/requests/{id}"), edited).await.expect(200);
     assert_eq!(
@@ -172,39 +128,38 @@ async fn a_returned_request_is_edited_resubmitted_and_keeps_both_versions(backen
     let other = s.login("unit2_user").await;
     s.get(&other, &format!("/api/v1/requests/{id}/documents")).await.expect(404);
     // Only a returned request is edited.
-    s.patch(&clerk, &format!("/api/v1/requests/{id}"), hosts(system, host, 3, "new")).await.expect(409);
+    s.patch(&clerk, &format!("/api/v1/requests/{id}"), common::ask(system, host, 3, "new")).await.expect(409);
     s.stop().await;
 }
 
 async fn an_expansion_to_exactly_120_percent_passes_and_beyond_it_needs_an_exception(backend: Backend) {
     let s = TestServer::demo(backend).await;
     let clerk = s.login("unit1_user").await;
-    let system =
-        approved_system(&s, &clerk, "扩容测试系统", (40, 80, 2000), Some("青发改〔2026〕30号")).await;
-    let c8 = catalog_id(&s, &clerk, "ecs.x86.c8m16").await;
-    let c2 = catalog_id(&s, &clerk, "ecs.x86.c2m4").await;
+    let system = s.approved_system(&clerk, "扩容测试系统", (40, 80, 2000), Some("青发改〔2026〕30号")).await;
+    let c8 = s.catalog_id(&clerk, "ecs.x86.c8m16").await;
+    let c2 = s.catalog_id(&clerk, "ecs.x86.c2m4").await;
     // New resources to exactly the quota.
-    let r = s.post(&clerk, "/api/v1/requests", hosts(system, c8, 6, "new")).await.expect(422);
+    let r = s.post(&clerk, "/api/v1/requests", common::ask(system, c8, 6, "new")).await.expect(422);
     assert_eq!((r.code(), r.body["article"].as_u64()), ("quota_exceeded", Some(8)));
-    s.post(&clerk, "/api/v1/requests", hosts(system, c8, 5, "new")).await.expect(201);
+    s.post(&clerk, "/api/v1/requests", common::ask(system, c8, 5, "new")).await.expect(201);
     // An expansion without a justification is refused (Art. 10).
-    let mut bare = hosts(system, c8, 1, "expansion");
+    let mut bare = common::ask(system, c8, 1, "expansion");
     bare["justification"] = json!("");
     let r = s.post(&clerk, "/api/v1/requests", bare).await.expect(422);
     assert_eq!(r.body["field"], "justification");
     // 40 + 8 = 48 vCPU = exactly 120 %: passes.
-    let ok = s.post(&clerk, "/api/v1/requests", hosts(system, c8, 1, "expansion")).await.expect(201);
+    let ok = s.post(&clerk, "/api/v1/requests", common::ask(system, c8, 1, "expansion")).await.expect(201);
     assert_eq!(ok.body["exception"], false);
     assert_eq!(ok.body["route"], json!(["cloud_admin", "infra_chief"]));
     // 2 more vCPU: 125 %, refused naming Art. 10.
-    let r = s.post(&clerk, "/api/v1/requests", hosts(system, c2, 1, "expansion")).await.expect(422);
+    let r = s.post(&clerk, "/api/v1/requests", common::ask(system, c2, 1, "expansion")).await.expect(422);
     assert_eq!(
         (r.code(), r.body["article"].as_u64(), r.body["field"].as_str()),
         ("quota_exceeded", Some(10), Some("items"))
     );
     assert!(r.body["detail"].as_str().unwrap().contains("120 %"));
     // As an exception with its reason: accepted, flagged, and the leader decides too.
-    let mut exc = hosts(system, c2, 1, "expansion");
+    let mut exc = common::ask(system, c2, 1, "expansion");
     exc["exception_reason"] = json!("招生高峰临时需要");
     let r = s.post(&clerk, "/api/v1/requests", exc).await.expect(201);
     assert_eq!(r.body["exception"], true);
@@ -221,16 +176,16 @@ async fn an_expansion_to_exactly_120_percent_passes_and_beyond_it_needs_an_excep
 async fn a_reclaim_needs_the_backup_confirmation_and_removes_exactly_the_named_resources(backend: Backend) {
     let s = TestServer::demo(backend).await;
     let clerk = s.login("unit1_user").await;
-    let system =
-        approved_system(&s, &clerk, "回收测试系统", (32, 64, 2048), Some("青发改〔2026〕40号")).await;
-    let host = catalog_id(&s, &clerk, "ecs.x86.c2m4").await;
-    let id = s.post(&clerk, "/api/v1/requests", hosts(system, host, 3, "new")).await.expect(201).body["id"]
-        .as_i64()
-        .unwrap();
+    let system = s.approved_system(&clerk, "回收测试系统", (32, 64, 2048), Some("青发改〔2026〕40号")).await;
+    let host = s.catalog_id(&clerk, "ecs.x86.c2m4").await;
+    let id =
+        s.post(&clerk, "/api/v1/requests", common::ask(system, host, 3, "new")).await.expect(201).body["id"]
+            .as_i64()
+            .unwrap();
     for who in ["cloud_admin", "infra_chief", "bdc_leader"] {
-        decide(&s, who, id, "approve", "").await.expect(200);
+        s.decide(who, id, "approve", "").await.expect(200);
     }
-    wait_for(&s, &clerk, id, "fulfilled").await;
+    s.wait_for_request(&clerk, id, "fulfilled").await;
     let res: Vec<i64> = s
         .all(&clerk, &format!("/api/v1/resources?system_id={system}"))
         .await
@@ -255,8 +210,8 @@ async fn a_reclaim_needs_the_backup_confirmation_and_removes_exactly_the_named_r
         r.body["warning"].as_str().unwrap().contains("irreversible"),
         "the API says plainly that reclaim is irreversible"
     );
-    decide(&s, "cloud_admin", rid, "approve", "已确认备份").await.expect(200);
-    wait_for(&s, &clerk, rid, "fulfilled").await;
+    s.decide("cloud_admin", rid, "approve", "已确认备份").await.expect(200);
+    s.wait_for_request(&clerk, rid, "fulfilled").await;
     let after = s.all(&clerk, &format!("/api/v1/resources?system_id={system}")).await;
     let states: Vec<_> = after.iter().map(|r| r["state"].as_str().unwrap().to_owned()).collect();
     assert_eq!(states, ["reclaimed", "active", "reclaimed"]);
@@ -270,20 +225,23 @@ async fn a_temporary_borrow_expires_in_three_months_and_extensions_are_asked_two
     s.set_today("2026-03-03").await;
     let clerk = s.login("unit1_user").await;
     let with_project =
-        approved_system(&s, &clerk, "有立项系统", (8, 16, 500), Some("青发改〔2026〕50号")).await;
-    let pilot = approved_system(&s, &clerk, "普查试点", (8, 16, 500), None).await;
-    let host = catalog_id(&s, &clerk, "ecs.x86.c2m4").await;
-    let r = s.post(&clerk, "/api/v1/requests", hosts(pilot, host, 2, "new")).await.expect(422);
+        s.approved_system(&clerk, "有立项系统", (8, 16, 500), Some("青发改〔2026〕50号")).await;
+    let pilot = s.approved_system(&clerk, "普查试点", (8, 16, 500), None).await;
+    let host = s.catalog_id(&clerk, "ecs.x86.c2m4").await;
+    let r = s.post(&clerk, "/api/v1/requests", common::ask(pilot, host, 2, "new")).await.expect(422);
     assert_eq!((r.code(), r.body["article"].as_u64()), ("project_required", Some(9)));
-    s.post(&clerk, "/api/v1/requests", hosts(with_project, host, 1, "temporary")).await.expect(422);
-    let id =
-        s.post(&clerk, "/api/v1/requests", hosts(pilot, host, 2, "temporary")).await.expect(201).body["id"]
-            .as_i64()
-            .unwrap();
-    let r = decide(&s, "cloud_admin", id, "approve", "").await.expect(403);
+    s.post(&clerk, "/api/v1/requests", common::ask(with_project, host, 1, "temporary")).await.expect(422);
+    let id = s
+        .post(&clerk, "/api/v1/requests", common::ask(pilot, host, 2, "temporary"))
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let r = s.decide("cloud_admin", id, "approve", "").await.expect(403);
     assert_eq!(r.code(), "not_your_turn", "temporary resources are reviewed by the office (Art. 12)");
-    decide(&s, "office", id, "approve", "同意试点").await.expect(200);
-    wait_for(&s, &clerk, id, "fulfilled").await;
+    s.decide("office", id, "approve", "同意试点").await.expect(200);
+    s.wait_for_request(&clerk, id, "fulfilled").await;
     let res = s.all(&clerk, &format!("/api/v1/resources?system_id={pilot}")).await;
     assert!(res.iter().all(|r| r["temporary"] == true && r["expires_on"] == "2026-06-03"), "{res:?}");
     let ids: Vec<_> = res.iter().map(|r| r["id"].clone()).collect();
@@ -301,8 +259,8 @@ async fn a_temporary_borrow_expires_in_three_months_and_extensions_are_asked_two
     let ext = s.post(&clerk, "/api/v1/requests", extension("2026-09-03")).await.expect(201).body["id"]
         .as_i64()
         .unwrap();
-    decide(&s, "office", ext, "approve", "").await.expect(200);
-    wait_for(&s, &clerk, ext, "fulfilled").await;
+    s.decide("office", ext, "approve", "").await.expect(200);
+    s.wait_for_request(&clerk, ext, "fulfilled").await;
     let res = s.all(&clerk, &format!("/api/v1/resources?system_id={pilot}")).await;
     assert!(res.iter().all(|r| r["expires_on"] == "2026-09-03"), "{res:?}");
     s.stop().await;
@@ -311,22 +269,21 @@ async fn a_temporary_borrow_expires_in_three_months_and_extensions_are_asked_two
 async fn deadlines_are_counted_in_statutory_working_days(backend: Backend) {
     let s = TestServer::demo(backend).await;
     let clerk = s.login("unit1_user").await;
-    let system =
-        approved_system(&s, &clerk, "期限测试系统", (64, 128, 4096), Some("青发改〔2026〕60号")).await;
-    let host = catalog_id(&s, &clerk, "ecs.x86.c2m4").await;
+    let system = s.approved_system(&clerk, "期限测试系统", (64, 128, 4096), Some("青发改〔2026〕60号")).await;
+    let host = s.catalog_id(&clerk, "ecs.x86.c2m4").await;
     // Wednesday 30 September 2026: National Day 1-7 October off, Saturday 10 October a make-up day.
     s.set_today("2026-09-30").await;
-    let r = s.post(&clerk, "/api/v1/requests", hosts(system, host, 1, "new")).await.expect(201);
+    let r = s.post(&clerk, "/api/v1/requests", common::ask(system, host, 1, "new")).await.expect(201);
     assert_eq!(r.body["due_on"], "2026-10-15");
-    let r = s.post(&clerk, "/api/v1/requests", hosts(system, host, 1, "expansion")).await.expect(201);
+    let r = s.post(&clerk, "/api/v1/requests", common::ask(system, host, 1, "expansion")).await.expect(201);
     assert_eq!(r.body["due_on"], "2026-10-10", "3 working days: 8, 9 and the make-up Saturday");
     // Submitted on a holiday: counted from the next working day.
     s.set_today("2026-10-03").await;
-    let r = s.post(&clerk, "/api/v1/requests", hosts(system, host, 1, "expansion")).await.expect(201);
+    let r = s.post(&clerk, "/api/v1/requests", common::ask(system, host, 1, "expansion")).await.expect(201);
     assert_eq!(r.body["due_on"], "2026-10-12");
     // A deadline in a year the calendar does not know is an error, not a guess.
     s.set_today("2026-12-28").await;
-    let r = s.post(&clerk, "/api/v1/requests", hosts(system, host, 1, "new")).await.expect(422);
+    let r = s.post(&clerk, "/api/v1/requests", common::ask(system, host, 1, "new")).await.expect(422);
     assert_eq!(r.code(), "calendar_year_unknown");
     // Overdue and due-soon follow the clock.
     s.set_today("2026-10-14").await;
@@ -339,16 +296,16 @@ async fn deadlines_are_counted_in_statutory_working_days(backend: Backend) {
 async fn racing_decisions_on_one_step_count_once(backend: Backend) {
     let s = TestServer::demo(backend).await;
     let clerk = s.login("unit1_user").await;
-    let system =
-        approved_system(&s, &clerk, "并发测试系统", (32, 64, 2048), Some("青发改〔2026〕70号")).await;
-    let host = catalog_id(&s, &clerk, "ecs.x86.c2m4").await;
-    let id = s.post(&clerk, "/api/v1/requests", hosts(system, host, 1, "new")).await.expect(201).body["id"]
-        .as_i64()
-        .unwrap();
+    let system = s.approved_system(&clerk, "并发测试系统", (32, 64, 2048), Some("青发改〔2026〕70号")).await;
+    let host = s.catalog_id(&clerk, "ecs.x86.c2m4").await;
+    let id =
+        s.post(&clerk, "/api/v1/requests", common::ask(system, host, 1, "new")).await.expect(201).body["id"]
+            .as_i64()
+            .unwrap();
     let ca = s.login("cloud_admin").await;
     let path = format!("/api/v1/requests/{id}/decisions");
     let body = json!({"decision": "approve", "comment": ""});
-    let replies = futures_join(vec![
+    let replies = common::join_all(vec![
         s.post(&ca, &path, body.clone()),
         s.post(&ca, &path, body.clone()),
         s.post(&ca, &path, body.clone()),
@@ -364,39 +321,18 @@ async fn racing_decisions_on_one_step_count_once(backend: Backend) {
     s.stop().await;
 }
 
-async fn futures_join<F: std::future::Future>(fs: Vec<F>) -> Vec<F::Output> {
-    let mut pinned: Vec<_> = fs.into_iter().map(Box::pin).map(Some).collect();
-    let mut out: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, slot) in pinned.iter_mut().enumerate() {
-            if let Some(f) = slot {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => {
-                        out[i] = Some(v);
-                        *slot = None;
-                    }
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
-    })
-    .await;
-    out.into_iter().flatten().collect()
-}
-
 async fn a_rejected_request_releases_its_quota_and_units_see_only_their_own_requests(backend: Backend) {
     let s = TestServer::demo(backend).await;
     let clerk = s.login("unit1_user").await;
-    let system = approved_system(&s, &clerk, "释放测试系统", (8, 16, 500), Some("青发改〔2026〕80号")).await;
-    let c8 = catalog_id(&s, &clerk, "ecs.x86.c8m16").await;
-    let id = s.post(&clerk, "/api/v1/requests", hosts(system, c8, 1, "new")).await.expect(201).body["id"]
-        .as_i64()
-        .unwrap();
-    s.post(&clerk, "/api/v1/requests", hosts(system, c8, 1, "new")).await.expect(422);
-    decide(&s, "cloud_admin", id, "reject", "请先完成等保测评").await.expect(200);
-    s.post(&clerk, "/api/v1/requests", hosts(system, c8, 1, "new")).await.expect(201);
+    let system = s.approved_system(&clerk, "释放测试系统", (8, 16, 500), Some("青发改〔2026〕80号")).await;
+    let c8 = s.catalog_id(&clerk, "ecs.x86.c8m16").await;
+    let id =
+        s.post(&clerk, "/api/v1/requests", common::ask(system, c8, 1, "new")).await.expect(201).body["id"]
+            .as_i64()
+            .unwrap();
+    s.post(&clerk, "/api/v1/requests", common::ask(system, c8, 1, "new")).await.expect(422);
+    s.decide("cloud_admin", id, "reject", "请先完成等保测评").await.expect(200);
+    s.post(&clerk, "/api/v1/requests", common::ask(system, c8, 1, "new")).await.expect(201);
     let withdrawn = s.post(&clerk, &format!("/api/v1/requests/{id}/withdraw"), json!(null)).await.expect(409);
     assert_eq!(withdrawn.code(), "not_withdrawable");
 
@@ -419,14 +355,17 @@ async fn borrowed_hosts_get_notices_are_suspended_at_expiry_and_reclaimed_after_
     let s = TestServer::demo(backend).await;
     s.set_today("2026-03-03").await;
     let clerk = s.login("unit1_user").await;
-    let pilot = approved_system(&s, &clerk, "人口普查试点（借用）", (8, 16, 500), None).await;
-    let host = catalog_id(&s, &clerk, "ecs.x86.c2m4").await;
-    let id =
-        s.post(&clerk, "/api/v1/requests", hosts(pilot, host, 2, "temporary")).await.expect(201).body["id"]
-            .as_i64()
-            .unwrap();
-    decide(&s, "office", id, "approve", "").await.expect(200);
-    wait_for(&s, &clerk, id, "fulfilled").await;
+    let pilot = s.approved_system(&clerk, "人口普查试点（借用）", (8, 16, 500), None).await;
+    let host = s.catalog_id(&clerk, "ecs.x86.c2m4").await;
+    let id = s
+        .post(&clerk, "/api/v1/requests", common::ask(pilot, host, 2, "temporary"))
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    s.decide("office", id, "approve", "").await.expect(200);
+    s.wait_for_request(&clerk, id, "fulfilled").await;
     let expiring = |all: &[Value]| all.iter().filter(|n| n["kind"] == "resource.expiring").count();
     let states = async |s: &TestServer| -> Vec<String> {
         let t = s.login("unit1_user").await;
@@ -463,13 +402,13 @@ async fn the_turn_is_told_when_a_deadline_nears_and_passes(backend: Backend) {
     let s = TestServer::demo(backend).await;
     s.set_today("2026-11-02").await; // Monday
     let clerk = s.login("unit1_user").await;
-    let system =
-        approved_system(&s, &clerk, "提醒测试系统", (32, 64, 2048), Some("青发改〔2026〕90号")).await;
-    let host = catalog_id(&s, &clerk, "ecs.x86.c2m4").await;
-    let id = s.post(&clerk, "/api/v1/requests", hosts(system, host, 1, "new")).await.expect(201).body["id"]
-        .as_i64()
-        .unwrap();
-    decide(&s, "cloud_admin", id, "approve", "").await.expect(200);
+    let system = s.approved_system(&clerk, "提醒测试系统", (32, 64, 2048), Some("青发改〔2026〕90号")).await;
+    let host = s.catalog_id(&clerk, "ecs.x86.c2m4").await;
+    let id =
+        s.post(&clerk, "/api/v1/requests", common::ask(system, host, 1, "new")).await.expect(201).body["id"]
+            .as_i64()
+            .unwrap();
+    s.decide("cloud_admin", id, "approve", "").await.expect(200);
     // Due Wednesday 11 November; the section chief has not decided.
     let chief = s.login("infra_chief").await;
     let count = async |kind: &str| {

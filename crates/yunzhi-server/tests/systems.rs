@@ -198,7 +198,7 @@ async fn racing_creates_with_one_key_make_one_object(backend: Backend) {
             &[("idempotency-key", "race-1")],
         )
     });
-    let replies = futures_join_all(sends).await;
+    let replies = common::join_all(sends).await;
     let ids: std::collections::HashSet<_> = replies.iter().map(|r| r.body["id"].as_i64()).collect();
     for r in &replies {
         assert_eq!(r.status, 201, "{}", r.body);
@@ -207,32 +207,6 @@ async fn racing_creates_with_one_key_make_one_object(backend: Backend) {
     let units = s.all(&t, "/api/v1/units").await;
     assert_eq!(units.iter().filter(|u| u["credit_code"] == json!(code)).count(), 1);
     s.stop().await;
-}
-
-async fn futures_join_all<F: std::future::Future>(fs: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let handles: Vec<_> = fs.map(Box::pin).collect();
-    let mut out = Vec::new();
-    // Polled together by one task: the requests are in flight at once.
-    let mut pending: Vec<_> = handles.into_iter().map(Some).collect();
-    let mut results: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut all = true;
-        for (i, slot) in pending.iter_mut().enumerate() {
-            if let Some(f) = slot {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => {
-                        results[i] = Some(v);
-                        *slot = None;
-                    }
-                    std::task::Poll::Pending => all = false,
-                }
-            }
-        }
-        if all { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
-    })
-    .await;
-    out.extend(results.into_iter().flatten());
-    out
 }
 
 async fn lists_page_through_every_item_exactly_once(backend: Backend) {
@@ -396,7 +370,7 @@ async fn racing_edits_never_lose_a_change(backend: Backend) {
     let path = format!("/api/v1/systems/{}", system["id"]);
     let version = system["version"].as_i64().unwrap();
     let bodies: Vec<_> = (0..8).map(|i| json!({"description": format!("第{i}次修改")})).collect();
-    let replies = futures_join_all(bodies.iter().map(|b| s.patch(&ca, &path, b.clone()))).await;
+    let replies = common::join_all(bodies.iter().map(|b| s.patch(&ca, &path, b.clone()))).await;
     let won: Vec<_> = replies.iter().filter(|r| r.status == 200).collect();
     for r in &replies {
         assert!(r.status == 200 || (r.status == 409 && r.code() == "conflict"), "{}: {}", r.status, r.body);

@@ -266,31 +266,15 @@ impl Tx {
         state: ResourceState,
         action: &str,
     ) -> Result<ResourceRecord> {
-        let row = sqlx::query(
-            "UPDATE resources SET state = $1, version = version + 1, updated_at = $2 WHERE id = $3 AND version = $4 \
-             RETURNING *",
-        )
-        .bind(state.code())
-        .bind(ctx.at.as_millisecond())
-        .bind(current.id)
-        .bind(current.version)
-        .fetch_optional(self.conn())
-        .await?
-        .ok_or_else(|| StoreError::Conflict(format!("resource {} changed meanwhile", current.id)))?;
-        let updated = resource(&row)?;
-        self.audit(
+        self.update_resource(
             ctx,
-            Change {
-                action,
-                object_type: "resource",
-                object_id: Some(current.id.to_string()),
-                unit_id: Some(current.unit_id.0),
-                before: Some(serde_json::json!({"state": current.state})),
-                after: Some(serde_json::json!({"state": updated.state})),
-            },
+            current,
+            "state",
+            state.code().to_owned(),
+            action,
+            |r| serde_json::json!({"state": r.state}),
         )
-        .await?;
-        Ok(updated)
+        .await
     }
 
     /// The resources a request made, oldest first.
@@ -336,27 +320,50 @@ impl Tx {
         current: &ResourceRecord,
         until: Date,
     ) -> Result<ResourceRecord> {
-        let row = sqlx::query(
-            "UPDATE resources SET expires_on = $1, version = version + 1, updated_at = $2 WHERE id = $3 AND version = $4 \
-             RETURNING *",
+        self.update_resource(
+            ctx,
+            current,
+            "expires_on",
+            until.to_string(),
+            "resource.extend",
+            |r| serde_json::json!({"expires_on": r.expires_on}),
         )
-        .bind(until.to_string())
-        .bind(ctx.at.as_millisecond())
-        .bind(current.id)
-        .bind(current.version)
-        .fetch_optional(self.conn())
-        .await?
-        .ok_or_else(|| StoreError::Conflict(format!("resource {} changed meanwhile", current.id)))?;
+        .await
+    }
+
+    /// Sets one column of a resource if nobody changed it since `current`
+    /// was read, with the audit record of what `shown` picks out of it.
+    async fn update_resource(
+        &mut self,
+        ctx: &AuditCtx,
+        current: &ResourceRecord,
+        column: &'static str,
+        value: String,
+        action: &str,
+        shown: impl Fn(&ResourceRecord) -> serde_json::Value,
+    ) -> Result<ResourceRecord> {
+        let sql = format!(
+            "UPDATE resources SET {column} = $1, version = version + 1, updated_at = $2 WHERE id = $3 AND version = $4 \
+             RETURNING *"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(value)
+            .bind(ctx.at.as_millisecond())
+            .bind(current.id)
+            .bind(current.version)
+            .fetch_optional(self.conn())
+            .await?
+            .ok_or_else(|| StoreError::Conflict(format!("resource {} changed meanwhile", current.id)))?;
         let updated = resource(&row)?;
         self.audit(
             ctx,
             Change {
-                action: "resource.extend",
+                action,
                 object_type: "resource",
                 object_id: Some(current.id.to_string()),
                 unit_id: Some(current.unit_id.0),
-                before: Some(serde_json::json!({"expires_on": current.expires_on})),
-                after: Some(serde_json::json!({"expires_on": updated.expires_on})),
+                before: Some(shown(current)),
+                after: Some(shown(&updated)),
             },
         )
         .await?;

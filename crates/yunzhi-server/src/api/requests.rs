@@ -311,7 +311,7 @@ pub async fn list(
         kind: q.kind.as_deref().map(|k| RequestKind::parse("kind", k)).transpose()?,
         turn,
     };
-    let sla = q.sla.as_deref().map(parse_sla).transpose()?;
+    let sla = q.sla.as_deref().map(|s| Sla::parse("sla", s)).transpose()?;
     let calendar = state.store.calendar().await?;
     let today = state.clock.today();
     let page = state.store.requests(reader.scope(), &filter, page).await?;
@@ -323,24 +323,6 @@ pub async fn list(
         views.items.retain(|v| v.request.exception == exception);
     }
     Ok(Json(views))
-}
-
-fn parse_sla(raw: &str) -> ApiResult<Sla> {
-    Ok(match raw {
-        "on_time" => Sla::OnTime,
-        "due_soon" => Sla::DueSoon,
-        "overdue" => Sla::Overdue,
-        "met" => Sla::Met,
-        "missed" => Sla::Missed,
-        _ => {
-            return Err(FieldError::new(
-                "sla",
-                "unknown_sla",
-                "sla must be on_time, due_soon, overdue, met or missed",
-            )
-            .into());
-        }
-    })
 }
 
 /// Overdue requests of one role at one step.

@@ -317,6 +317,59 @@ impl TestServer {
         r.body["token"].as_str().expect("a token").to_owned()
     }
 
+    /// The id of the catalog item with stable code `code`.
+    pub async fn catalog_id(&self, token: &str, code: &str) -> i64 {
+        let all = self.all(token, "/api/v1/catalog").await;
+        all.iter().find(|c| c["code"] == code).unwrap_or_else(|| panic!("no catalog item {code}"))["id"]
+            .as_i64()
+            .expect("an id")
+    }
+
+    /// An x86 system registered by `clerk` and approved by the cloud admin.
+    pub async fn approved_system(
+        &self,
+        clerk: &str,
+        name: &str,
+        quota: (u32, u32, u32),
+        project: Option<&str>,
+    ) -> i64 {
+        let ca = self.login("cloud_admin").await;
+        let body = serde_json::json!({"name": name, "mlps_level": 2, "project_ref": project, "arch": "x86_64",
+            "quota": {"vcpu": quota.0, "memory_gib": quota.1, "storage_gib": quota.2}, "quota_basis": "可研报告"});
+        let id =
+            self.post(clerk, "/api/v1/systems", body).await.expect(201).body["id"].as_i64().expect("an id");
+        self.patch(&ca, &format!("/api/v1/systems/{id}"), serde_json::json!({"state": "approved"}))
+            .await
+            .expect(200);
+        id
+    }
+
+    /// `who` decides request `id`.
+    pub async fn decide(&self, who: &str, id: i64, decision: &str, comment: &str) -> Reply {
+        let t = self.login(who).await;
+        let body = serde_json::json!({"decision": decision, "comment": comment});
+        self.post(&t, &format!("/api/v1/requests/{id}/decisions"), body).await
+    }
+
+    /// The three levels approve a new request in turn.
+    pub async fn approve_three_levels(&self, id: i64) {
+        for who in ["cloud_admin", "infra_chief", "bdc_leader"] {
+            self.decide(who, id, "approve", "").await.expect(200);
+        }
+    }
+
+    /// Request `id` once it is in `state`, waiting up to a minute for the job runner.
+    pub async fn wait_for_request(&self, token: &str, id: i64, state: &str) -> Value {
+        for _ in 0..1200 {
+            let r = self.get(token, &format!("/api/v1/requests/{id}")).await.expect(200);
+            if r.body["state"] == state {
+                return r.body;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("request {id} never became {state}");
+    }
+
     /// Every page of a list, following `next_cursor`.
     pub async fn all(&self, token: &str, path: &str) -> Vec<Value> {
         let mut items = Vec::new();
@@ -335,4 +388,34 @@ impl TestServer {
             }
         }
     }
+}
+
+/// A request for `n` of catalog item `item` for `system`.
+pub fn ask(system: i64, item: i64, n: u32, kind: &str) -> Value {
+    serde_json::json!({"kind": kind, "system_id": system, "items": [{"catalog_item_id": item, "quantity": n}],
+        "justification": "业务需要"})
+}
+
+/// Runs `futures` at once on this task and returns their outputs in order:
+/// the requests they make are in flight together.
+pub async fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).map(Some).collect();
+    let mut out: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, slot) in pinned.iter_mut().enumerate() {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        out[i] = Some(v);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    out.into_iter().flatten().collect()
 }
