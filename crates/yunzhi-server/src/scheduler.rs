@@ -20,7 +20,7 @@ use yunzhi_domain::clock::Clock;
 use yunzhi_domain::request::{self, RequestState, Sla};
 use yunzhi_domain::resource::ResourceState;
 use yunzhi_domain::role::Role;
-use yunzhi_store::{AuditCtx, Notice, PageRequest, RequestFilter, RequestRecord};
+use yunzhi_store::{AuditCtx, Notice, RequestFilter, RequestRecord};
 
 use crate::api::requests::kind_zh;
 use crate::state::AppState;
@@ -79,16 +79,7 @@ pub async fn tick(state: &AppState) -> anyhow::Result<TickReport> {
 
 async fn open_requests(state: &AppState, s: RequestState) -> anyhow::Result<Vec<RequestRecord>> {
     let filter = RequestFilter { state: Some(s), ..RequestFilter::default() };
-    let mut out = Vec::new();
-    let mut page = PageRequest { after: 0, limit: 500 };
-    loop {
-        let p = state.store.requests(Scope::AllUnits, &filter, page).await?;
-        out.extend(p.items);
-        match p.next_cursor.and_then(|c| c.parse().ok()) {
-            Some(after) => page.after = after,
-            None => return Ok(out),
-        }
-    }
+    Ok(state.store.requests_all(Scope::AllUnits, &filter).await?)
 }
 
 /// Tells the role whose turn it is that a deadline is near or past.

@@ -146,10 +146,7 @@ async fn a_provisioning_without_room_shows_why_and_a_failed_job_is_retried_or_ca
         .unwrap();
     let system =
         s.approved_system(&clerk, "大数据分析平台", (2048, 16384, 10000), Some("青发改〔2026〕99号")).await;
-    let req =
-        s.post(&clerk, "/api/v1/requests", common::ask(system, big, 3, "new")).await.expect(201).body["id"]
-            .as_i64()
-            .unwrap();
+    let req = s.file_request(&clerk, common::ask(system, big, 3, "new")).await;
     s.approve_three_levels(req).await;
     let waiting = job_where(&s, &ca, "/api/v1/jobs?state=queued", |j| {
         j["payload"]["request_id"] == req

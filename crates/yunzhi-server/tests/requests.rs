@@ -85,10 +85,7 @@ async fn a_returned_request_is_edited_resubmitted_and_keeps_both_versions(backen
     let clerk = s.login("unit1_user").await;
     let system = s.approved_system(&clerk, "退回测试系统", (32, 64, 2048), Some("青发改〔2026〕20号")).await;
     let host = s.catalog_id(&clerk, "ecs.x86.c4m8").await;
-    let id =
-        s.post(&clerk, "/api/v1/requests", common::ask(system, host, 6, "new")).await.expect(201).body["id"]
-            .as_i64()
-            .unwrap();
+    let id = s.file_request(&clerk, common::ask(system, host, 6, "new")).await;
     s.decide("cloud_admin", id, "approve", "").await.expect(200);
     let r = s.decide("infra_chief", id, "return", "").await.expect(422);
     assert_eq!(r.body["field"], "comment");
@@ -178,13 +175,8 @@ async fn a_reclaim_needs_the_backup_confirmation_and_removes_exactly_the_named_r
     let clerk = s.login("unit1_user").await;
     let system = s.approved_system(&clerk, "回收测试系统", (32, 64, 2048), Some("青发改〔2026〕40号")).await;
     let host = s.catalog_id(&clerk, "ecs.x86.c2m4").await;
-    let id =
-        s.post(&clerk, "/api/v1/requests", common::ask(system, host, 3, "new")).await.expect(201).body["id"]
-            .as_i64()
-            .unwrap();
-    for who in ["cloud_admin", "infra_chief", "bdc_leader"] {
-        s.decide(who, id, "approve", "").await.expect(200);
-    }
+    let id = s.file_request(&clerk, common::ask(system, host, 3, "new")).await;
+    s.approve_three_levels(id).await;
     s.wait_for_request(&clerk, id, "fulfilled").await;
     let res: Vec<i64> = s
         .all(&clerk, &format!("/api/v1/resources?system_id={system}"))
@@ -231,13 +223,7 @@ async fn a_temporary_borrow_expires_in_three_months_and_extensions_are_asked_two
     let r = s.post(&clerk, "/api/v1/requests", common::ask(pilot, host, 2, "new")).await.expect(422);
     assert_eq!((r.code(), r.body["article"].as_u64()), ("project_required", Some(9)));
     s.post(&clerk, "/api/v1/requests", common::ask(with_project, host, 1, "temporary")).await.expect(422);
-    let id = s
-        .post(&clerk, "/api/v1/requests", common::ask(pilot, host, 2, "temporary"))
-        .await
-        .expect(201)
-        .body["id"]
-        .as_i64()
-        .unwrap();
+    let id = s.file_request(&clerk, common::ask(pilot, host, 2, "temporary")).await;
     let r = s.decide("cloud_admin", id, "approve", "").await.expect(403);
     assert_eq!(r.code(), "not_your_turn", "temporary resources are reviewed by the office (Art. 12)");
     s.decide("office", id, "approve", "同意试点").await.expect(200);
@@ -298,10 +284,7 @@ async fn racing_decisions_on_one_step_count_once(backend: Backend) {
     let clerk = s.login("unit1_user").await;
     let system = s.approved_system(&clerk, "并发测试系统", (32, 64, 2048), Some("青发改〔2026〕70号")).await;
     let host = s.catalog_id(&clerk, "ecs.x86.c2m4").await;
-    let id =
-        s.post(&clerk, "/api/v1/requests", common::ask(system, host, 1, "new")).await.expect(201).body["id"]
-            .as_i64()
-            .unwrap();
+    let id = s.file_request(&clerk, common::ask(system, host, 1, "new")).await;
     let ca = s.login("cloud_admin").await;
     let path = format!("/api/v1/requests/{id}/decisions");
     let body = json!({"decision": "approve", "comment": ""});
@@ -326,10 +309,7 @@ async fn a_rejected_request_releases_its_quota_and_units_see_only_their_own_requ
     let clerk = s.login("unit1_user").await;
     let system = s.approved_system(&clerk, "释放测试系统", (8, 16, 500), Some("青发改〔2026〕80号")).await;
     let c8 = s.catalog_id(&clerk, "ecs.x86.c8m16").await;
-    let id =
-        s.post(&clerk, "/api/v1/requests", common::ask(system, c8, 1, "new")).await.expect(201).body["id"]
-            .as_i64()
-            .unwrap();
+    let id = s.file_request(&clerk, common::ask(system, c8, 1, "new")).await;
     s.post(&clerk, "/api/v1/requests", common::ask(system, c8, 1, "new")).await.expect(422);
     s.decide("cloud_admin", id, "reject", "请先完成等保测评").await.expect(200);
     s.post(&clerk, "/api/v1/requests", common::ask(system, c8, 1, "new")).await.expect(201);
@@ -357,13 +337,7 @@ async fn borrowed_hosts_get_notices_are_suspended_at_expiry_and_reclaimed_after_
     let clerk = s.login("unit1_user").await;
     let pilot = s.approved_system(&clerk, "人口普查试点（借用）", (8, 16, 500), None).await;
     let host = s.catalog_id(&clerk, "ecs.x86.c2m4").await;
-    let id = s
-        .post(&clerk, "/api/v1/requests", common::ask(pilot, host, 2, "temporary"))
-        .await
-        .expect(201)
-        .body["id"]
-        .as_i64()
-        .unwrap();
+    let id = s.file_request(&clerk, common::ask(pilot, host, 2, "temporary")).await;
     s.decide("office", id, "approve", "").await.expect(200);
     s.wait_for_request(&clerk, id, "fulfilled").await;
     let expiring = |all: &[Value]| all.iter().filter(|n| n["kind"] == "resource.expiring").count();
@@ -404,10 +378,7 @@ async fn the_turn_is_told_when_a_deadline_nears_and_passes(backend: Backend) {
     let clerk = s.login("unit1_user").await;
     let system = s.approved_system(&clerk, "提醒测试系统", (32, 64, 2048), Some("青发改〔2026〕90号")).await;
     let host = s.catalog_id(&clerk, "ecs.x86.c2m4").await;
-    let id =
-        s.post(&clerk, "/api/v1/requests", common::ask(system, host, 1, "new")).await.expect(201).body["id"]
-            .as_i64()
-            .unwrap();
+    let id = s.file_request(&clerk, common::ask(system, host, 1, "new")).await;
     s.decide("cloud_admin", id, "approve", "").await.expect(200);
     // Due Wednesday 11 November; the section chief has not decided.
     let chief = s.login("infra_chief").await;

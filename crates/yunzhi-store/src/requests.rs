@@ -239,6 +239,21 @@ impl Store {
         Ok(Page::from_rows(out, page, |r| r.id))
     }
 
+    /// Every request matching `filter` in `scope`, page after page
+    /// (the scheduler's and the overdue list's whole view).
+    pub async fn requests_all(&self, scope: Scope, filter: &RequestFilter) -> Result<Vec<RequestRecord>> {
+        let mut all = Vec::new();
+        let mut page = PageRequest { after: 0, limit: 500 };
+        loop {
+            let p = self.requests(scope, filter, page).await?;
+            all.extend(p.items);
+            match p.next_cursor.and_then(|c| c.parse().ok()) {
+                Some(after) => page.after = after,
+                None => return Ok(all),
+            }
+        }
+    }
+
     pub async fn request(&self, scope: Scope, id: i64) -> Result<Option<RequestRecord>> {
         let row = sqlx::query(
             "SELECT * FROM requests WHERE id = $1 AND (CAST($2 AS BIGINT) IS NULL OR unit_id = $2)",

@@ -347,21 +347,13 @@ pub async fn overdue(State(state): State<AppState>, caller: Caller) -> ApiResult
     let mut lines: std::collections::BTreeMap<(i64, Role), Vec<i64>> = std::collections::BTreeMap::new();
     for s in [RequestState::InReview, RequestState::Approved] {
         let filter = RequestFilter { state: Some(s), ..RequestFilter::default() };
-        let mut page = yunzhi_store::PageRequest { after: 0, limit: 500 };
-        loop {
-            let p = state.store.requests(reader.scope(), &filter, page).await?;
-            for r in &p.items {
-                if request::sla(&calendar, today, r.due_on, None) == Sla::Overdue {
-                    let (role, step) = match r.turn() {
-                        Some(t) => (t, r.step + 1),
-                        None => (Role::CloudAdmin, r.route.len() as i64 + 1),
-                    };
-                    lines.entry((step, role)).or_default().push(r.id);
-                }
-            }
-            match p.next_cursor.and_then(|c| c.parse().ok()) {
-                Some(after) => page.after = after,
-                None => break,
+        for r in state.store.requests_all(reader.scope(), &filter).await? {
+            if request::sla(&calendar, today, r.due_on, None) == Sla::Overdue {
+                let (role, step) = match r.turn() {
+                    Some(t) => (t, r.step + 1),
+                    None => (Role::CloudAdmin, r.route.len() as i64 + 1),
+                };
+                lines.entry((step, role)).or_default().push(r.id);
             }
         }
     }
@@ -377,10 +369,8 @@ async fn context(state: &AppState, scope: Scope, r: &RequestRecord) -> ApiResult
     let unit = state.store.unit(scope, r.unit_id).await?.ok_or(ApiError::NotFound)?;
     let in_use = state.store.quota_in_use(r.system_id).await?;
     let filter = RequestFilter { system: Some(r.system_id), ..RequestFilter::default() };
-    let others =
-        state.store.requests(scope, &filter, yunzhi_store::PageRequest { after: 0, limit: 500 }).await?;
+    let others = state.store.requests_all(scope, &filter).await?;
     let mut history: Vec<HistoryLine> = others
-        .items
         .into_iter()
         .filter(|o| o.id != r.id)
         .map(|o| HistoryLine {

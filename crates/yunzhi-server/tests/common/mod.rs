@@ -344,6 +344,11 @@ impl TestServer {
         id
     }
 
+    /// Files a request that must be accepted; its id.
+    pub async fn file_request(&self, token: &str, body: Value) -> i64 {
+        self.post(token, "/api/v1/requests", body).await.expect(201).body["id"].as_i64().expect("an id")
+    }
+
     /// `who` decides request `id`.
     pub async fn decide(&self, who: &str, id: i64, decision: &str, comment: &str) -> Reply {
         let t = self.login(who).await;
