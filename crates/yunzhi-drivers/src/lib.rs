@@ -16,11 +16,28 @@ use serde::{Deserialize, Serialize};
 /// A future a driver returns; boxed so drivers can sit behind `dyn`.
 pub type DriverFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, DriverError>> + Send + 'a>>;
 
+/// What kind of thing a platform makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceKind {
+    /// A virtual machine: vCPU and memory, with `storage_gib` of data disk.
+    #[default]
+    Host,
+    /// A block storage volume of `storage_gib`.
+    Volume,
+    /// A managed service (object or file storage, database, load balancer,
+    /// address, security service) that only counts against capacity.
+    Service,
+}
+
 /// What to create.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResourceSpec {
     /// The idempotency key, kept on the platform side.
     pub key: String,
+    /// A readable name for the platform's own console (`s3-r12-ecs-01`).
+    pub name: String,
+    pub kind: ResourceKind,
     pub vcpu: u32,
     pub memory_gib: u32,
     pub storage_gib: u32,
@@ -40,6 +57,8 @@ pub struct Remote {
     /// The platform's own id.
     pub remote_id: String,
     pub key: String,
+    #[serde(default)]
+    pub kind: ResourceKind,
     pub state: RemoteState,
     pub vcpu: u32,
     pub memory_gib: u32,

@@ -166,6 +166,7 @@ impl CloudDriver for Simulator {
             let remote = Remote {
                 remote_id: format!("sim-{}-{:06}", self.name, inv.next_id),
                 key: spec.key.clone(),
+                kind: spec.kind,
                 state: RemoteState::Active,
                 vcpu: spec.vcpu,
                 memory_gib: spec.memory_gib,
@@ -268,6 +269,8 @@ mod tests {
     fn host(key: &str, vcpu: u32) -> ResourceSpec {
         ResourceSpec {
             key: key.into(),
+            name: format!("test-{key}"),
+            kind: crate::ResourceKind::Host,
             vcpu,
             memory_gib: 8,
             storage_gib: 100,

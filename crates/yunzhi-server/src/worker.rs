@@ -130,6 +130,8 @@ async fn provision(state: &AppState, request_id: i64) -> anyhow::Result<()> {
         let driver = state.drivers.for_platform(&platform).await?;
         let spec = ResourceSpec {
             key: format!("yz-res-{}", res.id),
+            name: res.name.clone(),
+            kind: driver_kind(res.kind),
             vcpu: u32::try_from(res.vcpu).unwrap_or(u32::MAX),
             memory_gib: u32::try_from(res.memory_gib).unwrap_or(u32::MAX),
             storage_gib: u32::try_from(res.storage_gib).unwrap_or(u32::MAX),
@@ -174,6 +176,16 @@ async fn provision(state: &AppState, request_id: i64) -> anyhow::Result<()> {
     tx.commit().await?;
     tracing::info!(request = done.id, resources = n, "request carried out");
     Ok(())
+}
+
+/// What a platform is asked to make for a catalog kind.
+fn driver_kind(kind: yunzhi_domain::catalog::CatalogKind) -> yunzhi_drivers::ResourceKind {
+    use yunzhi_domain::catalog::CatalogKind as C;
+    match kind {
+        C::CloudHost => yunzhi_drivers::ResourceKind::Host,
+        C::BlockStorage => yunzhi_drivers::ResourceKind::Volume,
+        _ => yunzhi_drivers::ResourceKind::Service,
+    }
 }
 
 /// The server's own reading permission on platforms, for the job runner.
