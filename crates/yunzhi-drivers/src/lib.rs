@@ -6,6 +6,8 @@
 //! first attempt made instead of making a second one. Failures say whether
 //! they are worth retrying. Drivers know nothing of approvals or HTTP.
 
+#[cfg(feature = "libvirt")]
+pub mod libvirt;
 pub mod simulator;
 
 use std::future::Future;
