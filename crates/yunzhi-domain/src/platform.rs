@@ -28,6 +28,19 @@ impl DriverKind {
         }
     }
 
+    /// Whether platforms of this driver make resources of `kind`. OpenStack
+    /// (Nova, Cinder) and libvirt platforms make hosts and block volumes;
+    /// managed services (object and file storage, databases, load balancers,
+    /// addresses, security services) come from the platforms whose
+    /// driver offers them, today the simulator's.
+    pub fn provides(self, kind: crate::catalog::CatalogKind) -> bool {
+        use crate::catalog::CatalogKind as K;
+        match self {
+            DriverKind::Simulator => true,
+            DriverKind::Openstack | DriverKind::Libvirt => matches!(kind, K::CloudHost | K::BlockStorage),
+        }
+    }
+
     pub fn parse(field: &str, raw: &str) -> Result<DriverKind, Invalid> {
         match raw {
             "simulator" => Ok(DriverKind::Simulator),
@@ -109,6 +122,16 @@ pub struct PlatformInput {
     pub capacity: CapacityInput,
     #[serde(default)]
     pub overcommit: Option<Overcommit>,
+    /// The driver's settings (region, network, image, storage pool ...),
+    /// kept in plain text: no secrets here.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub config: Option<serde_json::Value>,
+    /// How the driver signs in (e.g. `{"type": "application_credential",
+    /// "id", "secret"}`): sealed at rest, never shown again.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub credentials: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -127,6 +150,7 @@ pub struct NewPlatform {
     pub endpoint: Option<String>,
     pub capacity: Capacity,
     pub overcommit: Overcommit,
+    pub config: Option<serde_json::Value>,
 }
 
 impl NewPlatform {
@@ -136,6 +160,19 @@ impl NewPlatform {
         let arch = c.take(Arch::parse("arch", &input.arch));
         let driver = c.take(DriverKind::parse("driver", &input.driver));
         let endpoint = c.take(text::optional("endpoint", input.endpoint.as_deref(), 256)).flatten();
+        if input.config.as_ref().is_some_and(|c| !c.is_object()) {
+            c.push(FieldError::new("config", "not_an_object", "config must be a JSON object"));
+        }
+        if input.credentials.as_ref().is_some_and(|c| !c.is_object()) {
+            c.push(FieldError::new("credentials", "not_an_object", "credentials must be a JSON object"));
+        }
+        if driver == Some(DriverKind::Openstack) && input.credentials.is_none() {
+            c.push(FieldError::new(
+                "credentials",
+                "required",
+                "credentials are required for an OpenStack platform (password or application credential)",
+            ));
+        }
         if driver.is_some_and(|d| d != DriverKind::Simulator) && endpoint.is_none() {
             c.push(FieldError::new(
                 "endpoint",
@@ -184,6 +221,7 @@ impl NewPlatform {
             endpoint,
             capacity: Capacity { vcpu: cap[0], memory_gib: cap[1], storage_gib: cap[2] },
             overcommit,
+            config: input.config.clone(),
         })
     }
 }
@@ -211,6 +249,16 @@ mod tests {
     }
 
     #[test]
+    fn openstack_and_libvirt_make_hosts_and_volumes_but_not_managed_services() {
+        use crate::catalog::CatalogKind;
+        for d in [DriverKind::Openstack, DriverKind::Libvirt] {
+            assert!(d.provides(CatalogKind::CloudHost) && d.provides(CatalogKind::BlockStorage));
+            assert!(!d.provides(CatalogKind::Database) && !d.provides(CatalogKind::ObjectStorage));
+        }
+        assert!(CatalogKind::ALL.iter().all(|k| DriverKind::Simulator.provides(*k)));
+    }
+
+    #[test]
     fn a_real_platform_needs_an_endpoint_and_sane_overcommit() {
         let input = PlatformInput {
             name: "OpenStack 一区".into(),
@@ -219,8 +267,10 @@ mod tests {
             endpoint: None,
             capacity: CapacityInput { vcpu: 0, memory_gib: 1, storage_gib: 1 },
             overcommit: Some(Overcommit { cpu: 40.0, memory: 1.0 }),
+            config: Some(serde_json::json!(["region"])),
+            credentials: None,
         };
         let fields: Vec<_> = NewPlatform::parse(&input).unwrap_err().0.into_iter().map(|e| e.field).collect();
-        assert_eq!(fields, ["endpoint", "capacity.vcpu", "overcommit.cpu"]);
+        assert_eq!(fields, ["config", "credentials", "endpoint", "capacity.vcpu", "overcommit.cpu"]);
     }
 }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::{CatalogKind, CatalogSpec};
 use crate::ids::PlatformId;
 use crate::invalid::{FieldError, Invalid};
-use crate::platform::{Capacity, PlatformState};
+use crate::platform::{Capacity, DriverKind, PlatformState};
 use crate::request::Demand;
 use crate::system::Arch;
 
@@ -68,6 +68,7 @@ pub fn pieces(spec: &CatalogSpec, quantity: u32) -> Vec<(Demand, u32)> {
 pub struct PlatformLoad {
     pub id: PlatformId,
     pub arch: Arch,
+    pub driver: DriverKind,
     pub state: PlatformState,
     /// Capacity times overcommit.
     pub allocatable: Capacity,
@@ -90,13 +91,21 @@ impl PlatformLoad {
     }
 }
 
-/// The platform for `demand` of a system on `arch`: an enabled one of that
-/// architecture with room for it, the least loaded afterwards (ties to the
-/// lower id, so placement is repeatable). `None` when none has room.
-pub fn place(arch: Arch, demand: Demand, platforms: &[PlatformLoad]) -> Option<PlatformId> {
+/// The platform for a `kind` resource taking `demand` of a system on
+/// `arch`: an enabled one of that architecture whose driver makes that kind
+/// and has room for it, the least loaded afterwards (ties to the lower id,
+/// so placement is repeatable). `None` when none has room.
+pub fn place(
+    arch: Arch,
+    kind: CatalogKind,
+    demand: Demand,
+    platforms: &[PlatformLoad],
+) -> Option<PlatformId> {
     platforms
         .iter()
-        .filter(|p| p.arch == arch && p.state == PlatformState::Enabled && p.fits(demand))
+        .filter(|p| {
+            p.arch == arch && p.state == PlatformState::Enabled && p.driver.provides(kind) && p.fits(demand)
+        })
         .min_by_key(|p| (p.load_after(demand), p.id))
         .map(|p| p.id)
 }
@@ -109,6 +118,7 @@ mod tests {
         PlatformLoad {
             id: PlatformId(id),
             arch,
+            driver: DriverKind::Simulator,
             state: PlatformState::Enabled,
             allocatable: Capacity { vcpu: 100, memory_gib: 400, storage_gib: 10_000 },
             used: Demand { vcpu: vcpu_used, memory_gib: 0, storage_gib: 0 },
@@ -119,14 +129,14 @@ mod tests {
     fn an_arm_system_lands_only_on_an_arm_platform() {
         let platforms = [p(1, Arch::X86_64, 0), p(2, Arch::Aarch64, 90)];
         let d = Demand { vcpu: 4, memory_gib: 8, storage_gib: 100 };
-        assert_eq!(place(Arch::Aarch64, d, &platforms), Some(PlatformId(2)));
+        assert_eq!(place(Arch::Aarch64, CatalogKind::CloudHost, d, &platforms), Some(PlatformId(2)));
     }
 
     #[test]
     fn the_least_loaded_platform_with_room_is_chosen() {
         let platforms = [p(1, Arch::X86_64, 60), p(2, Arch::X86_64, 20)];
         assert_eq!(
-            place(Arch::X86_64, Demand { vcpu: 4, ..Default::default() }, &platforms),
+            place(Arch::X86_64, CatalogKind::CloudHost, Demand { vcpu: 4, ..Default::default() }, &platforms),
             Some(PlatformId(2))
         );
     }
@@ -134,7 +144,10 @@ mod tests {
     #[test]
     fn no_platform_with_room_means_no_placement() {
         let platforms = [p(1, Arch::X86_64, 98)];
-        assert_eq!(place(Arch::X86_64, Demand { vcpu: 4, ..Default::default() }, &platforms), None);
+        assert_eq!(
+            place(Arch::X86_64, CatalogKind::CloudHost, Demand { vcpu: 4, ..Default::default() }, &platforms),
+            None
+        );
     }
 
     #[test]
@@ -149,9 +162,34 @@ mod tests {
     }
 
     #[test]
+    fn a_database_goes_only_to_a_platform_whose_driver_provides_databases() {
+        let mut openstack = p(1, Arch::X86_64, 0);
+        openstack.driver = DriverKind::Openstack;
+        let simulated = p(2, Arch::X86_64, 90);
+        let d = Demand { vcpu: 4, memory_gib: 8, storage_gib: 100 };
+        assert_eq!(
+            place(Arch::X86_64, CatalogKind::Database, d, &[openstack, simulated]),
+            Some(PlatformId(2))
+        );
+        assert_eq!(
+            place(Arch::X86_64, CatalogKind::CloudHost, d, &[openstack, simulated]),
+            Some(PlatformId(1))
+        );
+        assert_eq!(place(Arch::X86_64, CatalogKind::Database, d, &[openstack]), None);
+    }
+
+    #[test]
     fn a_draining_platform_takes_nothing_new() {
         let mut draining = p(1, Arch::X86_64, 0);
         draining.state = PlatformState::Draining;
-        assert_eq!(place(Arch::X86_64, Demand { vcpu: 1, ..Default::default() }, &[draining]), None);
+        assert_eq!(
+            place(
+                Arch::X86_64,
+                CatalogKind::CloudHost,
+                Demand { vcpu: 1, ..Default::default() },
+                &[draining]
+            ),
+            None
+        );
     }
 }

@@ -9,6 +9,7 @@ pub mod courier;
 pub mod drivers;
 pub mod error;
 pub mod extract;
+pub mod failpoint;
 pub mod idempotent;
 pub mod metrics;
 pub mod request_id;
@@ -139,6 +140,11 @@ pub async fn start(config: ServerConfig, clock: Arc<ShiftableClock>) -> anyhow::
     state.secrets = Arc::new(secrets::SecretBox::new(config.secret_key));
     state.drivers =
         Arc::new(drivers::Drivers::new(config.simulator_dir.clone(), config.settings.simulator_faults));
+    if config.settings.demo {
+        // The demo's resources were handed over in the seed; the simulated
+        // platforms make them too, so their inventories agree with Yunzhi's.
+        seed::place_on_simulators(&state).await?;
+    }
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

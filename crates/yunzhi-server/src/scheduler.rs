@@ -3,7 +3,9 @@
 //! * requests whose deadline is near or past are announced to the role
 //!   whose turn it is (and, once overdue, to the cloud resource admin);
 //! * temporary resources (Art. 12) get notices four and two weeks before
-//!   expiry, are suspended at expiry and reclaimed after the grace period.
+//!   expiry, are suspended at expiry and reclaimed after the grace period
+//!   (jobs that stop and delete them on their platforms);
+//! * each platform's inventory is reconciled with Yunzhi's, every period.
 //!
 //! Every tick is idempotent: notices carry a dedup key (one per recipient),
 //! state changes are version-checked. So a tick may run twice, or on two
@@ -20,19 +22,24 @@ use yunzhi_domain::clock::Clock;
 use yunzhi_domain::request::{self, RequestState, Sla};
 use yunzhi_domain::resource::ResourceState;
 use yunzhi_domain::role::Role;
-use yunzhi_store::{AuditCtx, Notice, RequestFilter, RequestRecord};
+use yunzhi_store::{Notice, RequestFilter, RequestRecord};
 
 use crate::api::requests::kind_zh;
 use crate::state::AppState;
+use crate::worker::{ResourceAction, enqueue_action};
 
 const TICK: Duration = Duration::from_secs(60);
 
 /// What one tick did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct TickReport {
     pub notices: u64,
+    /// Suspensions of expired temporary resources queued.
     pub suspended: u64,
+    /// Reclaims of temporary resources past their grace queued.
     pub reclaimed: u64,
+    /// Platform reconciliations queued.
+    pub reconciliations: u64,
 }
 
 /// How long a server stays the scheduler's leader without renewing.
@@ -74,6 +81,8 @@ pub async fn tick(state: &AppState) -> anyhow::Result<TickReport> {
     let mut report = TickReport::default();
     report.notices += deadlines(state, &calendar).await?;
     expiries(state, &mut report).await?;
+    report.reconciliations =
+        crate::worker::enqueue_reconciliations(state, state.now(), state.settings.reconcile_every).await?;
     Ok(report)
 }
 
@@ -120,7 +129,6 @@ async fn expiries(state: &AppState, report: &mut TickReport) -> anyhow::Result<(
     let today = state.clock.today();
     let at = state.now().as_millisecond();
     let grace = state.settings.temporary_grace_days;
-    let ctx = AuditCtx::system("scheduler", state.now());
     let resources = state.store.live_temporary_resources().await?;
     // One notice per system and expiry date, not one per host.
     let mut by_expiry: BTreeMap<(i64, jiff::civil::Date), Vec<i64>> = BTreeMap::new();
@@ -157,21 +165,15 @@ async fn expiries(state: &AppState, report: &mut TickReport) -> anyhow::Result<(
         let Some(expires_on) = r.expires_on else { continue };
         let Some(current) = tx.resource(r.id).await? else { continue };
         let suspended = current.state == ResourceState::Suspended;
-        let (target, action, zh) = match request::expiry_step(today, expires_on, grace, suspended) {
+        let (act, target, audit, zh) = match request::expiry_step(today, expires_on, grace, suspended) {
             Some(request::ExpiryStep::Reclaim) => {
-                (ResourceState::Reclaimed, "resource.reclaim_expired", "已回收")
+                (ResourceAction::Delete, ResourceState::Reclaimed, "resource.reclaim_expired", "已回收")
             }
             Some(request::ExpiryStep::Suspend) => {
-                (ResourceState::Suspended, "resource.suspend_expired", "已停用")
+                (ResourceAction::Suspend, ResourceState::Suspended, "resource.suspend_expired", "已停用")
             }
             None => continue,
         };
-        tx.set_resource_state(&ctx, &current, target, action).await?;
-        if target == ResourceState::Reclaimed {
-            report.reclaimed += 1;
-        } else {
-            report.suspended += 1;
-        }
         let notice = Notice {
             kind: "resource.expired",
             title: format!("临时资源 {} {zh}（到期日 {expires_on}）", current.name),
@@ -183,10 +185,19 @@ async fn expiries(state: &AppState, report: &mut TickReport) -> anyhow::Result<(
             link: Some(format!("/api/v1/resources/{}", current.id)),
             dedup_key: Some(format!("expired:{}:{}", current.id, target.code())),
         };
-        for role in [Role::UnitUser, Role::UnitAdmin] {
-            report.notices += tx.notify_role(role, Some(current.unit_id), &notice, at).await?;
+        // The job stops or deletes it on its platform, records the new state
+        // and tells the unit; one job per resource and expiry date.
+        let key = format!("expiry:{}:{}:{expires_on}", act.code(), current.id);
+        let job = enqueue_action(&mut tx, &current, act, audit, Some(&notice), key, state.now()).await?;
+        if job.attempts == 0 && job.state == "queued" {
+            if act == ResourceAction::Delete {
+                report.reclaimed += 1;
+            } else {
+                report.suspended += 1;
+            }
         }
     }
     tx.commit().await?;
+    state.worker.notify_one();
     Ok(())
 }

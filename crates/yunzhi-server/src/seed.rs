@@ -6,6 +6,7 @@ use yunzhi_domain::calendar::Calendar;
 use yunzhi_domain::ids::{UnitId, UserId};
 use yunzhi_domain::platform::{Capacity, DriverKind, NewPlatform, Overcommit};
 use yunzhi_domain::request::{self, Decision, Demand, RequestDraft, RequestKind, RequestState, SlaPolicy};
+use yunzhi_domain::resource::ResourceState;
 use yunzhi_domain::role::{Role, RoleSet};
 use yunzhi_domain::system::{
     Arch, Editor, GoLiveChecks, MlpsLevel, NewSystem, PeriodicLoad, Quota, SystemPatch, SystemState,
@@ -28,6 +29,14 @@ pub(crate) fn internal_actor(role: Role) -> Actor {
         username: "yunzhi".into(),
         roles: RoleSet::from_stored(vec![role]),
         unit_id: None,
+    }
+}
+
+/// The server's own reading permission on platforms, for its background work.
+pub(crate) fn internal_platform_reader() -> yunzhi_domain::access::PlatformReader {
+    match internal_actor(Role::CloudAdmin).platform_reader() {
+        Some(r) => r,
+        None => unreachable!("the cloud resource admin reads platforms"),
     }
 }
 
@@ -299,8 +308,9 @@ pub async fn demo_district(store: &Store, now: jiff::Timestamp, password: &str) 
             endpoint: None,
             capacity: cap,
             overcommit: over,
+            config: None,
         };
-        tx.create_platform(&operator, &ctx, &new).await?;
+        tx.create_platform(&operator, &ctx, &new, None).await?;
     }
     let mut unit_ids: Vec<UnitId> = Vec::new();
     for u in &UNITS {
@@ -523,6 +533,34 @@ impl RequestSeeder {
         }
         Ok(())
     }
+}
+
+/// Makes every live resource placed on a simulated platform that the
+/// platform does not have yet (the demo's seeded ones), keyed by its id,
+/// and records the platform's name for it.
+pub async fn place_on_simulators(state: &crate::state::AppState) -> anyhow::Result<usize> {
+    let mut made = 0;
+    for platform in state.store.platforms_all().await? {
+        if platform.driver != DriverKind::Simulator {
+            continue;
+        }
+        let driver = state.driver(platform.id).await?;
+        let resources = state.store.begin().await?.live_resources_on(platform.id).await?;
+        for res in
+            resources.iter().filter(|r| r.remote_id.is_none() && r.state != ResourceState::Provisioning)
+        {
+            let spec = crate::worker::spec_of(res);
+            let remote = driver.create(&spec).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            if res.state == ResourceState::Suspended {
+                driver.suspend(&spec.key).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+            let mut tx = state.store.begin().await?;
+            tx.set_remote_id(res.id, &remote.remote_id).await?;
+            tx.commit().await?;
+            made += 1;
+        }
+    }
+    Ok(made)
 }
 
 #[cfg(test)]

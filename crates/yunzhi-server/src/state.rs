@@ -29,6 +29,11 @@ pub struct Settings {
     pub simulator_faults: yunzhi_drivers::simulator::Faults,
     /// The first wait before a failed job is tried again; it doubles each time.
     pub job_retry_base: SignedDuration,
+    /// How long a running job is its worker's without renewal: a worker
+    /// that died gives its job up after this long.
+    pub job_lease: SignedDuration,
+    /// How often each platform's inventory is reconciled with Yunzhi's.
+    pub reconcile_every: SignedDuration,
 }
 
 impl Default for Settings {
@@ -43,6 +48,8 @@ impl Default for Settings {
             temporary_grace_days: 14,
             simulator_faults: yunzhi_drivers::simulator::Faults::default(),
             job_retry_base: SignedDuration::from_secs(5),
+            job_lease: SignedDuration::from_secs(30),
+            reconcile_every: SignedDuration::from_mins(10),
         }
     }
 }

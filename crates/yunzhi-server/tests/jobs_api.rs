@@ -91,17 +91,7 @@ async fn a_platform_that_loses_its_answers_still_ends_with_exactly_the_approved_
     let resources = s.all(&clerk, &format!("/api/v1/resources?system_id={system}")).await;
     assert_eq!(resources.len(), 5);
     let platform: i64 = resources[0]["platform_id"].as_i64().unwrap();
-    let reader = yunzhi_domain::access::Actor {
-        user_id: yunzhi_domain::ids::UserId(0),
-        username: "t".into(),
-        roles: yunzhi_domain::role::RoleSet::from_stored(vec![yunzhi_domain::role::Role::CloudAdmin]),
-        unit_id: None,
-    }
-    .platform_reader()
-    .unwrap();
-    let record =
-        s.state().store.platform(&reader, yunzhi_domain::ids::PlatformId(platform)).await.unwrap().unwrap();
-    let driver = s.state().drivers.for_platform(&record).await.unwrap();
+    let driver = s.state().driver(yunzhi_domain::ids::PlatformId(platform)).await.unwrap();
     let mut remote = None;
     for _ in 0..20 {
         if let Ok(list) = driver.list().await {

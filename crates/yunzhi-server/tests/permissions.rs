@@ -258,6 +258,13 @@ async fn every_role_may_do_exactly_its_job(backend: Backend) {
         ..case(Method::POST, "/api/v1/requests".into(), &["unit1_user", "unit1_admin"])
     });
     cases.push(case(Method::GET, "/api/v1/resources".into(), EVERYONE_BUT_AUDITOR));
+    cases.push(case(Method::GET, "/api/v1/findings".into(), EVERYONE_BUT_AUDITOR));
+    let ca = s.login("cloud_admin").await;
+    let active = s.all(&ca, "/api/v1/resources?state=active").await[0]["id"].clone();
+    cases.push(Case {
+        body: Some(Box::new(|_| json!({"action": "suspend", "reason": "权限测试"}))),
+        ..case(Method::POST, format!("/api/v1/resources/{active}/actions"), &["cloud_admin"])
+    });
     cases.push(case(Method::GET, "/api/v1/requests/overdue".into(), EVERYONE_BUT_AUDITOR));
     cases.push(case(
         Method::GET,

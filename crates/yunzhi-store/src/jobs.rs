@@ -75,7 +75,34 @@ impl crate::Store {
     }
 }
 
+impl crate::Store {
+    /// How many jobs are due or running now: the demo clock waits for them.
+    pub async fn busy_jobs(&self, now: Timestamp) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM jobs WHERE state = 'running' OR (state = 'queued' AND run_at <= $1)",
+        )
+        .bind(now.as_millisecond())
+        .fetch_one(&self.read)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+}
+
 impl Tx {
+    /// Keeps a running job's lease while its worker is alive, so a job that
+    /// takes long is not taken over, and one whose worker died is, soon.
+    pub async fn extend_job_lease(&mut self, id: JobId, worker: &str, until: Timestamp) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE jobs SET locked_until = $1 WHERE id = $2 AND locked_by = $3 AND state = 'running'",
+        )
+        .bind(until.as_millisecond())
+        .bind(id.0)
+        .bind(worker)
+        .execute(self.conn())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub async fn job(&mut self, id: JobId) -> Result<Option<JobRecord>> {
         let row =
             sqlx::query("SELECT * FROM jobs WHERE id = $1").bind(id.0).fetch_optional(self.conn()).await?;

@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "request_documents", include_str!("../migrations/0006_request_documents.sql")),
     (7, "leases", include_str!("../migrations/0007_leases.sql")),
     (8, "totp_replay", include_str!("../migrations/0008_totp_replay.sql")),
+    (9, "platform_drivers", include_str!("../migrations/0009_platform_drivers.sql")),
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that keeps two

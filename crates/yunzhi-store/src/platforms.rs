@@ -41,6 +41,11 @@ pub struct PlatformRecord {
     pub allocatable: Capacity,
     /// Allocated to live resources.
     pub usage: PlatformUsage,
+    /// The driver's settings (no secrets).
+    #[schema(value_type = Option<Object>)]
+    pub config: Option<serde_json::Value>,
+    /// Whether sign-in credentials are kept (sealed; never shown).
+    pub has_credentials: bool,
     #[schema(value_type = String)]
     pub state: PlatformState,
     #[schema(value_type = String, format = DateTime)]
@@ -79,6 +84,12 @@ fn platform(row: &AnyRow) -> Result<PlatformRecord> {
             memory_gib: used("used_memory_gib")?,
             storage_gib: used("used_storage_gib")?,
         },
+        config: row
+            .try_get::<Option<String>, _>("config")?
+            .map(|c| serde_json::from_str(&c))
+            .transpose()
+            .map_err(|e| StoreError::corrupt(format!("platforms.config: {e}")))?,
+        has_credentials: row.try_get::<Option<String>, _>("credentials")?.is_some(),
         state: corrupt(PlatformState::parse("state", &row.try_get::<String, _>("state")?))?,
         created_at: At::from_millis(row.try_get("created_at")?),
         updated_at: At::from_millis(row.try_get("updated_at")?),
@@ -96,6 +107,22 @@ impl Store {
             .await?;
         let items = rows.iter().map(platform).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(items, page, |p| p.id.0))
+    }
+
+    /// Every platform, for the server's background work.
+    pub async fn platforms_all(&self) -> Result<Vec<PlatformRecord>> {
+        let sql = format!("SELECT p.*, {USAGE_COLUMNS} FROM platforms p ORDER BY p.id");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.read).await?;
+        rows.iter().map(platform).collect()
+    }
+
+    /// A platform's sealed credentials, for its driver only.
+    pub async fn platform_credentials(&self, id: PlatformId) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT credentials FROM platforms WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.map(|r| r.try_get::<Option<String>, _>("credentials")).transpose()?.flatten())
     }
 
     pub async fn platform(&self, _: &PlatformReader, id: PlatformId) -> Result<Option<PlatformRecord>> {
@@ -145,17 +172,68 @@ impl Tx {
         row.as_ref().map(platform).transpose()
     }
 
+    /// Changes how a platform's driver reaches it: its settings, its sealed
+    /// credentials, or both (`None` keeps what is there). The audit record
+    /// says the credentials changed, never what they are.
+    pub async fn set_platform_connection(
+        &mut self,
+        _: &CloudOperator,
+        ctx: &AuditCtx,
+        id: PlatformId,
+        config: Option<&serde_json::Value>,
+        sealed_credentials: Option<&str>,
+    ) -> Result<Option<PlatformRecord>> {
+        let before: Option<Option<String>> = sqlx::query("SELECT config FROM platforms WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(self.conn())
+            .await?
+            .map(|r| r.try_get("config"))
+            .transpose()?;
+        let Some(before) = before else { return Ok(None) };
+        sqlx::query(
+            "UPDATE platforms SET config = COALESCE($1, config), credentials = COALESCE($2, credentials), \
+             updated_at = $3 WHERE id = $4",
+        )
+        .bind(config.map(|c| c.to_string()))
+        .bind(sealed_credentials)
+        .bind(ctx.at.as_millisecond())
+        .bind(id.0)
+        .execute(self.conn())
+        .await?;
+        let before: Option<serde_json::Value> = before.and_then(|c| serde_json::from_str(&c).ok());
+        self.audit(
+            ctx,
+            Change {
+                action: "platform.set_connection",
+                object_type: "platform",
+                object_id: Some(id.to_string()),
+                unit_id: None,
+                before: Some(serde_json::json!({"config": before})),
+                after: Some(serde_json::json!({
+                    "config": config.or(before.as_ref()),
+                    "credentials_changed": sealed_credentials.is_some(),
+                })),
+            },
+        )
+        .await?;
+        let sql = format!("SELECT p.*, {USAGE_COLUMNS} FROM platforms p WHERE p.id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.0).fetch_optional(self.conn()).await?;
+        row.as_ref().map(platform).transpose()
+    }
+
+    /// Records a new platform; `sealed_credentials` is already sealed by the caller.
     pub async fn create_platform(
         &mut self,
         _: &CloudOperator,
         ctx: &AuditCtx,
         new: &NewPlatform,
+        sealed_credentials: Option<&str>,
     ) -> Result<PlatformRecord> {
         let now = ctx.at.as_millisecond();
         let row = sqlx::query(
             "INSERT INTO platforms (name, arch, driver, endpoint, capacity_vcpu, capacity_memory_gib, capacity_storage_gib, \
-             overcommit_cpu, overcommit_memory, state, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'enabled', $10, $10) \
+             overcommit_cpu, overcommit_memory, state, created_at, updated_at, config, credentials) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'enabled', $10, $10, $11, $12) \
              RETURNING *, 0 AS used_vcpu, 0 AS used_memory_gib, 0 AS used_storage_gib",
         )
         .bind(&new.name)
@@ -168,6 +246,8 @@ impl Tx {
         .bind(new.overcommit.cpu)
         .bind(new.overcommit.memory)
         .bind(now)
+        .bind(new.config.as_ref().map(|c| c.to_string()))
+        .bind(sealed_credentials)
         .fetch_one(self.conn())
         .await
         .map_err(|e| StoreError::unique(e, &["name"]))?;

@@ -9,7 +9,7 @@ use yunzhi_domain::access::Scope;
 use yunzhi_domain::catalog::CatalogKind;
 use yunzhi_domain::clock::At;
 use yunzhi_domain::ids::{CatalogItemId, PlatformId, SystemId, UnitId};
-use yunzhi_domain::platform::{Capacity, Overcommit, PlatformState};
+use yunzhi_domain::platform::{Capacity, DriverKind, Overcommit, PlatformState};
 use yunzhi_domain::request::Demand;
 use yunzhi_domain::resource::{PlatformLoad, ResourceState};
 use yunzhi_domain::system::Arch;
@@ -45,6 +45,8 @@ pub struct ResourceRecord {
     pub expires_on: Option<Date>,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub handed_over_at: Option<At>,
+    /// What the platform calls it, once made.
+    pub remote_id: Option<String>,
     pub version: i64,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: At,
@@ -75,6 +77,7 @@ fn resource(row: &AnyRow) -> Result<ResourceRecord> {
         temporary: row.try_get::<i64, _>("temporary")? != 0,
         expires_on: expires.map(|d| d.parse().map_err(|e| corrupt("expires_on", e))).transpose()?,
         handed_over_at: row.try_get::<Option<i64>, _>("handed_over_at")?.map(At::from_millis),
+        remote_id: row.try_get("remote_id")?,
         version: row.try_get("version")?,
         created_at: At::from_millis(row.try_get("created_at")?),
     })
@@ -209,6 +212,8 @@ impl Tx {
                     id: PlatformId(r.try_get("id")?),
                     arch: Arch::parse("arch", &r.try_get::<String, _>("arch")?)
                         .map_err(|e| corrupt("arch", e))?,
+                    driver: DriverKind::parse("driver", &r.try_get::<String, _>("driver")?)
+                        .map_err(|e| corrupt("driver", e))?,
                     state: PlatformState::parse("state", &r.try_get::<String, _>("state")?)
                         .map_err(|e| corrupt("state", e))?,
                     allocatable: capacity.allocatable(over),
@@ -287,13 +292,19 @@ impl Tx {
     }
 
     /// A resource its platform has made: active and handed over now.
-    pub async fn hand_over(&mut self, ctx: &AuditCtx, current: &ResourceRecord) -> Result<ResourceRecord> {
+    pub async fn hand_over(
+        &mut self,
+        ctx: &AuditCtx,
+        current: &ResourceRecord,
+        remote_id: &str,
+    ) -> Result<ResourceRecord> {
         let row = sqlx::query(
-            "UPDATE resources SET state = 'active', handed_over_at = $1, version = version + 1, updated_at = $1 \
-             WHERE id = $2 AND state = 'provisioning' RETURNING *",
+            "UPDATE resources SET state = 'active', handed_over_at = $1, remote_id = $3, version = version + 1, \
+             updated_at = $1 WHERE id = $2 AND state = 'provisioning' RETURNING *",
         )
         .bind(ctx.at.as_millisecond())
         .bind(current.id)
+        .bind(remote_id)
         .fetch_optional(self.conn())
         .await?
         .ok_or_else(|| StoreError::Conflict(format!("resource {} is no longer provisioning", current.id)))?;
@@ -306,7 +317,11 @@ impl Tx {
                 object_id: Some(current.id.to_string()),
                 unit_id: Some(current.unit_id.0),
                 before: Some(serde_json::json!({"state": current.state})),
-                after: Some(serde_json::json!({"state": updated.state, "platform_id": updated.platform_id})),
+                after: Some(serde_json::json!({
+                    "state": updated.state,
+                    "platform_id": updated.platform_id,
+                    "remote_id": updated.remote_id,
+                })),
             },
         )
         .await?;
@@ -329,6 +344,28 @@ impl Tx {
             |r| serde_json::json!({"expires_on": r.expires_on}),
         )
         .await
+    }
+
+    /// Records what the platform calls a resource, once known (a resource
+    /// seeded before its platform made it, or found by reconciliation).
+    pub async fn set_remote_id(&mut self, id: i64, remote_id: &str) -> Result<()> {
+        sqlx::query("UPDATE resources SET remote_id = $1 WHERE id = $2")
+            .bind(remote_id)
+            .bind(id)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Every resource placed on `platform` that is not reclaimed.
+    pub async fn live_resources_on(&mut self, platform: PlatformId) -> Result<Vec<ResourceRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM resources WHERE platform_id = $1 AND state <> 'reclaimed' ORDER BY id",
+        )
+        .bind(platform.0)
+        .fetch_all(self.conn())
+        .await?;
+        rows.iter().map(resource).collect()
     }
 
     /// Sets one column of a resource if nobody changed it since `current`

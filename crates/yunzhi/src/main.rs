@@ -93,6 +93,13 @@ enum Command {
         /// Days after expiry before suspended temporary resources are reclaimed (Art. 12).
         #[arg(long, default_value_t = 14)]
         temporary_grace_days: i64,
+        /// Seconds a running job stays its worker's without renewal; a job
+        /// whose server died is taken over after this long.
+        #[arg(long, default_value_t = 30)]
+        job_lease_seconds: i64,
+        /// Minutes between two inventory passes over each platform.
+        #[arg(long, default_value_t = 10)]
+        reconcile_minutes: i64,
         #[command(flatten)]
         channels: ChannelArgs,
     },
@@ -186,6 +193,8 @@ async fn main() -> anyhow::Result<()> {
             session_idle_minutes,
             expansion_limit_percent,
             temporary_grace_days,
+            job_lease_seconds,
+            reconcile_minutes,
             channels,
         } => {
             let limits = Limits {
@@ -193,6 +202,8 @@ async fn main() -> anyhow::Result<()> {
                 idle: session_idle_minutes,
                 expansion: expansion_limit_percent,
                 grace: temporary_grace_days,
+                job_lease: job_lease_seconds,
+                reconcile: reconcile_minutes,
             };
             let key = store.secret_key()?;
             serve(store.url()?, key, Some(store.data.join("simulator")), demo, listen, limits, channels).await
@@ -231,11 +242,13 @@ struct Limits {
     idle: i64,
     expansion: u32,
     grace: i64,
+    job_lease: i64,
+    reconcile: i64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { lockout: 15, idle: 30, expansion: 120, grace: 14 }
+        Limits { lockout: 15, idle: 30, expansion: 120, grace: 14, job_lease: 30, reconcile: 10 }
     }
 }
 
@@ -256,6 +269,12 @@ async fn serve(
     }
     if !(0..=365).contains(&limits.grace) {
         bail!("--temporary-grace-days must be between 0 and 365");
+    }
+    if !(1..=3600).contains(&limits.job_lease) {
+        bail!("--job-lease-seconds must be between 1 and 3600");
+    }
+    if !(1..=1440).contains(&limits.reconcile) {
+        bail!("--reconcile-minutes must be between 1 and 1440");
     }
     let demo_password =
         std::env::var("YUNZHI_DEMO_PASSWORD").unwrap_or_else(|_| DEFAULT_DEMO_PASSWORD.to_owned());
@@ -280,6 +299,8 @@ async fn serve(
         session_idle: jiff::SignedDuration::from_mins(limits.idle),
         sla,
         temporary_grace_days: limits.grace,
+        job_lease: jiff::SignedDuration::from_secs(limits.job_lease),
+        reconcile_every: jiff::SignedDuration::from_mins(limits.reconcile),
         ..Settings::default()
     };
     yunzhi_server::serve_forever(ServerConfig {

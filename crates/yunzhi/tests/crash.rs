@@ -29,12 +29,18 @@ fn free_port() -> u16 {
 }
 
 async fn start(args: &[String]) -> Server {
+    start_with(args, None).await
+}
+
+/// Starts a server; `failpoint` names where it stops to be killed.
+async fn start_with(args: &[String], failpoint: Option<&str>) -> Server {
     yunzhi_server::courier::install_tls();
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_yunzhi"))
         .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
         .args(args)
         .env("RUST_LOG", "warn")
+        .env("YUNZHI_FAILPOINT", failpoint.unwrap_or(""))
         .env("YUNZHI_SECRET_KEY", "000102030405060708090a0b0c0d0e0f")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -110,6 +116,183 @@ async fn acknowledged_writes_survive_a_kill(args: Vec<String>) {
     assert_eq!(v["ok"], true, "{v}");
     server.child.kill().ok();
     server.child.wait().ok();
+}
+
+struct Api {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Api {
+    async fn call(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut r = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(token);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let r = r.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, token: &str, path: &str, body: Value) -> Value {
+        let (status, v) = self.call(token, reqwest::Method::POST, path, Some(body)).await;
+        assert!((200..300).contains(&status), "POST {path}: {status} {v}");
+        v
+    }
+
+    async fn get(&self, token: &str, path: &str) -> Value {
+        let (status, v) = self.call(token, reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 200, "GET {path}: {v}");
+        v
+    }
+}
+
+/// Files and approves a request for two hosts for a new system of unit 1;
+/// the request's id.
+async fn approved_request(api: &Api) -> (i64, i64) {
+    let clerk = login(&api.base, "unit1_user").await;
+    let ca = login(&api.base, "cloud_admin").await;
+    let system = api
+        .post(
+            &clerk,
+            "/api/v1/systems",
+            json!({"name": "崩溃演练系统", "mlps_level": 2, "arch": "x86_64",
+            "quota": {"vcpu": 8, "memory_gib": 16, "storage_gib": 200}, "quota_basis": "测试"}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let (s, _) = api
+        .call(
+            &ca,
+            reqwest::Method::PATCH,
+            &format!("/api/v1/systems/{system}"),
+            Some(json!({"state": "approved"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let catalog = api.get(&clerk, "/api/v1/catalog?limit=200").await;
+    let host =
+        catalog["items"].as_array().unwrap().iter().find(|c| c["code"] == "ecs.x86.c2m4").unwrap()["id"]
+            .clone();
+    let request = api
+        .post(
+            &clerk,
+            "/api/v1/requests",
+            json!({"kind": "new", "system_id": system,
+            "items": [{"catalog_item_id": host, "quantity": 2}], "justification": "崩溃演练"}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    for who in ["cloud_admin", "infra_chief", "bdc_leader"] {
+        let t = login(&api.base, who).await;
+        api.post(
+            &t,
+            &format!("/api/v1/requests/{request}/decisions"),
+            json!({"decision": "approve", "comment": ""}),
+        )
+        .await;
+    }
+    (system, request)
+}
+
+/// The ids of a system's resources, once the job runner recorded them.
+async fn resource_ids(api: &Api, system: i64) -> Vec<i64> {
+    let clerk = login(&api.base, "unit1_user").await;
+    for _ in 0..400 {
+        let page = api.get(&clerk, &format!("/api/v1/resources?system_id={system}")).await;
+        let ids: Vec<i64> =
+            page["items"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect();
+        if !ids.is_empty() {
+            return ids;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the resources of system {system} were never recorded");
+}
+
+/// How many times `key` is in a simulated platform's inventory files.
+fn on_simulators(data: &std::path::Path, key: &str) -> usize {
+    let Ok(dir) = std::fs::read_dir(data.join("simulator")) else { return 0 };
+    dir.filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .map(|e| {
+            let inv: Value = serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap_or(Value::Null);
+            inv["resources"].as_array().map_or(0, |rs| rs.iter().filter(|r| r["key"] == key).count())
+        })
+        .sum()
+}
+
+/// The server dies between a platform's answer to a create and the commit
+/// that records it; after a restart the job is taken over, finds what the
+/// platform made under the resource's key, and nothing is made twice.
+async fn a_kill_between_create_and_commit_makes_nothing_twice(args: Vec<String>, data: std::path::PathBuf) {
+    let mut args = args;
+    args.extend(["--job-lease-seconds".into(), "2".into()]);
+    let mut server = start_with(&args, Some("after_driver_create")).await;
+    let api = Api { base: server.base.clone(), client: reqwest::Client::new() };
+    let (system, request) = approved_request(&api).await;
+    let ids = resource_ids(&api, system).await;
+    assert_eq!(ids.len(), 2);
+    let first = format!("yz-res-{}", ids[0]);
+    for _ in 0..400 {
+        if on_simulators(&data, &first) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(on_simulators(&data, &first), 1, "the platform made the first host");
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().unwrap();
+
+    let mut server = start(&args).await;
+    let api = Api { base: server.base.clone(), client: reqwest::Client::new() };
+    let clerk = login(&api.base, "unit1_user").await;
+    let mut state = Value::Null;
+    for _ in 0..600 {
+        state = api.get(&clerk, &format!("/api/v1/requests/{request}")).await["state"].clone();
+        if state == "fulfilled" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(state, "fulfilled", "the job was taken over once its lease ran out");
+    for id in &ids {
+        assert_eq!(on_simulators(&data, &format!("yz-res-{id}")), 1, "resource {id} exists exactly once");
+        let r = api.get(&clerk, &format!("/api/v1/resources/{id}")).await;
+        assert_eq!(r["state"], "active");
+        assert!(r["remote_id"].is_string(), "{r}");
+    }
+    server.child.kill().ok();
+    server.child.wait().ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_between_create_and_commit_makes_nothing_twice_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_path_buf();
+    a_kill_between_create_and_commit_makes_nothing_twice(
+        vec!["--data".into(), data.display().to_string()],
+        data,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_between_create_and_commit_makes_nothing_twice_on_postgres() {
+    let db = PgDb::new("crash_create").await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_path_buf();
+    let args = vec!["--database".into(), db.url.clone(), "--data".into(), data.display().to_string()];
+    a_kill_between_create_and_commit_makes_nothing_twice(args, data).await;
+    db.drop_db().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

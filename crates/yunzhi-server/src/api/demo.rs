@@ -50,5 +50,8 @@ pub async fn set_clock(
     tx.commit().await?;
     // Run at once what the new date makes due, so the trainee sees it.
     let scheduler = crate::scheduler::tick(&state).await?;
+    // And the jobs it queued (suspensions, reclaims), so the trainee sees
+    // their outcome at once rather than a moment later.
+    crate::worker::drain(&state, std::time::Duration::from_secs(20)).await?;
     Ok(Json(ClockOut { today: state.clock.today().to_string(), now: At(now).to_string(), scheduler }))
 }

@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod demo;
 pub mod documents;
 pub mod exports;
+pub mod findings;
 pub mod health;
 pub mod jobs;
 pub mod notifications;
@@ -59,6 +60,7 @@ pub fn router(demo: bool) -> Router<AppState> {
         .route("/catalog/{id}", get(catalog::get_one).patch(catalog::update))
         .route("/platforms", get(platforms::list).post(platforms::create))
         .route("/platforms/{id}", get(platforms::get_one).patch(platforms::update))
+        .route("/platforms/{id}/reconcile", post(platforms::reconcile))
         .route("/requests", get(requests::list).post(requests::create))
         .route("/requests/overdue", get(requests::overdue))
         .route("/requests/{id}", get(requests::get_one).patch(requests::resubmit))
@@ -72,6 +74,9 @@ pub fn router(demo: bool) -> Router<AppState> {
         )
         .route("/resources", get(resources::list))
         .route("/resources/{id}", get(resources::get_one))
+        .route("/resources/{id}/actions", post(resources::act))
+        .route("/findings", get(findings::list))
+        .route("/findings/{id}", get(findings::get_one))
         .route("/jobs", get(jobs::list))
         .route("/jobs/{id}/retry", post(jobs::retry))
         .route("/jobs/{id}/cancel", post(jobs::cancel))

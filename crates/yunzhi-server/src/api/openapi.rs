@@ -5,8 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    audit, calendar, catalog, demo, documents, exports, health, jobs, notifications, platforms, requests,
-    resources, session, systems, units, users,
+    audit, calendar, catalog, demo, documents, exports, findings, health, jobs, notifications, platforms,
+    requests, resources, session, systems, units, users,
 };
 
 struct BearerAuth;
@@ -56,10 +56,11 @@ impl Modify for OperationIds {
         units::list, units::get_one, units::create, units::update,
         systems::list, systems::get_one, systems::create, systems::update,
         catalog::list, catalog::get_one, catalog::create, catalog::update,
-        platforms::list, platforms::get_one, platforms::create, platforms::update,
+        platforms::list, platforms::get_one, platforms::create, platforms::update, platforms::reconcile,
         requests::create, requests::list, requests::overdue, requests::get_one, requests::decide, requests::resubmit, requests::withdraw,
         jobs::list, jobs::retry, jobs::cancel,
-        resources::list, resources::get_one, notifications::list, notifications::read,
+        resources::list, resources::get_one, resources::act, notifications::list, notifications::read,
+        findings::list, findings::get_one,
         users::list, users::create, users::reset_password, users::unlock,
         documents::upload, documents::list, documents::download, documents::upload_to_request, documents::list_for_request,
         exports::systems, exports::units,

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use yunzhi_domain::ids::PlatformId;
+use yunzhi_domain::invalid::{Checker, FieldError};
 use yunzhi_domain::platform::{NewPlatform, PlatformInput, PlatformState};
 use yunzhi_store::{Page, PlatformRecord};
 
@@ -52,18 +53,43 @@ pub async fn create(
         .cloud_operator()
         .ok_or_else(|| ApiError::forbidden("only the cloud resource admin adds platforms"))?;
     let new = NewPlatform::parse(&body.value)?;
+    let credentials = body.value.credentials.clone();
+    let sealed = seal(&state, &new.name, credentials.as_ref())?;
     let ctx = caller.audit(state.now());
     idempotent::create(&state, &caller, key, "POST /platforms", &body.raw, async |tx| {
-        Ok(tx.create_platform(&operator, &ctx, &new).await?)
+        let created = tx.create_platform(&operator, &ctx, &new, sealed.as_deref()).await?;
+        // A typo in the settings is a 422 now, not a failing job later.
+        crate::drivers::check_settings(&created, credentials.clone())?;
+        Ok(created)
     })
     .await
+}
+
+/// Seals a platform's credentials for the database.
+fn seal(state: &AppState, name: &str, credentials: Option<&serde_json::Value>) -> ApiResult<Option<String>> {
+    credentials
+        .map(|c| {
+            let plain = serde_json::to_vec(c).map_err(|e| ApiError::Internal(e.into()))?;
+            state.secrets.seal(&plain, &crate::drivers::credentials_context(name)).map_err(ApiError::Internal)
+        })
+        .transpose()
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlatformPatchInput {
     /// enabled, draining (keeps what it runs, takes nothing new) or disabled.
-    pub state: String,
+    #[serde(default)]
+    pub state: Option<String>,
+    /// New driver settings, replacing the old ones.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub config: Option<serde_json::Value>,
+    /// New credentials (a rotated password or application credential);
+    /// sealed at rest, never shown.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub credentials: Option<serde_json::Value>,
 }
 
 #[utoipa::path(patch, path = "/api/v1/platforms/{id}", tag = "platforms", request_body = PlatformPatchInput,
@@ -78,14 +104,97 @@ pub async fn update(
     body: ApiJson<PlatformPatchInput>,
 ) -> ApiResult<Json<PlatformRecord>> {
     let operator = caller.actor.cloud_operator().ok_or_else(|| {
-        ApiError::forbidden("only the cloud resource admin enables, drains or disables platforms")
+        ApiError::forbidden(
+            "only the cloud resource admin enables, drains, disables or reconfigures platforms",
+        )
     })?;
-    let new_state = PlatformState::parse("state", &body.value.state)?;
+    let input = &body.value;
+    let mut c = Checker::new();
+    let new_state = input.state.as_deref().and_then(|s| c.take(PlatformState::parse("state", s)));
+    for (field, v) in [("config", &input.config), ("credentials", &input.credentials)] {
+        if v.as_ref().is_some_and(|v| !v.is_object()) {
+            c.push(FieldError::new(field, "not_an_object", format!("{field} must be a JSON object")));
+        }
+    }
+    if input.state.is_none() && input.config.is_none() && input.credentials.is_none() {
+        c.push(FieldError::new("state", "required", "give state, config or credentials to change"));
+    }
+    c.finish()?;
+    let id = PlatformId(path_id(&id)?);
+    let reader = caller.actor.platform_reader().ok_or_else(|| ApiError::forbidden(NOT_YOURS))?;
+    let current = state.store.platform(&reader, id).await?.ok_or(ApiError::NotFound)?;
+    let sealed = seal(&state, &current.name, input.credentials.as_ref())?;
+    let ctx = caller.audit(state.now());
     let mut tx = state.store.begin().await?;
-    let updated = tx
-        .set_platform_state(&operator, &caller.audit(state.now()), PlatformId(path_id(&id)?), new_state)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let mut updated = current;
+    if let Some(new_state) = new_state {
+        updated = tx.set_platform_state(&operator, &ctx, id, new_state).await?.ok_or(ApiError::NotFound)?;
+    }
+    if input.config.is_some() || sealed.is_some() {
+        updated = tx
+            .set_platform_connection(&operator, &ctx, id, input.config.as_ref(), sealed.as_deref())
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        let credentials = match &input.credentials {
+            Some(c) => Some(c.clone()),
+            None => match state.store.platform_credentials(id).await? {
+                Some(sealed) => Some(
+                    serde_json::from_slice(
+                        &state
+                            .secrets
+                            .open(&sealed, &crate::drivers::credentials_context(&updated.name))
+                            .map_err(ApiError::Internal)?,
+                    )
+                    .map_err(|e| ApiError::Internal(e.into()))?,
+                ),
+                None => None,
+            },
+        };
+        crate::drivers::check_settings(&updated, credentials)?;
+    }
     tx.commit().await?;
     Ok(Json(updated))
+}
+
+#[utoipa::path(post, path = "/api/v1/platforms/{id}/reconcile", tag = "platforms",
+    params(("id" = i64, Path, description = "The object's id")),
+    responses((status = 202, description = "Queued: the reconciliation job", body = yunzhi_store::JobRecord),
+        (status = 404, description = "No such object, or another unit's", body = crate::error::Problem)))]
+pub async fn reconcile(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<(axum::http::StatusCode, Json<yunzhi_store::JobRecord>)> {
+    caller
+        .actor
+        .cloud_operator()
+        .ok_or_else(|| ApiError::forbidden("only the cloud resource admin reconciles platforms"))?;
+    let reader = caller.actor.platform_reader().ok_or_else(|| ApiError::forbidden(NOT_YOURS))?;
+    let platform =
+        state.store.platform(&reader, PlatformId(path_id(&id)?)).await?.ok_or(ApiError::NotFound)?;
+    let now = state.now();
+    let mut tx = state.store.begin().await?;
+    let job = tx
+        .enqueue_job(
+            &yunzhi_store::NewJob {
+                kind: "reconcile".into(),
+                dedup_key: None,
+                payload: serde_json::json!({"platform_id": platform.id.0}),
+                run_at: now,
+                max_attempts: 3,
+            },
+            now,
+        )
+        .await?;
+    tx.audit_event(
+        &caller.audit(now),
+        "platform.reconcile_requested",
+        "platform",
+        Some(platform.id.to_string()),
+        Some(serde_json::json!({"job_id": job.id})),
+    )
+    .await?;
+    tx.commit().await?;
+    state.worker.notify_one();
+    Ok((axum::http::StatusCode::ACCEPTED, Json(job)))
 }

@@ -1,0 +1,246 @@
+//! Findings: raised by the reconciliation (and later the efficiency
+//! analysis), one per subject and kind, reviewed by the office.
+
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use yunzhi_domain::access::Scope;
+use yunzhi_domain::clock::At;
+use yunzhi_domain::finding::{FindingKind, FindingState};
+use yunzhi_domain::ids::{PlatformId, SystemId, UnitId};
+
+use crate::audit::{AuditCtx, Change};
+use crate::page::{Page, PageRequest};
+use crate::{Result, Store, StoreError, Tx, scope_param};
+
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct FindingRecord {
+    pub id: i64,
+    #[schema(value_type = String)]
+    pub kind: FindingKind,
+    #[schema(value_type = String)]
+    pub state: FindingState,
+    #[schema(value_type = Option<i64>)]
+    pub unit_id: Option<UnitId>,
+    #[schema(value_type = Option<i64>)]
+    pub system_id: Option<SystemId>,
+    pub resource_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub platform_id: Option<PlatformId>,
+    pub title: String,
+    /// The numbers behind it: what was seen, where, when.
+    #[schema(value_type = Object)]
+    pub evidence: serde_json::Value,
+    #[schema(value_type = String, format = DateTime)]
+    pub first_seen_at: At,
+    #[schema(value_type = String, format = DateTime)]
+    pub last_seen_at: At,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub resolved_at: Option<At>,
+    pub version: i64,
+}
+
+/// A finding as its finder reports it.
+#[derive(Debug, Clone)]
+pub struct NewFinding {
+    pub kind: FindingKind,
+    pub unit: Option<UnitId>,
+    pub system: Option<SystemId>,
+    pub resource: Option<i64>,
+    pub platform: Option<PlatformId>,
+    pub title: String,
+    pub evidence: serde_json::Value,
+    /// What makes two reports the same finding, e.g. `orphan:p2:srv-81`.
+    pub dedup_key: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct FindingFilter {
+    pub kind: Option<FindingKind>,
+    pub state: Option<FindingState>,
+    pub platform: Option<PlatformId>,
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::corrupt(format!("findings.{what}: {e}"))
+}
+
+fn finding(row: &AnyRow) -> Result<FindingRecord> {
+    Ok(FindingRecord {
+        id: row.try_get("id")?,
+        kind: FindingKind::parse("kind", &row.try_get::<String, _>("kind")?)
+            .map_err(|e| corrupt("kind", e))?,
+        state: FindingState::parse("state", &row.try_get::<String, _>("state")?)
+            .map_err(|e| corrupt("state", e))?,
+        unit_id: row.try_get::<Option<i64>, _>("unit_id")?.map(UnitId),
+        system_id: row.try_get::<Option<i64>, _>("system_id")?.map(SystemId),
+        resource_id: row.try_get("resource_id")?,
+        platform_id: row.try_get::<Option<i64>, _>("platform_id")?.map(PlatformId),
+        title: row.try_get("title")?,
+        evidence: serde_json::from_str(&row.try_get::<String, _>("evidence")?)
+            .map_err(|e| corrupt("evidence", e))?,
+        first_seen_at: At::from_millis(row.try_get("first_seen_at")?),
+        last_seen_at: At::from_millis(row.try_get("last_seen_at")?),
+        resolved_at: row.try_get::<Option<i64>, _>("resolved_at")?.map(At::from_millis),
+        version: row.try_get("version")?,
+    })
+}
+
+impl Store {
+    /// Findings in `scope`: a unit sees those about its own systems; the
+    /// findings about no unit (an orphan on a platform) only the district sees.
+    pub async fn findings(
+        &self,
+        scope: Scope,
+        filter: &FindingFilter,
+        page: PageRequest,
+    ) -> Result<Page<FindingRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM findings WHERE id > $1 AND (CAST($2 AS BIGINT) IS NULL OR unit_id = $2) \
+             AND (CAST($3 AS TEXT) IS NULL OR kind = $3) AND (CAST($4 AS TEXT) IS NULL OR state = $4) \
+             AND (CAST($5 AS BIGINT) IS NULL OR platform_id = $5) ORDER BY id LIMIT $6",
+        )
+        .bind(page.after)
+        .bind(scope_param(scope))
+        .bind(filter.kind.map(|k| k.code()))
+        .bind(filter.state.map(|s| s.code()))
+        .bind(filter.platform.map(|p| p.0))
+        .bind(page.fetch())
+        .fetch_all(&self.read)
+        .await?;
+        let items = rows.iter().map(finding).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_rows(items, page, |f| f.id))
+    }
+
+    pub async fn finding(&self, scope: Scope, id: i64) -> Result<Option<FindingRecord>> {
+        let row = sqlx::query(
+            "SELECT * FROM findings WHERE id = $1 AND (CAST($2 AS BIGINT) IS NULL OR unit_id = $2)",
+        )
+        .bind(id)
+        .bind(scope_param(scope))
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(finding).transpose()
+    }
+}
+
+impl Tx {
+    /// Raises a finding, or notes that an existing one was seen again
+    /// (fresh evidence, `last_seen_at`; a resolved one opens again). Returns
+    /// the finding and whether it is news: new, or opened again.
+    pub async fn raise_finding(&mut self, ctx: &AuditCtx, new: &NewFinding) -> Result<(FindingRecord, bool)> {
+        let now = ctx.at.as_millisecond();
+        let existing = sqlx::query("SELECT * FROM findings WHERE dedup_key = $1")
+            .bind(&new.dedup_key)
+            .fetch_optional(self.conn())
+            .await?;
+        if let Some(row) = existing {
+            let current = finding(&row)?;
+            let state = current.state.seen_again();
+            let row = sqlx::query(
+                "UPDATE findings SET state = $1, evidence = $2, title = $3, last_seen_at = $4, \
+                 resolved_at = CASE WHEN $1 = 'resolved' THEN resolved_at ELSE NULL END, \
+                 version = version + 1, updated_at = $4 WHERE id = $5 RETURNING *",
+            )
+            .bind(state.code())
+            .bind(new.evidence.to_string())
+            .bind(&new.title)
+            .bind(now)
+            .bind(current.id)
+            .fetch_one(self.conn())
+            .await?;
+            let updated = finding(&row)?;
+            let reopened = current.state != state;
+            if reopened {
+                self.audit(
+                    ctx,
+                    Change {
+                        action: "finding.reopen",
+                        object_type: "finding",
+                        object_id: Some(current.id.to_string()),
+                        unit_id: current.unit_id.map(|u| u.0),
+                        before: Some(serde_json::json!({"state": current.state})),
+                        after: Some(serde_json::json!({"state": state, "evidence": new.evidence})),
+                    },
+                )
+                .await?;
+            }
+            return Ok((updated, reopened));
+        }
+        let row = sqlx::query(
+            "INSERT INTO findings (kind, state, unit_id, system_id, resource_id, platform_id, title, evidence, dedup_key, \
+             first_seen_at, last_seen_at, version, created_at, updated_at) \
+             VALUES ($1, 'open', $2, $3, $4, $5, $6, $7, $8, $9, $9, 1, $9, $9) RETURNING *",
+        )
+        .bind(new.kind.code())
+        .bind(new.unit.map(|u| u.0))
+        .bind(new.system.map(|s| s.0))
+        .bind(new.resource)
+        .bind(new.platform.map(|p| p.0))
+        .bind(&new.title)
+        .bind(new.evidence.to_string())
+        .bind(&new.dedup_key)
+        .bind(now)
+        .fetch_one(self.conn())
+        .await
+        .map_err(|e| StoreError::unique(e, &["dedup_key"]))?;
+        let created = finding(&row)?;
+        self.audit(
+            ctx,
+            Change::created("finding.raise", "finding", created.id, created.unit_id.map(|u| u.0), &created)?,
+        )
+        .await?;
+        Ok((created, true))
+    }
+
+    /// The open findings of `kind` about `platform`, to resolve those not
+    /// seen again.
+    pub async fn open_findings_on(
+        &mut self,
+        kind: FindingKind,
+        platform: PlatformId,
+    ) -> Result<Vec<FindingRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM findings WHERE kind = $1 AND platform_id = $2 AND state = 'open' ORDER BY id",
+        )
+        .bind(kind.code())
+        .bind(platform.0)
+        .fetch_all(self.conn())
+        .await?;
+        rows.iter().map(finding).collect()
+    }
+
+    /// Marks a finding resolved: what was found is gone.
+    pub async fn resolve_finding(
+        &mut self,
+        ctx: &AuditCtx,
+        current: &FindingRecord,
+        why: &str,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE findings SET state = 'resolved', resolved_at = $1, version = version + 1, updated_at = $1 \
+             WHERE id = $2 AND version = $3",
+        )
+        .bind(ctx.at.as_millisecond())
+        .bind(current.id)
+        .bind(current.version)
+        .execute(self.conn())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!("finding {} changed meanwhile", current.id)));
+        }
+        self.audit(
+            ctx,
+            Change {
+                action: "finding.resolve",
+                object_type: "finding",
+                object_id: Some(current.id.to_string()),
+                unit_id: current.unit_id.map(|u| u.0),
+                before: Some(serde_json::json!({"state": current.state})),
+                after: Some(serde_json::json!({"state": "resolved", "why": why})),
+            },
+        )
+        .await?;
+        Ok(())
+    }
+}
