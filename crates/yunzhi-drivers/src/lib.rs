@@ -8,6 +8,7 @@
 
 #[cfg(feature = "libvirt")]
 pub mod libvirt;
+pub mod openstack;
 pub mod simulator;
 
 use std::future::Future;
@@ -121,7 +122,10 @@ pub trait CloudDriver: Send + Sync {
     fn resume<'a>(&'a self, key: &'a str) -> DriverFuture<'a, Remote>;
     /// Deletes it for good; deleting what is gone succeeds.
     fn delete<'a>(&'a self, key: &'a str) -> DriverFuture<'a, ()>;
-    /// Everything on the platform, for reconciliation.
+    /// Everything on the platform, for reconciliation. Resources the
+    /// platform has that carry no Yunzhi key (made in its own console) are
+    /// listed with an empty `key`, so reconciliation can report them as
+    /// orphans.
     fn list(&self) -> DriverFuture<'_, Vec<Remote>>;
     fn capacity(&self) -> DriverFuture<'_, CapacityReport>;
 }

@@ -82,12 +82,34 @@ impl Drivers {
                 Arc::new(Simulator::open(&name, pool, self.faults, file.as_deref())?)
             }
             DriverKind::Openstack => {
-                let _ = credentials;
-                anyhow::bail!("MERGE-OPENSTACK")
+                let (config, credentials) = openstack_settings(platform, credentials)
+                    .map_err(|e| anyhow::anyhow!("platform {} is misconfigured: {e}", platform.id))?;
+                Arc::new(
+                    yunzhi_drivers::openstack::OpenStack::new(&name, config, credentials)
+                        .map_err(|e| anyhow::anyhow!("{e}"))?,
+                )
             }
             DriverKind::Libvirt => libvirt(&name, platform)?,
         })
     }
+}
+
+/// The settings of an OpenStack platform: its `config`, with the endpoint
+/// as Keystone's address, and its credentials.
+fn openstack_settings(
+    platform: &PlatformRecord,
+    credentials: Option<serde_json::Value>,
+) -> Result<(yunzhi_drivers::openstack::OpenStackConfig, yunzhi_drivers::openstack::OpenStackCredentials), Invalid> {
+    let mut config = platform.config.clone().unwrap_or_else(|| serde_json::json!({}));
+    if let (Some(obj), Some(endpoint)) = (config.as_object_mut(), &platform.endpoint) {
+        obj.insert("auth_url".into(), serde_json::json!(endpoint));
+    }
+    let config = serde_json::from_value(config)
+        .map_err(|e| FieldError::new("config", "invalid_config", format!("config: {e}")))?;
+    let credentials = serde_json::from_value(credentials.unwrap_or(serde_json::Value::Null)).map_err(|e| {
+        FieldError::new("credentials", "invalid_credentials", format!("credentials: {e}"))
+    })?;
+    Ok((config, credentials))
 }
 
 /// The settings of a libvirt platform: its `config`, with the endpoint as
@@ -130,8 +152,12 @@ pub fn check_settings(
     match platform.driver {
         DriverKind::Simulator => Ok(()),
         DriverKind::Openstack => {
-            let _ = credentials;
-            Ok(())
+            let (config, credentials) = openstack_settings(platform, credentials)?;
+            // The driver's own checks (an interface it knows, an http(s)
+            // address, a project for password sign-in), without a call.
+            yunzhi_drivers::openstack::OpenStack::new("check", config, credentials)
+                .map(drop)
+                .map_err(|e| FieldError::new("config", "invalid_config", e.to_string()).into())
         }
         #[cfg(feature = "libvirt")]
         DriverKind::Libvirt => libvirt_settings(platform).map(drop),
