@@ -99,16 +99,18 @@ impl Drivers {
 fn openstack_settings(
     platform: &PlatformRecord,
     credentials: Option<serde_json::Value>,
-) -> Result<(yunzhi_drivers::openstack::OpenStackConfig, yunzhi_drivers::openstack::OpenStackCredentials), Invalid> {
+) -> Result<
+    (yunzhi_drivers::openstack::OpenStackConfig, yunzhi_drivers::openstack::OpenStackCredentials),
+    Invalid,
+> {
     let mut config = platform.config.clone().unwrap_or_else(|| serde_json::json!({}));
     if let (Some(obj), Some(endpoint)) = (config.as_object_mut(), &platform.endpoint) {
         obj.insert("auth_url".into(), serde_json::json!(endpoint));
     }
     let config = serde_json::from_value(config)
         .map_err(|e| FieldError::new("config", "invalid_config", format!("config: {e}")))?;
-    let credentials = serde_json::from_value(credentials.unwrap_or(serde_json::Value::Null)).map_err(|e| {
-        FieldError::new("credentials", "invalid_credentials", format!("credentials: {e}"))
-    })?;
+    let credentials = serde_json::from_value(credentials.unwrap_or(serde_json::Value::Null))
+        .map_err(|e| FieldError::new("credentials", "invalid_credentials", format!("credentials: {e}")))?;
     Ok((config, credentials))
 }
 

@@ -550,10 +550,30 @@ pub async fn place_on_simulators(state: &crate::state::AppState) -> anyhow::Resu
             resources.iter().filter(|r| r.remote_id.is_none() && r.state != ResourceState::Provisioning)
         {
             let spec = crate::worker::spec_of(res);
-            let remote = driver.create(&spec).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            if res.state == ResourceState::Suspended {
-                driver.suspend(&spec.key).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            // A simulator drilling faults may fail a call or lose its answer;
+            // every call is keyed, so trying again is safe.
+            let mut remote = None;
+            for _ in 0..8 {
+                let made = match driver.create(&spec).await {
+                    Ok(_) if res.state == ResourceState::Suspended => driver.suspend(&spec.key).await,
+                    other => other,
+                };
+                match made {
+                    Ok(r) => {
+                        remote = Some(r);
+                        break;
+                    }
+                    Err(e) if e.is_transient() => continue,
+                    Err(e) => return Err(anyhow::anyhow!("{e}")),
+                }
             }
+            let Some(remote) = remote else {
+                tracing::warn!(
+                    resource = res.id,
+                    "the simulated platform kept failing; the reconciliation will report it"
+                );
+                continue;
+            };
             let mut tx = state.store.begin().await?;
             tx.set_remote_id(res.id, &remote.remote_id).await?;
             tx.commit().await?;

@@ -176,7 +176,8 @@ async fn five_racing_final_approvals_produce_exactly_the_approved_resources(back
     let host = s.catalog_id(&clerk, "ecs.x86.c2m4").await;
     let mut ids = Vec::new();
     for n in 0..5 {
-        let system = s.approved_system(&clerk, &format!("并发审批系统{n}"), (16, 32, 800), None).await;
+        let system =
+            s.approved_system(&clerk, &format!("并发审批系统{n}"), (16, 32, 800), Some("QP-2026-010")).await;
         let id = s.file_request(&clerk, common::ask(system, host, 2, "new")).await;
         s.decide("cloud_admin", id, "approve", "").await.expect(200);
         s.decide("infra_chief", id, "approve", "").await.expect(200);
@@ -223,7 +224,7 @@ async fn an_arm_systems_hosts_land_only_on_arm_platforms(backend: Backend) {
     let body = json!({"name": "x86 二区", "arch": "x86_64", "driver": "simulator",
         "capacity": {"vcpu": 4096, "memory_gib": 16384, "storage_gib": 900000}});
     s.post(&ca, "/api/v1/platforms", body).await.expect(201);
-    let body = json!({"name": "鲲鹏业务系统", "mlps_level": 2, "arch": "aarch64",
+    let body = json!({"name": "鲲鹏业务系统", "mlps_level": 2, "arch": "aarch64", "project_ref": "QP-2026-011",
         "quota": {"vcpu": 32, "memory_gib": 64, "storage_gib": 1000}, "quota_basis": "可研报告"});
     let system = s.post(&clerk, "/api/v1/systems", body).await.expect(201).body["id"].as_i64().unwrap();
     s.patch(&ca, &format!("/api/v1/systems/{system}"), json!({"state": "approved"})).await.expect(200);

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 mod common;
 
 use common::PgDb;
+use yunzhi_openstack_standin::StandIn;
 
 struct Server {
     child: Child,
@@ -162,7 +163,7 @@ async fn approved_request(api: &Api) -> (i64, i64) {
         .post(
             &clerk,
             "/api/v1/systems",
-            json!({"name": "崩溃演练系统", "mlps_level": 2, "arch": "x86_64",
+            json!({"name": "崩溃演练系统", "mlps_level": 2, "arch": "x86_64", "project_ref": "QP-2026-013",
             "quota": {"vcpu": 8, "memory_gib": 16, "storage_gib": 200}, "quota_basis": "测试"}),
         )
         .await["id"]
@@ -233,22 +234,71 @@ fn on_simulators(data: &std::path::Path, key: &str) -> usize {
 /// The server dies between a platform's answer to a create and the commit
 /// that records it; after a restart the job is taken over, finds what the
 /// platform made under the resource's key, and nothing is made twice.
-async fn a_kill_between_create_and_commit_makes_nothing_twice(args: Vec<String>, data: std::path::PathBuf) {
+/// How many times each platform holds `key`: the simulators' inventory
+/// files, or the OpenStack stand-in's servers.
+fn made(data: &std::path::Path, cloud: Option<&StandIn>, key: &str) -> usize {
+    match cloud {
+        Some(c) => {
+            c.servers().iter().filter(|s| s.metadata.get("yunzhi_key").is_some_and(|k| k == key)).count()
+        }
+        None => on_simulators(data, key),
+    }
+}
+
+/// Adds an OpenStack platform on the stand-in and drains the simulated
+/// x86 one, so new x86 hosts go to OpenStack.
+async fn use_openstack(api: &Api, cloud: &StandIn) {
+    let ca = login(&api.base, "cloud_admin").await;
+    api.post(
+        &ca,
+        "/api/v1/platforms",
+        json!({"name": "OpenStack 一区", "arch": "x86_64", "driver": "openstack",
+        "endpoint": cloud.auth_url(), "capacity": {"vcpu": 64, "memory_gib": 256, "storage_gib": 4000},
+        "config": {"region": "RegionOne", "network_id": "net-egov", "image_id": "img-openeuler",
+                   "project_name": yunzhi_openstack_standin::PROJECT_NAME},
+        "credentials": {"type": "password", "username": yunzhi_openstack_standin::USERNAME,
+                        "password": yunzhi_openstack_standin::PASSWORD}}),
+    )
+    .await;
+    let platforms = api.get(&ca, "/api/v1/platforms").await;
+    for p in platforms["items"].as_array().unwrap() {
+        if p["driver"] == "simulator" && p["arch"] == "x86_64" {
+            let path = format!("/api/v1/platforms/{}", p["id"]);
+            let (s, _) =
+                api.call(&ca, reqwest::Method::PATCH, &path, Some(json!({"state": "draining"}))).await;
+            assert_eq!(s, 200);
+        }
+    }
+}
+
+async fn a_kill_between_create_and_commit_makes_nothing_twice(
+    args: Vec<String>,
+    data: std::path::PathBuf,
+    cloud: Option<&StandIn>,
+) {
     let mut args = args;
     args.extend(["--job-lease-seconds".into(), "2".into()]);
     let mut server = start_with(&args, Some("after_driver_create")).await;
     let api = Api { base: server.base.clone(), client: reqwest::Client::new() };
+    if let Some(cloud) = cloud {
+        use_openstack(&api, cloud).await;
+    }
     let (system, request) = approved_request(&api).await;
     let ids = resource_ids(&api, system).await;
     assert_eq!(ids.len(), 2);
     let first = format!("yz-res-{}", ids[0]);
     for _ in 0..400 {
-        if on_simulators(&data, &first) > 0 {
+        if made(&data, cloud, &first) > 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    assert_eq!(on_simulators(&data, &first), 1, "the platform made the first host");
+    assert_eq!(made(&data, cloud, &first), 1, "the platform made the first host");
+    // The server stands at the failpoint: the platform made the host, the
+    // database still says it is being made.
+    let clerk = login(&api.base, "unit1_user").await;
+    let r = api.get(&clerk, &format!("/api/v1/resources/{}", ids[0])).await;
+    assert_eq!(r["state"], "provisioning", "killed before the commit");
     server.child.kill().expect("SIGKILL");
     server.child.wait().unwrap();
 
@@ -265,7 +315,7 @@ async fn a_kill_between_create_and_commit_makes_nothing_twice(args: Vec<String>,
     }
     assert_eq!(state, "fulfilled", "the job was taken over once its lease ran out");
     for id in &ids {
-        assert_eq!(on_simulators(&data, &format!("yz-res-{id}")), 1, "resource {id} exists exactly once");
+        assert_eq!(made(&data, cloud, &format!("yz-res-{id}")), 1, "resource {id} exists exactly once");
         let r = api.get(&clerk, &format!("/api/v1/resources/{id}")).await;
         assert_eq!(r["state"], "active");
         assert!(r["remote_id"].is_string(), "{r}");
@@ -278,11 +328,21 @@ async fn a_kill_between_create_and_commit_makes_nothing_twice(args: Vec<String>,
 async fn a_kill_between_create_and_commit_makes_nothing_twice_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_path_buf();
-    a_kill_between_create_and_commit_makes_nothing_twice(
-        vec!["--data".into(), data.display().to_string()],
-        data,
-    )
-    .await;
+    let args = vec!["--data".into(), data.display().to_string()];
+    a_kill_between_create_and_commit_makes_nothing_twice(args, data, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_between_create_and_commit_makes_nothing_twice_on_openstack() {
+    let cloud = StandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_path_buf();
+    let args = vec!["--data".into(), data.display().to_string()];
+    a_kill_between_create_and_commit_makes_nothing_twice(args, data, Some(&cloud)).await;
+    // The stand-in saw one server create per host, however the kill fell.
+    let creates =
+        cloud.requests().iter().filter(|q| q.method == "POST" && q.path_only().ends_with("/servers")).count();
+    assert_eq!(creates, 2, "no server was created twice");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -291,7 +351,7 @@ async fn a_kill_between_create_and_commit_makes_nothing_twice_on_postgres() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_path_buf();
     let args = vec!["--database".into(), db.url.clone(), "--data".into(), data.display().to_string()];
-    a_kill_between_create_and_commit_makes_nothing_twice(args, data).await;
+    a_kill_between_create_and_commit_makes_nothing_twice(args, data, None).await;
     db.drop_db().await;
 }
 
