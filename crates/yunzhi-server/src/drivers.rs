@@ -26,6 +26,9 @@ pub struct Drivers {
     faults: Faults,
     /// Each platform's driver, with the `updated_at` of the record it was made from.
     made: Mutex<HashMap<i64, Made>>,
+    /// The simulated platforms again, as simulators: the demo plays their
+    /// guests' side through them.
+    simulators: Mutex<HashMap<i64, Arc<Simulator>>>,
 }
 
 /// The context the credentials of platform `name` are sealed under, so a
@@ -36,7 +39,7 @@ pub fn credentials_context(name: &str) -> String {
 
 impl Drivers {
     pub fn new(dir: Option<PathBuf>, faults: Faults) -> Drivers {
-        Drivers { dir, faults, made: Mutex::new(HashMap::new()) }
+        Drivers { dir, faults, made: Mutex::new(HashMap::new()), simulators: Mutex::new(HashMap::new()) }
     }
 
     /// The driver of `platform`, made anew when its record changed.
@@ -53,12 +56,17 @@ impl Drivers {
         {
             return Ok(d.clone());
         }
-        let driver = self.make(platform, credentials)?;
+        let driver = self.make(platform, credentials).await?;
         made.insert(platform.id.0, (version, driver.clone()));
         Ok(driver)
     }
 
-    fn make(
+    /// The simulator behind simulated platform `id`, once its driver was made.
+    pub async fn simulator(&self, id: PlatformId) -> Option<Arc<Simulator>> {
+        self.simulators.lock().await.get(&id.0).cloned()
+    }
+
+    async fn make(
         &self,
         platform: &PlatformRecord,
         credentials: Option<serde_json::Value>,
@@ -79,7 +87,9 @@ impl Drivers {
                     }
                     None => None,
                 };
-                Arc::new(Simulator::open(&name, pool, self.faults, file.as_deref())?)
+                let sim = Arc::new(Simulator::open(&name, pool, self.faults, file.as_deref())?);
+                self.simulators.lock().await.insert(platform.id.0, sim.clone());
+                sim
             }
             DriverKind::Openstack => {
                 let (config, credentials) = openstack_settings(platform, credentials)

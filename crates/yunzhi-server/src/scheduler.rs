@@ -42,6 +42,9 @@ pub struct TickReport {
     pub reconciliations: u64,
 }
 
+/// How long finished jobs stay listed.
+const JOB_RETENTION: jiff::SignedDuration = jiff::SignedDuration::from_hours(30 * 24);
+
 /// How long a server stays the scheduler's leader without renewing.
 const LEASE_MS: i64 = 150_000;
 
@@ -83,6 +86,9 @@ pub async fn tick(state: &AppState) -> anyhow::Result<TickReport> {
     expiries(state, &mut report).await?;
     report.reconciliations =
         crate::worker::enqueue_reconciliations(state, state.now(), state.settings.reconcile_every).await?;
+    let mut tx = state.store.begin().await?;
+    tx.prune_jobs(state.now() - JOB_RETENTION).await?;
+    tx.commit().await?;
     Ok(report)
 }
 

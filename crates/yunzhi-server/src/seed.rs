@@ -1,7 +1,7 @@
 //! What a new installation starts with (the default catalog), and the demo
 //! district of `yunzhi serve --demo`.
 
-use yunzhi_domain::access::Actor;
+use yunzhi_domain::access::{Actor, Scope};
 use yunzhi_domain::calendar::Calendar;
 use yunzhi_domain::ids::{UnitId, UserId};
 use yunzhi_domain::platform::{Capacity, DriverKind, NewPlatform, Overcommit};
@@ -535,52 +535,62 @@ impl RequestSeeder {
     }
 }
 
-/// Makes every live resource placed on a simulated platform that the
-/// platform does not have yet (the demo's seeded ones), keyed by its id,
-/// and records the platform's name for it.
+/// Records on the simulated platforms every live resource placed on them
+/// that they do not have yet (the demo's seeded ones, made "before" the
+/// server started), keyed by its id, with a utilisation profile for each
+/// host, and records the platform's name for it.
 pub async fn place_on_simulators(state: &crate::state::AppState) -> anyhow::Result<usize> {
     let mut made = 0;
     for platform in state.store.platforms_all().await? {
         if platform.driver != DriverKind::Simulator {
             continue;
         }
-        let driver = state.driver(platform.id).await?;
+        state.driver(platform.id).await?;
+        let Some(sim) = state.drivers.simulator(platform.id).await else { continue };
         let resources = state.store.begin().await?.live_resources_on(platform.id).await?;
         for res in
             resources.iter().filter(|r| r.remote_id.is_none() && r.state != ResourceState::Provisioning)
         {
             let spec = crate::worker::spec_of(res);
-            // A simulator drilling faults may fail a call or lose its answer;
-            // every call is keyed, so trying again is safe.
-            let mut remote = None;
-            for _ in 0..8 {
-                let made = match driver.create(&spec).await {
-                    Ok(_) if res.state == ResourceState::Suspended => driver.suspend(&spec.key).await,
-                    other => other,
-                };
-                match made {
-                    Ok(r) => {
-                        remote = Some(r);
-                        break;
-                    }
-                    Err(e) if e.is_transient() => continue,
-                    Err(e) => return Err(anyhow::anyhow!("{e}")),
-                }
-            }
-            let Some(remote) = remote else {
-                tracing::warn!(
-                    resource = res.id,
-                    "the simulated platform kept failing; the reconciliation will report it"
-                );
-                continue;
+            let running = if res.state == ResourceState::Suspended {
+                yunzhi_drivers::RemoteState::Stopped
+            } else {
+                yunzhi_drivers::RemoteState::Active
             };
+            let remote = sim.adopt(&spec, running).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             let mut tx = state.store.begin().await?;
             tx.set_remote_id(res.id, &remote.remote_id).await?;
+            let system = tx.system(Scope::AllUnits, res.system_id).await?;
             tx.commit().await?;
+            if let Some(system) = system
+                && res.kind == yunzhi_domain::catalog::CatalogKind::CloudHost
+            {
+                let profile = demo_profile(&system.system.name, system.system.periodic_load.as_ref());
+                sim.set_profile(&spec.key, profile).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
             made += 1;
         }
     }
     Ok(made)
+}
+
+/// How the demo district's hosts are used: a season for the systems that
+/// declared one (Art. 8), an idle continuing-education system, a zombie
+/// legacy approval system, a busy health platform, office hours elsewhere.
+fn demo_profile(
+    system: &str,
+    periodic: Option<&yunzhi_domain::system::PeriodicLoad>,
+) -> yunzhi_drivers::simulator::guest::Profile {
+    use yunzhi_drivers::simulator::guest::Profile;
+    if let Some(p) = periodic {
+        return Profile::Periodic { months: p.months.clone() };
+    }
+    match system {
+        "旧版行政审批系统" => Profile::Zombie,
+        "教师继续教育管理系统" | "农村集体资产管理系统" => Profile::Idle,
+        "区域卫生信息平台" | "社会救助管理系统" => Profile::Busy,
+        _ => Profile::Diurnal,
+    }
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ on_both_backends!(
     five_racing_final_approvals_produce_exactly_the_approved_resources,
     an_arm_systems_hosts_land_only_on_arm_platforms,
     platform_credentials_are_sealed_and_never_shown,
+    the_demo_hosts_are_used_as_their_profiles_say,
 );
 
 fn settings() -> yunzhi_server::Settings {
@@ -277,5 +278,27 @@ async fn platform_credentials_are_sealed_and_never_shown(backend: Backend) {
     assert!(!serde_json::to_string(&log).unwrap().contains("N3w-secret"));
     assert_eq!(log[0]["after"]["credentials_changed"], true, "{log:?}");
     s.patch(&ca, &path, json!({})).await.expect(422);
+    s.stop().await;
+}
+
+async fn the_demo_hosts_are_used_as_their_profiles_say(backend: Backend) {
+    let s = TestServer::start(backend, settings()).await;
+    let ca = s.login("cloud_admin").await;
+    let systems = s.all(&ca, "/api/v1/systems").await;
+    let id_of = |name: &str| systems.iter().find(|x| x["name"] == name).unwrap()["id"].clone();
+    let host_of = async |name: &str| {
+        let all = s.all(&ca, &format!("/api/v1/resources?system_id={}", id_of(name))).await;
+        all.into_iter().find(|r| r["kind"] == "cloud_host").unwrap()
+    };
+    let at: jiff::Timestamp = "2026-11-26T10:00:00+08:00".parse().unwrap();
+    let read = async |host: &Value| {
+        let sim =
+            s.state().drivers.simulator(PlatformId(host["platform_id"].as_i64().unwrap())).await.unwrap();
+        sim.guest_sample(&format!("yz-res-{}", host["id"]), at).await.unwrap()
+    };
+    let zombie = read(&host_of("旧版行政审批系统").await).await;
+    assert!(zombie.cpu_pct < 2.0 && zombie.logged_in_sessions == 0, "{zombie:?}");
+    let busy = read(&host_of("区域卫生信息平台").await).await;
+    assert!(busy.cpu_pct > 30.0, "{busy:?}");
     s.stop().await;
 }

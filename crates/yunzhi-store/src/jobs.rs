@@ -89,6 +89,17 @@ impl crate::Store {
 }
 
 impl Tx {
+    /// Forgets finished jobs (done or cancelled) last touched before
+    /// `before`: the periodic reconciliations alone add hundreds a day.
+    /// Failed jobs stay until someone retries or cancels them.
+    pub async fn prune_jobs(&mut self, before: Timestamp) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM jobs WHERE state IN ('done', 'cancelled') AND updated_at < $1")
+            .bind(before.as_millisecond())
+            .execute(self.conn())
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Keeps a running job's lease while its worker is alive, so a job that
     /// takes long is not taken over, and one whose worker died is, soon.
     pub async fn extend_job_lease(&mut self, id: JobId, worker: &str, until: Timestamp) -> Result<bool> {

@@ -299,6 +299,12 @@ async fn serve(
         session_idle: jiff::SignedDuration::from_mins(limits.idle),
         sla,
         temporary_grace_days: limits.grace,
+        // The demo's simulated platforms answer as real ones do: a call
+        // takes a moment, a host's creation a little longer.
+        simulator_faults: yunzhi_drivers::simulator::Faults {
+            latency: if demo { std::time::Duration::from_millis(100) } else { std::time::Duration::ZERO },
+            ..Default::default()
+        },
         job_lease: jiff::SignedDuration::from_secs(limits.job_lease),
         reconcile_every: jiff::SignedDuration::from_mins(limits.reconcile),
         ..Settings::default()

@@ -2,7 +2,11 @@
 //! lives in a JSON file (so it outlives a crashed server, as a real
 //! platform would), with latency and fault injection for tests and demos:
 //! calls that fail, and calls that succeed on the platform but whose
-//! answer is lost on the way back.
+//! answer is lost on the way back. It also plays the guest side for the
+//! demo ([`guest`]): each host has a utilisation profile whose readings
+//! feed the monitoring.
+
+pub mod guest;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,8 +24,12 @@ pub struct Faults {
     pub failure_rate: f64,
     /// Share of changing calls that succeed but whose answer is lost.
     pub lost_answer_rate: f64,
-    /// Added to every call.
+    /// Added to every call (a platform's API is never instant; creates take
+    /// five times as long, as a real boot does).
     pub latency: Duration,
+    /// Share of calls that are slow: `slow_latency` more.
+    pub slow_rate: f64,
+    pub slow_latency: Duration,
     /// Seeds the choice of which calls fail, so a test repeats exactly.
     pub seed: u64,
 }
@@ -38,6 +46,9 @@ pub struct Pool {
 struct Inventory {
     next_id: u64,
     resources: Vec<Remote>,
+    /// How each host is used, by key; a host without one is an office system.
+    #[serde(default)]
+    profiles: std::collections::BTreeMap<String, guest::Profile>,
 }
 
 pub struct Simulator {
@@ -78,10 +89,19 @@ impl Simulator {
 
     /// Latency and the chance of an outright failure, before a call.
     async fn enter(&self) -> Result<u64, DriverError> {
-        if !self.faults.latency.is_zero() {
-            tokio::time::sleep(self.faults.latency).await;
-        }
+        self.enter_weighted(1).await
+    }
+
+    /// As [`Self::enter`], for a call `weight` times as long as most.
+    async fn enter_weighted(&self, weight: u32) -> Result<u64, DriverError> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        let mut wait = self.faults.latency * weight;
+        if self.draw(n, 3) < self.faults.slow_rate {
+            wait += self.faults.slow_latency;
+        }
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
         if self.draw(n, 1) < self.faults.failure_rate {
             return Err(DriverError::Unavailable(format!("{}: simulated failure of call {n}", self.name)));
         }
@@ -141,10 +161,58 @@ impl Simulator {
     }
 }
 
+impl Simulator {
+    /// Records a resource the platform already runs, as it stands, without
+    /// the latency and faults of a call: the demo district's history, which
+    /// was made before the server started. Idempotent by key.
+    pub async fn adopt(&self, spec: &ResourceSpec, state: RemoteState) -> Result<Remote, DriverError> {
+        let mut inv = self.inventory.lock().await;
+        if let Some(existing) = inv.resources.iter().find(|r| r.key == spec.key) {
+            return Ok(existing.clone());
+        }
+        inv.next_id += 1;
+        let remote = Remote {
+            remote_id: format!("sim-{}-{:06}", self.name, inv.next_id),
+            key: spec.key.clone(),
+            kind: spec.kind,
+            state,
+            vcpu: spec.vcpu,
+            memory_gib: spec.memory_gib,
+            storage_gib: spec.storage_gib,
+        };
+        inv.resources.push(remote.clone());
+        self.persist(&inv)?;
+        Ok(remote)
+    }
+
+    /// Sets how the host under `key` is used (the demo's guest side).
+    pub async fn set_profile(&self, key: &str, profile: guest::Profile) -> Result<(), DriverError> {
+        let mut inv = self.inventory.lock().await;
+        if !inv.resources.iter().any(|r| r.key == key) {
+            return Err(DriverError::NotFound(key.to_owned()));
+        }
+        inv.profiles.insert(key.to_owned(), profile);
+        self.persist(&inv)
+    }
+
+    /// What an agent inside the host under `key` would read at `at`; `None`
+    /// when there is no such host or it is stopped (a stopped host reports
+    /// nothing).
+    pub async fn guest_sample(&self, key: &str, at: jiff::Timestamp) -> Option<guest::GuestSample> {
+        let inv = self.inventory.lock().await;
+        let host = inv.resources.iter().find(|r| r.key == key)?;
+        if host.state != RemoteState::Active || host.kind != crate::ResourceKind::Host {
+            return None;
+        }
+        let profile = inv.profiles.get(key).cloned().unwrap_or(guest::Profile::Diurnal);
+        Some(guest::sample(&profile, guest::seed_of(key), at))
+    }
+}
+
 impl CloudDriver for Simulator {
     fn create<'a>(&'a self, spec: &'a ResourceSpec) -> DriverFuture<'a, Remote> {
         Box::pin(async move {
-            let n = self.enter().await?;
+            let n = self.enter_weighted(5).await?;
             let mut inv = self.inventory.lock().await;
             if let Some(existing) = inv.resources.iter().find(|r| r.key == spec.key) {
                 return Ok(existing.clone());
@@ -230,6 +298,7 @@ impl CloudDriver for Simulator {
             let n = self.enter().await?;
             let mut inv = self.inventory.lock().await;
             inv.resources.retain(|r| r.key != key);
+            inv.profiles.remove(key);
             self.persist(&inv)?;
             self.answer(n, ())
         })
