@@ -63,6 +63,76 @@ pub fn pieces(spec: &CatalogSpec, quantity: u32) -> Vec<(Demand, u32)> {
     }
 }
 
+/// Whether a resource of `kind` may be resized from `old` to `new` by the
+/// Big Data Center for a system holding `in_use` of its `quota`: hosts and
+/// volumes only, disks never shrink (what is on them would be cut), a host
+/// keeps at least one vCPU and 1 GiB, and the system stays within the quota
+/// it was granted (Art. 8) — more is an expansion, which is approved
+/// (Art. 10).
+pub fn check_resize(
+    kind: CatalogKind,
+    quota: &crate::system::Quota,
+    in_use: Demand,
+    old: Demand,
+    new: Demand,
+) -> Result<(), Invalid> {
+    let mut c = crate::invalid::Checker::new();
+    if !matches!(kind, CatalogKind::CloudHost | CatalogKind::BlockStorage) {
+        c.push(FieldError::new(
+            "action",
+            "not_resizable",
+            format!("a {} resource is not resized; only cloud hosts and block storage are", kind.code()),
+        ));
+        return c.finish();
+    }
+    if new.storage_gib < old.storage_gib {
+        c.push(FieldError::new(
+            "size.storage_gib",
+            "cannot_shrink",
+            format!(
+                "size.storage_gib cannot go down from {} to {} GiB: a disk is never shrunk",
+                old.storage_gib, new.storage_gib
+            ),
+        ));
+    }
+    if kind == CatalogKind::CloudHost && (new.vcpu == 0 || new.memory_gib == 0) {
+        c.push(FieldError::new(
+            "size",
+            "out_of_range",
+            "a cloud host keeps at least 1 vCPU and 1 GiB of memory",
+        ));
+    }
+    if kind == CatalogKind::BlockStorage && (new.vcpu != 0 || new.memory_gib != 0) {
+        c.push(FieldError::new("size", "out_of_range", "block storage has no vCPU or memory"));
+    }
+    let after = |used: u64, o: u64, n: u64| used.saturating_sub(o) + n;
+    let classes = [
+        ("vcpu", after(in_use.vcpu, old.vcpu, new.vcpu), u64::from(quota.vcpu)),
+        ("memory_gib", after(in_use.memory_gib, old.memory_gib, new.memory_gib), u64::from(quota.memory_gib)),
+        (
+            "storage_gib",
+            after(in_use.storage_gib, old.storage_gib, new.storage_gib),
+            u64::from(quota.storage_gib),
+        ),
+    ];
+    for (class, total, limit) in classes {
+        if total > limit {
+            c.push(
+                FieldError::new(
+                    format!("size.{class}"),
+                    "quota_exceeded",
+                    format!(
+                        "the system would hold {total} of its quota of {limit} {class} (Art. 8); more than the \
+                         quota is an expansion, asked for and approved (Art. 10)"
+                    ),
+                )
+                .article(8),
+            );
+        }
+    }
+    c.finish()
+}
+
 /// A platform as placement sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PlatformLoad {
@@ -176,6 +246,29 @@ mod tests {
             Some(PlatformId(1))
         );
         assert_eq!(place(Arch::X86_64, CatalogKind::Database, d, &[openstack]), None);
+    }
+
+    #[test]
+    fn a_host_grows_within_its_systems_quota_but_not_beyond_it() {
+        let quota = crate::system::Quota { vcpu: 16, memory_gib: 32, storage_gib: 500 };
+        let old = Demand { vcpu: 4, memory_gib: 8, storage_gib: 100 };
+        let in_use = Demand { vcpu: 12, memory_gib: 24, storage_gib: 300 };
+        let fits = Demand { vcpu: 8, memory_gib: 16, storage_gib: 300 };
+        assert!(check_resize(CatalogKind::CloudHost, &quota, in_use, old, fits).is_ok());
+        let over = Demand { vcpu: 9, memory_gib: 16, storage_gib: 300 };
+        let e = check_resize(CatalogKind::CloudHost, &quota, in_use, old, over).unwrap_err().0;
+        assert_eq!((e[0].field.as_str(), e[0].code, e[0].article), ("size.vcpu", "quota_exceeded", Some(8)));
+    }
+
+    #[test]
+    fn a_disk_is_never_shrunk_and_a_database_is_not_resized() {
+        let quota = crate::system::Quota { vcpu: 16, memory_gib: 32, storage_gib: 500 };
+        let old = Demand { vcpu: 0, memory_gib: 0, storage_gib: 200 };
+        let smaller = Demand { vcpu: 0, memory_gib: 0, storage_gib: 100 };
+        let e = check_resize(CatalogKind::BlockStorage, &quota, old, old, smaller).unwrap_err().0;
+        assert_eq!(e[0].code, "cannot_shrink");
+        let e = check_resize(CatalogKind::Database, &quota, old, old, old).unwrap_err().0;
+        assert_eq!(e[0].code, "not_resizable");
     }
 
     #[test]

@@ -20,6 +20,7 @@ on_both_backends!(
     an_arm_systems_hosts_land_only_on_arm_platforms,
     platform_credentials_are_sealed_and_never_shown,
     the_demo_hosts_are_used_as_their_profiles_say,
+    a_host_is_resized_within_its_quota_through_its_platform,
 );
 
 fn settings() -> yunzhi_server::Settings {
@@ -66,6 +67,14 @@ async fn the_inventory_pass_reports_orphans_and_missing_resources_and_corrects_s
     // were made on the simulated platforms too.
     reconcile(&s, &ca, pid).await;
     assert_eq!(s.all(&ca, "/api/v1/findings").await, Vec::<Value>::new());
+    // And the platform's own account of its capacity is kept beside the configured one.
+    let after = s.get(&ca, &format!("/api/v1/platforms/{pid}")).await.expect(200).body;
+    assert_eq!(after["reported"]["vcpu"], after["allocatable"]["vcpu"], "{after}");
+    assert_eq!(
+        after["reported"]["used_vcpu"], after["usage"]["vcpu"],
+        "the simulator runs what Yunzhi recorded"
+    );
+    assert!(after["reported"]["at"].is_string());
 
     let mine: Vec<Value> = s
         .all(&clerk, "/api/v1/resources?state=active")
@@ -300,5 +309,46 @@ async fn the_demo_hosts_are_used_as_their_profiles_say(backend: Backend) {
     assert!(zombie.cpu_pct < 2.0 && zombie.logged_in_sessions == 0, "{zombie:?}");
     let busy = read(&host_of("区域卫生信息平台").await).await;
     assert!(busy.cpu_pct > 30.0, "{busy:?}");
+    s.stop().await;
+}
+
+async fn a_host_is_resized_within_its_quota_through_its_platform(backend: Backend) {
+    let s = TestServer::start(backend, settings()).await;
+    let ca = s.login("cloud_admin").await;
+    let clerk = s.login("unit1_user").await;
+    let system = s.approved_system(&clerk, "规格调整系统", (8, 16, 400), Some("QP-2026-014")).await;
+    let item = s.catalog_id(&clerk, "ecs.x86.c2m4").await;
+    let id = s.file_request(&clerk, common::ask(system, item, 2, "new")).await;
+    s.approve_three_levels(id).await;
+    s.wait_for_request(&clerk, id, "fulfilled").await;
+    let hosts = s.all(&clerk, &format!("/api/v1/resources?system_id={system}")).await;
+    let host = &hosts[0];
+    let (rid, disk) = (host["id"].as_i64().unwrap(), host["storage_gib"].as_i64().unwrap());
+    let path = format!("/api/v1/resources/{rid}/actions");
+    let ask = |vcpu: i64, mem: i64, disk: i64| json!({"action": "resize", "reason": "业务增长", "size": {"vcpu": vcpu, "memory_gib": mem, "storage_gib": disk}});
+    // Beyond the quota: an expansion's business, named with its article.
+    let r = s.post(&ca, &path, ask(8, 8, disk)).await.expect(422);
+    assert_eq!(
+        (r.body["field"].as_str(), r.body["article"].as_u64()),
+        (Some("size.vcpu"), Some(8)),
+        "{}",
+        r.body
+    );
+    let r = s.post(&ca, &path, ask(4, 8, disk - 1)).await.expect(422);
+    assert_eq!(r.body["errors"][0]["code"], "cannot_shrink", "{}", r.body);
+    s.post(&ca, &path, json!({"action": "resize", "reason": "业务增长"})).await.expect(422);
+    s.post(&clerk, &path, ask(4, 8, disk)).await.expect(403);
+
+    let job = s.post(&ca, &path, ask(4, 8, disk + 20)).await.expect(202).body;
+    assert_eq!(job["kind"], "resize");
+    wait_job(&s, &ca, job["id"].as_i64().unwrap()).await;
+    let after = s.get(&clerk, &format!("/api/v1/resources/{rid}")).await.expect(200).body;
+    assert_eq!((after["vcpu"].as_i64(), after["memory_gib"].as_i64()), (Some(4), Some(8)));
+    assert_eq!(after["storage_gib"].as_i64(), Some(disk + 20));
+    let driver = s.state().driver(PlatformId(after["platform_id"].as_i64().unwrap())).await.unwrap();
+    let remote = driver.get(&format!("yz-res-{rid}")).await.unwrap().unwrap();
+    assert_eq!((remote.vcpu, remote.memory_gib), (4, 8), "the platform resized it");
+    let auditor = s.login("audit_admin").await;
+    assert_eq!(s.all(&auditor, "/api/v1/audit?action=resource.resize").await.len(), 1);
     s.stop().await;
 }

@@ -3,6 +3,10 @@
 -- outside the database, never returned by the API).
 ALTER TABLE platforms ADD COLUMN config TEXT;
 ALTER TABLE platforms ADD COLUMN credentials TEXT;
+-- What the platform itself last reported of its capacity and use (JSON,
+-- from Placement, libvirt's node info or the simulator), beside what the
+-- Big Data Center configured.
+ALTER TABLE platforms ADD COLUMN reported TEXT;
 
 -- What the platform calls the resource once it made it.
 ALTER TABLE resources ADD COLUMN remote_id TEXT;

@@ -89,6 +89,17 @@ impl crate::Store {
 }
 
 impl Tx {
+    /// The jobs of `kind` not yet carried out (waiting, running or failed).
+    pub async fn unfinished_jobs(&mut self, kind: &str) -> Result<Vec<JobRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM jobs WHERE kind = $1 AND state IN ('queued', 'running', 'failed') ORDER BY id",
+        )
+        .bind(kind)
+        .fetch_all(self.conn())
+        .await?;
+        rows.iter().map(job).collect()
+    }
+
     /// Forgets finished jobs (done or cancelled) last touched before
     /// `before`: the periodic reconciliations alone add hundreds a day.
     /// Failed jobs stay until someone retries or cancels them.

@@ -46,6 +46,10 @@ pub struct PlatformRecord {
     pub config: Option<serde_json::Value>,
     /// Whether sign-in credentials are kept (sealed; never shown).
     pub has_credentials: bool,
+    /// What the platform last reported of its own capacity and use, at the
+    /// last inventory pass (`reported_at`).
+    #[schema(value_type = Option<Object>)]
+    pub reported: Option<serde_json::Value>,
     #[schema(value_type = String)]
     pub state: PlatformState,
     #[schema(value_type = String, format = DateTime)]
@@ -90,6 +94,11 @@ fn platform(row: &AnyRow) -> Result<PlatformRecord> {
             .transpose()
             .map_err(|e| StoreError::corrupt(format!("platforms.config: {e}")))?,
         has_credentials: row.try_get::<Option<String>, _>("credentials")?.is_some(),
+        reported: row
+            .try_get::<Option<String>, _>("reported")?
+            .map(|c| serde_json::from_str(&c))
+            .transpose()
+            .map_err(|e| StoreError::corrupt(format!("platforms.reported: {e}")))?,
         state: corrupt(PlatformState::parse("state", &row.try_get::<String, _>("state")?))?,
         created_at: At::from_millis(row.try_get("created_at")?),
         updated_at: At::from_millis(row.try_get("updated_at")?),
@@ -170,6 +179,21 @@ impl Tx {
         let sql = format!("SELECT p.*, {USAGE_COLUMNS} FROM platforms p WHERE p.id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.0).fetch_optional(self.conn()).await?;
         row.as_ref().map(platform).transpose()
+    }
+
+    /// Records what the platform reported of its capacity. Not audited: a
+    /// reading, not a decision (the pass that took it is).
+    pub async fn set_platform_reported(
+        &mut self,
+        id: PlatformId,
+        reported: &serde_json::Value,
+    ) -> Result<()> {
+        sqlx::query("UPDATE platforms SET reported = $1 WHERE id = $2")
+            .bind(reported.to_string())
+            .bind(id.0)
+            .execute(self.conn())
+            .await?;
+        Ok(())
     }
 
     /// Changes how a platform's driver reaches it: its settings, its sealed

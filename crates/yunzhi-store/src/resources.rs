@@ -346,6 +346,44 @@ impl Tx {
         .await
     }
 
+    /// Records a resource's new size once its platform resized it, if nobody
+    /// changed it since `current` was read; audited.
+    pub async fn resize_resource(
+        &mut self,
+        ctx: &AuditCtx,
+        current: &ResourceRecord,
+        size: Demand,
+    ) -> Result<ResourceRecord> {
+        let row = sqlx::query(
+            "UPDATE resources SET vcpu = $1, memory_gib = $2, storage_gib = $3, quantity = CASE WHEN kind = 'block_storage' \
+             THEN $3 ELSE quantity END, version = version + 1, updated_at = $4 WHERE id = $5 AND version = $6 RETURNING *",
+        )
+        .bind(size.vcpu as i64)
+        .bind(size.memory_gib as i64)
+        .bind(size.storage_gib as i64)
+        .bind(ctx.at.as_millisecond())
+        .bind(current.id)
+        .bind(current.version)
+        .fetch_optional(self.conn())
+        .await?
+        .ok_or_else(|| StoreError::Conflict(format!("resource {} changed meanwhile", current.id)))?;
+        let updated = resource(&row)?;
+        let shown = |r: &ResourceRecord| serde_json::json!({"vcpu": r.vcpu, "memory_gib": r.memory_gib, "storage_gib": r.storage_gib});
+        self.audit(
+            ctx,
+            Change {
+                action: "resource.resize",
+                object_type: "resource",
+                object_id: Some(current.id.to_string()),
+                unit_id: Some(current.unit_id.0),
+                before: Some(shown(current)),
+                after: Some(shown(&updated)),
+            },
+        )
+        .await?;
+        Ok(updated)
+    }
+
     /// Records what the platform calls a resource, once known (a resource
     /// seeded before its platform made it, or found by reconciliation).
     pub async fn set_remote_id(&mut self, id: i64, remote_id: &str) -> Result<()> {

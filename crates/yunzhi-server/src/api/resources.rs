@@ -55,10 +55,41 @@ pub async fn get_one(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActionInput {
-    /// suspend (stop, keeping it) or resume (start again).
+    /// suspend (stop, keeping it), resume (start again) or resize (within the
+    /// system's quota; needs `size`).
     pub action: String,
     /// Why, for the unit and the log.
     pub reason: String,
+    /// The new size, for resize.
+    #[serde(default)]
+    pub size: Option<SizeInput>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SizeInput {
+    pub vcpu: i64,
+    pub memory_gib: i64,
+    pub storage_gib: i64,
+}
+
+impl SizeInput {
+    fn parse(&self, c: &mut yunzhi_domain::invalid::Checker) -> Option<yunzhi_domain::request::Demand> {
+        let mut n = |field: &str, v: i64| match u64::try_from(v) {
+            Ok(v) if v <= 1_000_000 => Some(v),
+            _ => {
+                c.push(yunzhi_domain::FieldError::new(
+                    format!("size.{field}"),
+                    "out_of_range",
+                    format!("size.{field} must be a whole number from 0 to 1000000"),
+                ));
+                None
+            }
+        };
+        let (v, m, s) =
+            (n("vcpu", self.vcpu), n("memory_gib", self.memory_gib), n("storage_gib", self.storage_gib));
+        Some(yunzhi_domain::request::Demand { vcpu: v?, memory_gib: m?, storage_gib: s? })
+    }
 }
 
 #[utoipa::path(post, path = "/api/v1/resources/{id}/actions", tag = "resources", request_body = ActionInput,
@@ -79,6 +110,21 @@ pub async fn act(
         .cloud_operator()
         .ok_or_else(|| ApiError::forbidden("only the cloud resource admin suspends and resumes resources"))?;
     let mut c = yunzhi_domain::invalid::Checker::new();
+    let reason = c.take(yunzhi_domain::text::bounded("reason", &body.value.reason, 2, 500));
+    if body.value.action == "resize" {
+        let size = match &body.value.size {
+            Some(size) => size.parse(&mut c),
+            None => {
+                c.push(yunzhi_domain::FieldError::new("size", "required", "a resize needs the new size"));
+                None
+            }
+        };
+        c.finish()?;
+        let (Some(size), Some(reason)) = (size, reason) else {
+            return Err(ApiError::Internal(anyhow::anyhow!("size and reason were checked above")));
+        };
+        return resize(&state, &caller, path_id(&id)?, size, reason).await;
+    }
     let action = match body.value.action.as_str() {
         "suspend" => Some(ResourceAction::Suspend),
         "resume" => Some(ResourceAction::Resume),
@@ -86,12 +132,11 @@ pub async fn act(
             c.push(yunzhi_domain::FieldError::new(
                 "action",
                 "unknown_action",
-                "action must be suspend or resume",
+                "action must be suspend, resume or resize",
             ));
             None
         }
     };
-    let reason = c.take(yunzhi_domain::text::bounded("reason", &body.value.reason, 2, 500));
     c.finish()?;
     let (Some(action), Some(reason)) = (action, reason) else {
         return Err(ApiError::Internal(anyhow::anyhow!("action and reason were checked above")));
@@ -133,6 +178,80 @@ pub async fn act(
         "resource",
         Some(id.to_string()),
         Some(serde_json::json!({"reason": reason, "job_id": job.id})),
+    )
+    .await?;
+    tx.commit().await?;
+    state.worker.notify_one();
+    Ok((axum::http::StatusCode::ACCEPTED, Json(job)))
+}
+
+/// Queues a resize the system's quota allows (Art. 8): one at a time per
+/// system, so two resizes cannot each fit and together overshoot.
+async fn resize(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    size: yunzhi_domain::request::Demand,
+    reason: String,
+) -> ApiResult<(axum::http::StatusCode, Json<yunzhi_store::JobRecord>)> {
+    use yunzhi_domain::access::Scope;
+    let now = state.now();
+    let mut tx = state.store.begin().await?;
+    let res = tx.resource(id).await?.ok_or(ApiError::NotFound)?;
+    if !matches!(res.state, ResourceState::Active | ResourceState::Suspended) {
+        return Err(ApiError::Conflict {
+            code: "wrong_state",
+            detail: format!(
+                "resource {id} is {}; only an active or suspended resource is resized",
+                res.state.code()
+            ),
+            field: None,
+        });
+    }
+    tx.lock_system(res.system_id).await?;
+    for job in tx.unfinished_jobs("resize").await? {
+        let other = job.payload["resource_id"].as_i64();
+        let of_system = match other {
+            Some(other) => tx.resource(other).await?.is_some_and(|r| r.system_id == res.system_id),
+            None => false,
+        };
+        if of_system {
+            return Err(ApiError::Conflict {
+                code: "resize_in_progress",
+                detail: format!(
+                    "a resize of this system is not finished yet (job {}); retry or cancel it first",
+                    job.id
+                ),
+                field: None,
+            });
+        }
+    }
+    let system = tx.system(Scope::AllUnits, res.system_id).await?.ok_or(ApiError::NotFound)?;
+    let in_use = tx.quota_in_use(res.system_id, 0).await?;
+    let old = yunzhi_domain::request::Demand {
+        vcpu: res.vcpu.max(0) as u64,
+        memory_gib: res.memory_gib.max(0) as u64,
+        storage_gib: res.storage_gib.max(0) as u64,
+    };
+    yunzhi_domain::resource::check_resize(res.kind, &system.system.quota, in_use, old, size)?;
+    let job = tx
+        .enqueue_job(
+            &yunzhi_store::NewJob {
+                kind: "resize".into(),
+                dedup_key: Some(format!("operator:resize:{id}:{}", res.version)),
+                payload: serde_json::json!({"resource_id": id, "size": size}),
+                run_at: now,
+                max_attempts: 10,
+            },
+            now,
+        )
+        .await?;
+    tx.audit_event(
+        &caller.audit(now),
+        "resource.resize_requested",
+        "resource",
+        Some(id.to_string()),
+        Some(serde_json::json!({"reason": reason, "job_id": job.id, "from": old, "to": size})),
     )
     .await?;
     tx.commit().await?;

@@ -108,6 +108,48 @@ pub(super) async fn run(state: &AppState, job: &JobRecord) -> anyhow::Result<()>
     Ok(())
 }
 
+/// Runs a queued resize: the platform first, then the record (if nobody
+/// changed it meanwhile), then the unit is told.
+pub(super) async fn resize(state: &AppState, job: &JobRecord) -> anyhow::Result<()> {
+    let id = super::payload_id(job, "resource_id")?;
+    let size: yunzhi_domain::request::Demand = serde_json::from_value(job.payload["size"].clone())?;
+    let Some(res) = state.store.begin().await?.resource(id).await? else { return Ok(()) };
+    if !res.state.is_live() {
+        return Ok(());
+    }
+    let same = res.vcpu == size.vcpu as i64
+        && res.memory_gib == size.memory_gib as i64
+        && res.storage_gib == size.storage_gib as i64;
+    if same {
+        return Ok(());
+    }
+    let narrow = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+    let driver = driver_of(state, &res).await?;
+    driver
+        .resize(&resource_key(res.id), narrow(size.vcpu), narrow(size.memory_gib), narrow(size.storage_gib))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let ctx = system_ctx(state);
+    let mut tx = state.store.begin().await?;
+    let Some(current) = tx.resource(id).await? else { return Ok(()) };
+    let done = tx.resize_resource(&ctx, &current, size).await?;
+    let notice = Notice {
+        kind: "resource.resized",
+        title: format!("资源 {} 已调整规格", done.name),
+        body: format!(
+            "Resource {} now has {} vCPU, {} GiB memory and {} GiB storage.",
+            done.name, done.vcpu, done.memory_gib, done.storage_gib
+        ),
+        link: Some(format!("/api/v1/resources/{}", done.id)),
+        dedup_key: None,
+    };
+    for role in [Role::UnitUser, Role::UnitAdmin] {
+        tx.notify_role(role, Some(done.unit_id), &notice, ctx.at.as_millisecond()).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Has the platform carry out `action` on `res`, then records the new
 /// state, audited. `None` when there was nothing to do (already done, or
 /// reclaimed meanwhile).

@@ -136,6 +136,7 @@ async fn run(state: &AppState, job: &JobRecord) -> anyhow::Result<()> {
         "provision" => provision::provision(state, payload_id(job, "request_id")?).await,
         "reclaim" => actions::reclaim(state, payload_id(job, "request_id")?).await,
         "suspend" | "resume" | "delete" => actions::run(state, job).await,
+        "resize" => actions::resize(state, job).await,
         "reconcile" => {
             reconcile::run(state, yunzhi_domain::ids::PlatformId(payload_id(job, "platform_id")?)).await
         }

@@ -83,6 +83,16 @@ pub(super) async fn run(state: &AppState, platform_id: PlatformId) -> anyhow::Re
     // Ours first, then theirs: see the module's comment.
     let ours = state.store.begin().await?.live_resources_on(platform_id).await?;
     let remotes = driver.list().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    // The platform's own view of its capacity, where it tells (an OpenStack
+    // account without Placement access does not): shown beside the
+    // configured capacity, never used for placement by itself.
+    let capacity = match driver.capacity().await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::info!(platform = %platform_id, error = %e, "the platform did not report its capacity");
+            None
+        }
+    };
 
     let ctx = AuditCtx::system("reconciliation", state.now());
     let at = ctx.at.as_millisecond();
@@ -183,6 +193,11 @@ pub(super) async fn run(state: &AppState, platform_id: PlatformId) -> anyhow::Re
             tx.resolve_finding(&ctx, &f, why).await?;
             report.resolved += 1;
         }
+    }
+    if let Some(c) = capacity {
+        let mut reported = serde_json::to_value(c)?;
+        reported["at"] = serde_json::json!(ctx.at.to_string());
+        tx.set_platform_reported(platform_id, &reported).await?;
     }
     tx.audit_event(
         &ctx,
