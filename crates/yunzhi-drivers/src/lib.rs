@@ -60,6 +60,10 @@ pub struct Remote {
     /// The platform's own id.
     pub remote_id: String,
     pub key: String,
+    /// The name the platform shows (a server's or domain's name), so an
+    /// orphan can be recognised by the people who made it.
+    #[serde(default)]
+    pub name: String,
     #[serde(default)]
     pub kind: ResourceKind,
     pub state: RemoteState,

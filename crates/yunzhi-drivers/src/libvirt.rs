@@ -420,6 +420,7 @@ impl Ctx<'_> {
         Ok(Remote {
             remote_id: dom.uuid_string().map_err(|e| fault(&e, &format!("reading the UUID of {name}")))?,
             key: key.unwrap_or_default(),
+            name: name.clone(),
             kind: ResourceKind::Host,
             state,
             vcpu,
@@ -448,6 +449,7 @@ impl Ctx<'_> {
         Ok(Remote {
             remote_id: vol.key().map_err(|e| fault(&e, &format!("reading the key of volume {key}")))?,
             key: key.to_owned(),
+            name: vol.name().unwrap_or_default(),
             kind: ResourceKind::Volume,
             state: RemoteState::Active,
             vcpu: 0,

@@ -63,14 +63,16 @@ async fn a_job_is_claimed_once_retried_and_finally_failed(backend: Backend) {
     let claimed = tx.claim_job("w1", now, lease).await.unwrap().expect("a due job");
     assert_eq!((claimed.id, claimed.attempts, claimed.state.as_str()), (a.id, 1, "running"));
     assert!(tx.claim_job("w2", now, lease).await.unwrap().is_none(), "the other job is not due yet");
-    tx.fail_job(claimed.id, "platform timed out", now, now + SignedDuration::from_secs(30)).await.unwrap();
+    tx.fail_job(claimed.id, "w1", "platform timed out", now, now + SignedDuration::from_secs(30))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 
     let mut tx = store.begin().await.unwrap();
     assert!(tx.claim_job("w1", now, lease).await.unwrap().is_none(), "backing off");
     let retry = tx.claim_job("w1", now + SignedDuration::from_secs(31), lease).await.unwrap().unwrap();
     assert_eq!((retry.attempts, retry.last_error.as_deref()), (2, Some("platform timed out")));
-    tx.fail_job(retry.id, "still down", now, now + SignedDuration::from_secs(60)).await.unwrap();
+    tx.fail_job(retry.id, "w1", "still down", now, now + SignedDuration::from_secs(60)).await.unwrap();
     assert!(
         tx.claim_job("w1", now + SignedDuration::from_mins(2), lease).await.unwrap().is_none(),
         "attempts spent"
@@ -98,7 +100,11 @@ async fn a_job_whose_worker_died_is_claimed_again_after_its_lease(backend: Backe
         .unwrap()
         .unwrap();
     assert_eq!((second.id, second.attempts), (first.id, 2));
-    tx.complete_job(second.id, now).await.unwrap();
+    // The first worker comes back late: its word no longer counts.
+    tx.complete_job(first.id, "dies", now).await.unwrap();
+    assert_eq!(tx.job(first.id).await.unwrap().unwrap().state, "running");
+    tx.complete_job(second.id, "other", now).await.unwrap();
+    assert_eq!(tx.job(first.id).await.unwrap().unwrap().state, "done");
     assert!(
         tx.claim_job("other", now + SignedDuration::from_hours(1), SignedDuration::from_mins(1))
             .await
@@ -130,7 +136,7 @@ async fn racing_workers_never_claim_the_same_job(backend: Backend) {
                 else {
                     return mine;
                 };
-                tx.complete_job(j.id, now).await.unwrap();
+                tx.complete_job(j.id, &format!("w{w}"), now).await.unwrap();
                 tx.commit().await.unwrap();
                 mine.push(j.id);
             }

@@ -109,6 +109,15 @@ async fn a_platform_that_loses_its_answers_still_ends_with_exactly_the_approved_
     let jobs = s.all(&ca, "/api/v1/jobs").await;
     let job = jobs.iter().find(|j| j["payload"]["request_id"] == req).unwrap();
     assert!(job["attempts"].as_i64().unwrap() > 1, "answers were lost and the job retried: {job}");
+    // Every attempt is on record: the failed ones with what went wrong.
+    let detail = s.get(&ca, &format!("/api/v1/jobs/{}", job["id"])).await.expect(200).body;
+    let history = detail["history"].as_array().unwrap();
+    assert_eq!(history.len() as i64, job["attempts"].as_i64().unwrap());
+    assert_eq!(history.last().unwrap()["outcome"], "done");
+    assert!(
+        history.iter().any(|a| a["outcome"] == "failed" && a["error"].as_str().unwrap().contains("lost")),
+        "{history:?}"
+    );
     s.stop().await;
 }
 
@@ -180,6 +189,10 @@ async fn a_provisioning_without_room_shows_why_and_a_failed_job_is_retried_or_ca
     );
     job_where(&s, &ca, "/api/v1/jobs?state=failed", |j| j["id"] == json!(queued.id.0) && j["attempts"] == 1)
         .await;
+    let detail = s.get(&ca, &format!("/api/v1/jobs/{}", queued.id.0)).await.expect(200).body;
+    let numbers: Vec<_> =
+        detail["history"].as_array().unwrap().iter().map(|a| a["attempt"].clone()).collect();
+    assert_eq!(numbers, [json!(1), json!(2)], "the history outlives a retry by hand: {detail}");
     let auditor = s.login("audit_admin").await;
     let trail = s.all(&auditor, "/api/v1/audit?object_type=job").await;
     let actions: Vec<_> = trail.iter().map(|r| r["action"].as_str().unwrap().to_owned()).collect();

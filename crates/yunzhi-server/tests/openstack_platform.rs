@@ -94,6 +94,7 @@ async fn hosts_live_their_whole_life_on_an_openstack_platform(backend: Backend) 
     wait_job(&s, &ca, &job["id"]).await;
     let findings = s.all(&ca, &format!("/api/v1/findings?platform_id={pid}")).await;
     assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0]["evidence"]["name"], "legacy-oa", "the name the console shows: {findings:?}");
     assert_eq!(
         (findings[0]["kind"].as_str(), findings[0]["evidence"]["remote_id"].as_str()),
         (Some("orphan_resource"), Some(hand_made.as_str()))

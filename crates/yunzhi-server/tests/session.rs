@@ -35,6 +35,7 @@ async fn health_metrics_and_openapi_answer(backend: Backend) {
         "/api/v1/findings",
         "/api/v1/resources/{id}/actions",
         "/api/v1/platforms/{id}/reconcile",
+        "/api/v1/jobs/{id}",
     ] {
         assert!(doc.body["paths"][path].is_object(), "the OpenAPI document lacks {path}");
     }

@@ -37,3 +37,16 @@ CREATE TABLE findings (
 );
 CREATE INDEX findings_unit ON findings (unit_id, id);
 CREATE INDEX findings_state ON findings (state, id);
+
+-- Every attempt at a job: who ran it, when, and how it ended. An attempt
+-- whose worker died is `abandoned` when the next one takes the job over.
+CREATE TABLE job_attempts (
+    job_id BIGINT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    attempt BIGINT NOT NULL,
+    worker TEXT NOT NULL,
+    started_at BIGINT NOT NULL,
+    finished_at BIGINT,
+    outcome TEXT NOT NULL CHECK (outcome IN ('running', 'done', 'failed', 'abandoned')),
+    error TEXT,
+    PRIMARY KEY (job_id, attempt)
+);

@@ -39,6 +39,20 @@ pub struct JobRecord {
     pub last_error: Option<String>,
 }
 
+/// One attempt at a job.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct JobAttempt {
+    pub attempt: i64,
+    pub worker: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub started_at: At,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub finished_at: Option<At>,
+    /// running, done, failed, or abandoned (its worker died; another took over).
+    pub outcome: String,
+    pub error: Option<String>,
+}
+
 fn job(row: &AnyRow) -> Result<JobRecord> {
     let payload: String = row.try_get("payload")?;
     Ok(JobRecord {
@@ -76,6 +90,26 @@ impl crate::Store {
 }
 
 impl crate::Store {
+    /// Every attempt at job `id`, first first.
+    pub async fn job_attempts(&self, id: JobId) -> Result<Vec<JobAttempt>> {
+        let rows = sqlx::query("SELECT * FROM job_attempts WHERE job_id = $1 ORDER BY attempt")
+            .bind(id.0)
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(JobAttempt {
+                    attempt: r.try_get("attempt")?,
+                    worker: r.try_get("worker")?,
+                    started_at: At::from_millis(r.try_get("started_at")?),
+                    finished_at: r.try_get::<Option<i64>, _>("finished_at")?.map(At::from_millis),
+                    outcome: r.try_get("outcome")?,
+                    error: r.try_get("error")?,
+                })
+            })
+            .collect()
+    }
+
     /// How many jobs are due or running now: the demo clock waits for them.
     pub async fn busy_jobs(&self, now: Timestamp) -> Result<i64> {
         let row = sqlx::query(
@@ -252,15 +286,70 @@ impl Tx {
             .bind(now.as_millisecond())
             .fetch_optional(self.conn())
             .await?;
-        row.as_ref().map(job).transpose()
+        let Some(claimed) = row.as_ref().map(job).transpose()? else { return Ok(None) };
+        // An attempt still running is one whose worker died: the lease ran out.
+        self.finish_attempt(
+            claimed.id,
+            None,
+            "abandoned",
+            Some("its worker stopped renewing the lease"),
+            now,
+        )
+        .await?;
+        // Numbered over the job's whole life: a retry by hand starts the
+        // job's attempt count again, not its history.
+        sqlx::query(
+            "INSERT INTO job_attempts (job_id, attempt, worker, started_at, outcome) \
+             SELECT $1, COALESCE(MAX(attempt), 0) + 1, $2, $3, 'running' FROM job_attempts WHERE job_id = $1",
+        )
+        .bind(claimed.id.0)
+        .bind(worker)
+        .bind(now.as_millisecond())
+        .execute(self.conn())
+        .await?;
+        Ok(Some(claimed))
     }
 
-    pub async fn complete_job(&mut self, id: JobId, now: Timestamp) -> Result<()> {
-        sqlx::query("UPDATE jobs SET state = 'done', locked_by = NULL, locked_until = NULL, updated_at = $1 WHERE id = $2")
-            .bind(now.as_millisecond())
-            .bind(id.0)
-            .execute(self.conn())
-            .await?;
+    /// Ends the running attempt at job `id` (of `worker`, if given).
+    async fn finish_attempt(
+        &mut self,
+        id: JobId,
+        worker: Option<&str>,
+        outcome: &str,
+        error: Option<&str>,
+        now: Timestamp,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE job_attempts SET outcome = $1, error = $2, finished_at = $3 WHERE job_id = $4 AND outcome = 'running' \
+             AND (CAST($5 AS TEXT) IS NULL OR worker = $5)",
+        )
+        .bind(outcome)
+        .bind(error)
+        .bind(now.as_millisecond())
+        .bind(id.0)
+        .bind(worker)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// Marks the job done, if `worker` still holds it: a worker whose lease
+    /// ran out (and whose job another took over) leaves the outcome to it.
+    pub async fn complete_job(&mut self, id: JobId, worker: &str, now: Timestamp) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'done', locked_by = NULL, locked_until = NULL, updated_at = $1 \
+             WHERE id = $2 AND locked_by = $3",
+        )
+        .bind(now.as_millisecond())
+        .bind(id.0)
+        .bind(worker)
+        .execute(self.conn())
+        .await?;
+        // The job's row first, then its attempts: the order every writer
+        // keeps, so two never wait on each other.
+        if done.rows_affected() == 1 {
+            self.finish_attempt(id, Some(worker), "done", None, now).await?;
+        }
         Ok(())
     }
 
@@ -269,20 +358,26 @@ impl Tx {
     pub async fn fail_job(
         &mut self,
         id: JobId,
+        worker: &str,
         error: &str,
         now: Timestamp,
         retry_at: Timestamp,
     ) -> Result<()> {
-        sqlx::query(
+        let failed = sqlx::query(
             "UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
-             run_at = $1, last_error = $2, locked_by = NULL, locked_until = NULL, updated_at = $3 WHERE id = $4",
+             run_at = $1, last_error = $2, locked_by = NULL, locked_until = NULL, updated_at = $3 \
+             WHERE id = $4 AND locked_by = $5",
         )
         .bind(retry_at.as_millisecond())
         .bind(error)
         .bind(now.as_millisecond())
         .bind(id.0)
+        .bind(worker)
         .execute(self.conn())
         .await?;
+        if failed.rows_affected() == 1 {
+            self.finish_attempt(id, Some(worker), "failed", Some(error), now).await?;
+        }
         Ok(())
     }
 }

@@ -42,7 +42,7 @@ pub use documents::DocumentRecord;
 pub use error::StoreError;
 pub use findings::{FindingFilter, FindingRecord, NewFinding};
 pub use idempotency::StoredResponse;
-pub use jobs::{JobRecord, NewJob};
+pub use jobs::{JobAttempt, JobRecord, NewJob};
 pub use notifications::{Notice, NotificationRecord, Outgoing};
 pub use page::{Page, PageRequest};
 pub use platforms::{PlatformRecord, PlatformUsage};

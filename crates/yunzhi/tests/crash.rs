@@ -314,6 +314,19 @@ async fn a_kill_between_create_and_commit_makes_nothing_twice(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(state, "fulfilled", "the job was taken over once its lease ran out");
+    let ca = login(&api.base, "cloud_admin").await;
+    let jobs = api.get(&ca, "/api/v1/jobs?limit=200").await;
+    let job = jobs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["payload"]["request_id"] == request)
+        .unwrap()
+        .clone();
+    let detail = api.get(&ca, &format!("/api/v1/jobs/{}", job["id"])).await;
+    let outcomes: Vec<_> =
+        detail["history"].as_array().unwrap().iter().map(|a| a["outcome"].clone()).collect();
+    assert_eq!(outcomes, [json!("abandoned"), json!("done")], "the killed attempt is on record: {detail}");
     for id in &ids {
         assert_eq!(made(&data, cloud, &format!("yz-res-{id}")), 1, "resource {id} exists exactly once");
         let r = api.get(&clerk, &format!("/api/v1/resources/{id}")).await;

@@ -14,6 +14,9 @@ use crate::DriverError;
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct Volume {
     pub id: String,
+    /// Cinder lets a volume have no name.
+    #[serde(default)]
+    pub name: Option<String>,
     /// GiB.
     pub size: u64,
     pub status: String,

@@ -373,6 +373,7 @@ fn host_remote(s: &Server, volumes: &[Volume]) -> Remote {
     Remote {
         remote_id: s.id.clone(),
         key: s.key().unwrap_or_default().to_owned(),
+        name: s.name.clone(),
         kind: ResourceKind::Host,
         state: state_of(&s.status),
         vcpu: s.flavor.vcpus,
@@ -385,6 +386,7 @@ fn volume_remote(v: &Volume) -> Remote {
     Remote {
         remote_id: v.id.clone(),
         key: v.key().unwrap_or_default().to_owned(),
+        name: v.name.clone().unwrap_or_default(),
         kind: ResourceKind::Volume,
         state: RemoteState::Active,
         vcpu: 0,

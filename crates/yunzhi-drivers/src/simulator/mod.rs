@@ -174,6 +174,7 @@ impl Simulator {
         let remote = Remote {
             remote_id: format!("sim-{}-{:06}", self.name, inv.next_id),
             key: spec.key.clone(),
+            name: spec.name.clone(),
             kind: spec.kind,
             state,
             vcpu: spec.vcpu,
@@ -234,6 +235,7 @@ impl CloudDriver for Simulator {
             let remote = Remote {
                 remote_id: format!("sim-{}-{:06}", self.name, inv.next_id),
                 key: spec.key.clone(),
+                name: spec.name.clone(),
                 kind: spec.kind,
                 state: RemoteState::Active,
                 vcpu: spec.vcpu,

@@ -47,6 +47,34 @@ pub async fn list(
     Ok(Json(state.store.jobs(q.state.as_deref(), page).await?))
 }
 
+/// A job with every attempt at it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct JobDetail {
+    #[serde(flatten)]
+    pub job: JobRecord,
+    /// Each attempt: its worker, start, end, outcome and error.
+    pub history: Vec<yunzhi_store::JobAttempt>,
+}
+
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs",
+    params(("id" = i64, Path, description = "The object's id")),
+    responses((status = 200, description = "The job and every attempt at it", body = JobDetail),
+        (status = 404, description = "No such object, or another unit's", body = crate::error::Problem)))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<JobDetail>> {
+    caller
+        .actor
+        .platform_reader()
+        .ok_or_else(|| ApiError::forbidden("jobs are the Big Data Center's to see"))?;
+    let id = JobId(path_id(&id)?);
+    let job = state.store.begin().await?.job(id).await?.ok_or(ApiError::NotFound)?;
+    let history = state.store.job_attempts(id).await?;
+    Ok(Json(JobDetail { job, history }))
+}
+
 async fn act(state: &AppState, caller: &Caller, raw: &str, retry: bool) -> ApiResult<Json<JobRecord>> {
     caller
         .actor

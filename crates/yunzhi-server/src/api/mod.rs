@@ -78,6 +78,7 @@ pub fn router(demo: bool) -> Router<AppState> {
         .route("/findings", get(findings::list))
         .route("/findings/{id}", get(findings::get_one))
         .route("/jobs", get(jobs::list))
+        .route("/jobs/{id}", get(jobs::get_one))
         .route("/jobs/{id}/retry", post(jobs::retry))
         .route("/jobs/{id}/cancel", post(jobs::cancel))
         .route("/notifications", get(notifications::list))

@@ -58,7 +58,7 @@ impl Modify for OperationIds {
         catalog::list, catalog::get_one, catalog::create, catalog::update,
         platforms::list, platforms::get_one, platforms::create, platforms::update, platforms::reconcile,
         requests::create, requests::list, requests::overdue, requests::get_one, requests::decide, requests::resubmit, requests::withdraw,
-        jobs::list, jobs::retry, jobs::cancel,
+        jobs::list, jobs::get_one, jobs::retry, jobs::cancel,
         resources::list, resources::get_one, resources::act, notifications::list, notifications::read,
         findings::list, findings::get_one,
         users::list, users::create, users::reset_password, users::unlock,

@@ -111,11 +111,12 @@ async fn run_one(state: &AppState, worker: &str) -> anyhow::Result<bool> {
     let now = state.now();
     let mut tx = state.store.begin().await?;
     match result {
-        Ok(()) => tx.complete_job(job.id, now).await?,
+        Ok(()) => tx.complete_job(job.id, worker, now).await?,
         Err(e) => {
             tracing::warn!(job = job.id.0, kind = %job.kind, attempt = job.attempts, error = %e, "job failed; will retry");
             tx.fail_job(
                 job.id,
+                worker,
                 &e.to_string(),
                 now,
                 now + backoff(state.settings.job_retry_base, job.attempts),

@@ -240,9 +240,13 @@ fn orphan(
         system: record.map(|r| r.system_id),
         resource: record.map(|r| r.id),
         platform: Some(platform_id),
-        title: format!("云平台 {platform} 上的资源 {} 未在云管平台登记", remote.remote_id),
+        title: format!(
+            "云平台 {platform} 上的资源 {} 未在云管平台登记",
+            if remote.name.is_empty() { &remote.remote_id } else { &remote.name }
+        ),
         evidence: serde_json::json!({
             "remote_id": remote.remote_id,
+            "name": remote.name,
             "key": remote.key,
             "kind": remote.kind,
             "state": remote.state,
