@@ -117,6 +117,25 @@ handle!(
     /// May move the demo clock (sys_admin, demo mode only).
     ClockSetter
 );
+handle!(
+    /// May issue a host's one-time agent enrolment code: the cloud resource
+    /// admin for any host, a unit_admin for its own unit's.
+    AgentEnroller
+);
+handle!(
+    /// May review findings into warnings, and decide explanations and
+    /// suspensions (the office, Art. 14).
+    FindingReviewer
+);
+handle!(
+    /// May answer warnings within its scope (a unit_admin, its own unit's).
+    WarningResponder
+);
+handle!(
+    /// May propose a suspension for a warning not acted on (the Big Data
+    /// Center's cloud resource admin, Art. 14).
+    SuspensionProposer
+);
 
 impl Actor {
     pub fn has(&self, role: Role) -> bool {
@@ -185,6 +204,31 @@ impl Actor {
 
     pub fn cloud_operator(&self) -> Option<CloudOperator> {
         self.has(Role::CloudAdmin).then_some(CloudOperator { scope: Scope::AllUnits })
+    }
+
+    pub fn agent_enroller(&self) -> Option<AgentEnroller> {
+        if self.has(Role::CloudAdmin) {
+            return Some(AgentEnroller { scope: Scope::AllUnits });
+        }
+        if self.has(Role::UnitAdmin) {
+            return self.unit_id.map(|u| AgentEnroller { scope: Scope::Unit(u) });
+        }
+        None
+    }
+
+    pub fn finding_reviewer(&self) -> Option<FindingReviewer> {
+        self.has(Role::Office).then_some(FindingReviewer { scope: Scope::AllUnits })
+    }
+
+    pub fn warning_responder(&self) -> Option<WarningResponder> {
+        if self.has(Role::UnitAdmin) {
+            return self.unit_id.map(|u| WarningResponder { scope: Scope::Unit(u) });
+        }
+        None
+    }
+
+    pub fn suspension_proposer(&self) -> Option<SuspensionProposer> {
+        self.has(Role::CloudAdmin).then_some(SuspensionProposer { scope: Scope::AllUnits })
     }
 
     pub fn platform_reader(&self) -> Option<PlatformReader> {

@@ -15,6 +15,7 @@ pub mod document;
 pub mod finding;
 pub mod ids;
 pub mod invalid;
+pub mod monitoring;
 pub mod password;
 pub mod platform;
 pub mod request;

@@ -53,6 +53,10 @@ pub enum ApiError {
     /// 423: the account is locked after repeated failed sign-ins.
     #[error("the account is locked until {until}")]
     Locked { until: String },
+    /// 503 with `Retry-After`: too busy to take this now without risking
+    /// it; the same request later will be taken.
+    #[error("{detail}")]
+    Busy { detail: String, retry_after_secs: u64 },
     /// 500: logged, never detailed to the client.
     #[error("internal error: {0}")]
     Internal(#[from] anyhow::Error),
@@ -83,6 +87,7 @@ impl ApiError {
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Locked { .. } => StatusCode::LOCKED,
+            ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -178,6 +183,7 @@ impl ApiError {
                 ("unsupported_media_type".into(), d.clone(), None, None, vec![])
             }
             ApiError::Locked { .. } => ("account_locked".into(), self.to_string(), None, None, vec![]),
+            ApiError::Busy { detail, .. } => ("busy".into(), detail.clone(), None, None, vec![]),
             ApiError::Internal(_) => (
                 "internal".into(),
                 "something went wrong on our side; it has been logged".into(),
@@ -211,6 +217,11 @@ impl IntoResponse for ApiError {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let ApiError::Busy { retry_after_secs, .. } = &self
+            && let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
         response
     }
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod failpoint;
 pub mod idempotent;
+pub mod ingest;
 pub mod metrics;
 pub mod request_id;
 pub mod scheduler;
@@ -150,8 +151,11 @@ pub async fn start(config: ServerConfig, clock: Arc<ShiftableClock>) -> anyhow::
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let router = app(state.clone());
     let (stop_background, stop) = tokio::sync::watch::channel(false);
-    let mut background =
-        vec![worker::spawn(state.clone(), stop.clone()), scheduler::spawn(state.clone(), stop.clone())];
+    let mut background = vec![
+        worker::spawn(state.clone(), stop.clone()),
+        scheduler::spawn(state.clone(), stop.clone()),
+        ingest::spawn(state.clone(), stop.clone()),
+    ];
     if state.channels.any() {
         background.push(courier::spawn(state.clone(), stop.clone()));
     }

@@ -18,6 +18,9 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<Labels, Counter>,
     latency: Family<Labels, Histogram>,
+    ingested: Family<Labels, Counter>,
+    /// Time to store one group of reports.
+    pub ingest_batch: Histogram,
 }
 
 impl Default for Metrics {
@@ -39,7 +42,24 @@ impl Metrics {
             "Time to answer an HTTP request, by route",
             latency.clone(),
         );
-        Metrics { registry, requests, latency }
+        let ingested = Family::<Labels, Counter>::default();
+        registry.register(
+            "ingested_samples",
+            "Readings stored, by source (agent, remote_write)",
+            ingested.clone(),
+        );
+        let ingest_batch = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        registry.register(
+            "ingest_batch_duration_seconds",
+            "Time to store one group of reports, from the queue to the commit",
+            ingest_batch.clone(),
+        );
+        Metrics { registry, requests, latency, ingested, ingest_batch }
+    }
+
+    /// Counts `n` readings stored from `source`.
+    pub fn ingested(&self, source: &str, n: u64) {
+        self.ingested.get_or_create(&vec![("source", source.to_owned())]).inc_by(n);
     }
 
     pub fn render(&self) -> String {

@@ -68,6 +68,8 @@ pub struct AppState {
     pub secrets: Arc<crate::secrets::SecretBox>,
     /// The cloud platforms' drivers.
     pub drivers: Arc<crate::drivers::Drivers>,
+    /// Where monitoring reports queue for the writer.
+    pub ingest: Arc<crate::ingest::Ingest>,
 }
 
 impl AppState {
@@ -85,6 +87,7 @@ impl AppState {
                 crate::auth::random_bytes(16).ok().and_then(|b| b.try_into().ok()).unwrap_or([0; 16]),
             )),
             drivers: Arc::new(crate::drivers::Drivers::new(None, Default::default())),
+            ingest: Arc::new(crate::ingest::Ingest::default()),
         }
     }
 

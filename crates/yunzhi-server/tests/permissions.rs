@@ -261,6 +261,25 @@ async fn every_role_may_do_exactly_its_job(backend: Backend) {
     cases.push(case(Method::GET, "/api/v1/findings".into(), EVERYONE_BUT_AUDITOR));
     let ca = s.login("cloud_admin").await;
     let active = s.all(&ca, "/api/v1/resources?state=active").await[0]["id"].clone();
+    let hosts = s.all(&ca, "/api/v1/resources?state=active").await;
+    let host_of = |unit: &Value| {
+        hosts.iter().find(|r| r["unit_id"] == *unit && r["kind"] == "cloud_host").unwrap()["id"].clone()
+    };
+    let (own_host, other_host) = (host_of(&json!(unit1)), host_of(&unit2));
+    cases.push(case(Method::GET, format!("/api/v1/resources/{own_host}/metrics"), EVERYONE_BUT_AUDITOR));
+    cases.push(Case {
+        hidden: units_staff,
+        ..case(Method::GET, format!("/api/v1/resources/{other_host}/metrics"), EVERYONE_BUT_AUDITOR)
+    });
+    cases.push(case(
+        Method::POST,
+        format!("/api/v1/resources/{own_host}/enrollment"),
+        &["cloud_admin", "unit1_admin"],
+    ));
+    cases.push(Case {
+        hidden: unit_admin_only,
+        ..case(Method::POST, format!("/api/v1/resources/{other_host}/enrollment"), &["cloud_admin"])
+    });
     cases.push(Case {
         body: Some(Box::new(|_| json!({"action": "suspend", "reason": "权限测试"}))),
         ..case(Method::POST, format!("/api/v1/resources/{active}/actions"), &["cloud_admin"])

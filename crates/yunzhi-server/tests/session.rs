@@ -36,6 +36,9 @@ async fn health_metrics_and_openapi_answer(backend: Backend) {
         "/api/v1/resources/{id}/actions",
         "/api/v1/platforms/{id}/reconcile",
         "/api/v1/jobs/{id}",
+        "/api/v1/resources/{id}/enrollment",
+        "/api/v1/agent/enroll",
+        "/api/v1/agent/report",
     ] {
         assert!(doc.body["paths"][path].is_object(), "the OpenAPI document lacks {path}");
     }

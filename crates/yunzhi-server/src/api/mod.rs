@@ -5,6 +5,7 @@
 //! `Actor::unit_registrar()`, …), and call the store with it. They never
 //! hold SQL and never call a cloud platform.
 
+pub mod agents;
 pub mod audit;
 pub mod calendar;
 pub mod catalog;
@@ -75,6 +76,11 @@ pub fn router(demo: bool) -> Router<AppState> {
         .route("/resources", get(resources::list))
         .route("/resources/{id}", get(resources::get_one))
         .route("/resources/{id}/actions", post(resources::act))
+        .route("/resources/{id}/enrollment", post(agents::enrollment_code))
+        .route("/resources/{id}/agent", get(agents::agent_of))
+        .route("/resources/{id}/metrics", get(agents::metrics))
+        .route("/agent/enroll", post(agents::enroll))
+        .route("/agent/report", post(agents::report))
         .route("/findings", get(findings::list))
         .route("/findings/{id}", get(findings::get_one))
         .route("/jobs", get(jobs::list))

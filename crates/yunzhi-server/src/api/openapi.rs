@@ -5,8 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    audit, calendar, catalog, demo, documents, exports, findings, health, jobs, notifications, platforms,
-    requests, resources, session, systems, units, users,
+    agents, audit, calendar, catalog, demo, documents, exports, findings, health, jobs, notifications,
+    platforms, requests, resources, session, systems, units, users,
 };
 
 struct BearerAuth;
@@ -61,6 +61,7 @@ impl Modify for OperationIds {
         jobs::list, jobs::get_one, jobs::retry, jobs::cancel,
         resources::list, resources::get_one, resources::act, notifications::list, notifications::read,
         findings::list, findings::get_one,
+        agents::enrollment_code, agents::enroll, agents::report, agents::agent_of, agents::metrics,
         users::list, users::create, users::reset_password, users::unlock,
         documents::upload, documents::list, documents::download, documents::upload_to_request, documents::list_for_request,
         exports::systems, exports::units,

@@ -1,0 +1,279 @@
+//! What monitoring agents report (Art. 13) and how readings roll up: the
+//! checks a report must pass, and the hourly and daily summaries (average,
+//! minimum, maximum, p95, count; bytes moved) that the efficiency analysis
+//! reads. Rollups are mergeable, so they are kept up to date as readings
+//! arrive rather than by scanning the readings again.
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::invalid::{Checker, FieldError, Invalid};
+
+/// One reading of a host, as an agent (or a Prometheus sender) reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Reading {
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
+    pub cpu_pct: f64,
+    pub memory_pct: f64,
+    pub disk_read_bps: f64,
+    pub disk_write_bps: f64,
+    pub net_rx_bps: f64,
+    pub net_tx_bps: f64,
+    /// Interactive sessions logged in.
+    #[serde(default)]
+    pub sessions: u32,
+    /// TCP sockets listening.
+    #[serde(default)]
+    pub listening: u32,
+}
+
+/// Most readings one report may carry: a day at one a minute, and then some.
+pub const MAX_READINGS: usize = 2_000;
+
+/// How far back a reading may be (an agent that was cut off resends its
+/// buffer) and how far ahead (clocks drift; beyond this they are wrong).
+pub const MAX_AGE: SignedDuration = SignedDuration::from_hours(24 * 7);
+pub const MAX_AHEAD: SignedDuration = SignedDuration::from_mins(10);
+
+/// Checks the readings of one report received at `now`, naming the field of
+/// each fault (`samples[3].cpu_pct`).
+pub fn check_readings(readings: &[Reading], now: Timestamp) -> Result<(), Invalid> {
+    let mut c = Checker::new();
+    if readings.len() > MAX_READINGS {
+        c.push(FieldError::new(
+            "samples",
+            "too_many",
+            format!("a report carries at most {MAX_READINGS} samples, this one {}", readings.len()),
+        ));
+        return c.finish();
+    }
+    for (i, r) in readings.iter().enumerate() {
+        let pct = [("cpu_pct", r.cpu_pct), ("memory_pct", r.memory_pct)];
+        for (name, v) in pct {
+            if !(0.0..=100.0).contains(&v) {
+                c.push(FieldError::new(
+                    format!("samples[{i}].{name}"),
+                    "out_of_range",
+                    format!("samples[{i}].{name} must be a percentage from 0 to 100"),
+                ));
+            }
+        }
+        let rates = [
+            ("disk_read_bps", r.disk_read_bps),
+            ("disk_write_bps", r.disk_write_bps),
+            ("net_rx_bps", r.net_rx_bps),
+            ("net_tx_bps", r.net_tx_bps),
+        ];
+        for (name, v) in rates {
+            if !(0.0..1e13).contains(&v) {
+                c.push(FieldError::new(
+                    format!("samples[{i}].{name}"),
+                    "out_of_range",
+                    format!("samples[{i}].{name} must be a rate in bytes per second, not negative"),
+                ));
+            }
+        }
+        if r.at < now - MAX_AGE || r.at > now + MAX_AHEAD {
+            c.push(FieldError::new(
+                format!("samples[{i}].at"),
+                "out_of_range",
+                format!("samples[{i}].at must lie within the last 7 days and no more than 10 minutes ahead"),
+            ));
+        }
+    }
+    c.finish()
+}
+
+/// A summary of readings over a span (an hour, a day). `cpu_hist[p]` counts
+/// readings whose CPU use rounds down to `p` per cent (100 for 100 %).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rollup {
+    pub samples: u64,
+    pub cpu_sum: f64,
+    pub cpu_min: f64,
+    pub cpu_max: f64,
+    pub cpu_hist: Vec<u64>,
+    pub memory_sum: f64,
+    pub memory_max: f64,
+    pub net_bytes: f64,
+    pub disk_bytes: f64,
+    pub sessions_max: u64,
+}
+
+impl Default for Rollup {
+    fn default() -> Self {
+        Rollup {
+            samples: 0,
+            cpu_sum: 0.0,
+            cpu_min: f64::INFINITY,
+            cpu_max: 0.0,
+            cpu_hist: vec![0; 101],
+            memory_sum: 0.0,
+            memory_max: 0.0,
+            net_bytes: 0.0,
+            disk_bytes: 0.0,
+            sessions_max: 0,
+        }
+    }
+}
+
+impl Rollup {
+    /// Adds a reading that stands for `seconds` of the host's life (the
+    /// time since its previous reading, bounded by the caller).
+    pub fn add(&mut self, r: &Reading, seconds: f64) {
+        self.samples += 1;
+        self.cpu_sum += r.cpu_pct;
+        self.cpu_min = self.cpu_min.min(r.cpu_pct);
+        self.cpu_max = self.cpu_max.max(r.cpu_pct);
+        let bucket = (r.cpu_pct.clamp(0.0, 100.0).floor() as usize).min(100);
+        if self.cpu_hist.len() != 101 {
+            self.cpu_hist.resize(101, 0);
+        }
+        self.cpu_hist[bucket] += 1;
+        self.memory_sum += r.memory_pct;
+        self.memory_max = self.memory_max.max(r.memory_pct);
+        self.net_bytes += (r.net_rx_bps + r.net_tx_bps) * seconds;
+        self.disk_bytes += (r.disk_read_bps + r.disk_write_bps) * seconds;
+        self.sessions_max = self.sessions_max.max(u64::from(r.sessions));
+    }
+
+    /// Folds another span's summary into this one.
+    pub fn merge(&mut self, o: &Rollup) {
+        if o.samples == 0 {
+            return;
+        }
+        self.samples += o.samples;
+        self.cpu_sum += o.cpu_sum;
+        self.cpu_min = self.cpu_min.min(o.cpu_min);
+        self.cpu_max = self.cpu_max.max(o.cpu_max);
+        if self.cpu_hist.len() != 101 {
+            self.cpu_hist.resize(101, 0);
+        }
+        for (a, b) in self.cpu_hist.iter_mut().zip(&o.cpu_hist) {
+            *a += b;
+        }
+        self.memory_sum += o.memory_sum;
+        self.memory_max = self.memory_max.max(o.memory_max);
+        self.net_bytes += o.net_bytes;
+        self.disk_bytes += o.disk_bytes;
+        self.sessions_max = self.sessions_max.max(o.sessions_max);
+    }
+
+    pub fn cpu_avg(&self) -> f64 {
+        if self.samples == 0 { 0.0 } else { self.cpu_sum / self.samples as f64 }
+    }
+
+    pub fn memory_avg(&self) -> f64 {
+        if self.samples == 0 { 0.0 } else { self.memory_sum / self.samples as f64 }
+    }
+
+    /// The CPU use below which `q` of the readings lie (0 < q ≤ 1), to the
+    /// percent: read off the histogram, the upper edge of the bucket where
+    /// the quantile falls, never above the maximum seen.
+    pub fn cpu_quantile(&self, q: f64) -> f64 {
+        if self.samples == 0 {
+            return 0.0;
+        }
+        let rank = (q * self.samples as f64).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (p, n) in self.cpu_hist.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return ((p + 1) as f64).min(self.cpu_max).max(self.cpu_min.min(p as f64));
+            }
+        }
+        self.cpu_max
+    }
+}
+
+/// How long a reading stands for: the time since the host's previous one,
+/// at most `cap` (a gap is silence, not a long busy minute) and a reporting
+/// interval when there is no previous one.
+pub fn span_of(
+    previous: Option<Timestamp>,
+    at: Timestamp,
+    interval: SignedDuration,
+    cap: SignedDuration,
+) -> f64 {
+    let gap = match previous {
+        Some(p) if p < at => at.duration_since(p),
+        _ => interval,
+    };
+    gap.min(cap).as_secs_f64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading(at: &str, cpu: f64) -> Reading {
+        Reading {
+            at: at.parse().unwrap(),
+            cpu_pct: cpu,
+            memory_pct: 40.0,
+            disk_read_bps: 100.0,
+            disk_write_bps: 100.0,
+            net_rx_bps: 1000.0,
+            net_tx_bps: 0.0,
+            sessions: 1,
+            listening: 3,
+        }
+    }
+
+    #[test]
+    fn the_p95_of_a_hundred_readings_is_the_ninety_fifth_smallest_to_the_percent() {
+        let mut r = Rollup::default();
+        for i in 0..100 {
+            r.add(&reading("2026-11-26T02:00:00Z", f64::from(i)), 60.0);
+        }
+        assert_eq!(r.cpu_quantile(0.95), 95.0);
+        assert_eq!((r.cpu_min, r.cpu_max, r.samples), (0.0, 99.0, 100));
+        assert!((r.cpu_avg() - 49.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn merging_two_halves_gives_the_rollup_of_the_whole() {
+        let (mut a, mut b, mut whole) = (Rollup::default(), Rollup::default(), Rollup::default());
+        for i in 0..50 {
+            let r = reading("2026-11-26T02:00:00Z", f64::from(i) * 1.7);
+            if i % 2 == 0 {
+                a.add(&r, 60.0)
+            } else {
+                b.add(&r, 60.0)
+            }
+            whole.add(&r, 60.0);
+        }
+        a.merge(&b);
+        assert_eq!(a.cpu_hist, whole.cpu_hist);
+        assert_eq!((a.samples, a.cpu_max, a.cpu_min), (whole.samples, whole.cpu_max, whole.cpu_min));
+        assert!((a.net_bytes - whole.net_bytes).abs() < 1e-6);
+    }
+
+    #[test]
+    fn network_bytes_are_the_rate_times_the_time_a_reading_stands_for() {
+        let mut r = Rollup::default();
+        r.add(&reading("2026-11-26T02:00:00Z", 1.0), 60.0);
+        assert_eq!(r.net_bytes, 60_000.0);
+        let at: Timestamp = "2026-11-26T02:05:00Z".parse().unwrap();
+        let minute = SignedDuration::from_mins(1);
+        assert_eq!(span_of(Some(at - minute), at, minute, SignedDuration::from_mins(5)), 60.0);
+        assert_eq!(
+            span_of(Some(at - SignedDuration::from_hours(3)), at, minute, SignedDuration::from_mins(5)),
+            300.0
+        );
+        assert_eq!(span_of(None, at, minute, SignedDuration::from_mins(5)), 60.0);
+    }
+
+    #[test]
+    fn a_report_with_an_impossible_reading_is_refused_naming_the_sample_and_field() {
+        let now: Timestamp = "2026-11-26T02:00:00Z".parse().unwrap();
+        let mut bad = reading("2026-11-26T01:59:00Z", 140.0);
+        bad.net_rx_bps = f64::NAN;
+        let e = check_readings(&[reading("2026-11-26T01:58:00Z", 3.0), bad], now).unwrap_err().0;
+        let fields: Vec<_> = e.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["samples[1].cpu_pct", "samples[1].net_rx_bps"]);
+        let late = reading("2026-11-26T03:00:00Z", 3.0);
+        assert_eq!(check_readings(&[late], now).unwrap_err().0[0].field, "samples[0].at");
+    }
+}

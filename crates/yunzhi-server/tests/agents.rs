@@ -1,0 +1,157 @@
+//! Monitoring agents (Art. 13): a host's one-time enrolment code, the
+//! agent's enrolment, its reports rolled up by hour and day, resends and
+//! restarted sequences.
+
+mod common;
+
+use common::{Backend, TestServer};
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+
+on_both_backends!(
+    an_enrolled_agent_reports_and_its_readings_roll_up_by_hour_and_day,
+    an_enrolment_code_is_for_one_host_of_ones_own_unit_and_works_once,
+    a_resent_batch_is_taken_once_and_a_restarted_count_is_noted,
+);
+
+const SM3: &str = "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0";
+
+/// A host of unit 1 in the demo district.
+async fn host_of_unit1(s: &TestServer) -> Value {
+    let admin = s.login("unit1_admin").await;
+    s.all(&admin, "/api/v1/resources?state=active")
+        .await
+        .into_iter()
+        .find(|r| r["kind"] == "cloud_host")
+        .unwrap()
+}
+
+async fn enrol(s: &TestServer, host: i64) -> String {
+    let admin = s.login("unit1_admin").await;
+    let code = s.post(&admin, &format!("/api/v1/resources/{host}/enrollment"), json!(null)).await.expect(201);
+    let body = json!({"code": code.body["code"], "hostname": "web-01", "machine_id": "4f1c", "version": "0.1.0", "binary_sm3": SM3});
+    let r = s.send(reqwest::Method::POST, None, "/api/v1/agent/enroll", Some(&body), &[]).await.expect(201);
+    assert_eq!(r.body["resource_id"], host);
+    r.body["credential"].as_str().unwrap().to_owned()
+}
+
+fn reading(at: Timestamp, cpu: f64) -> Value {
+    json!({"at": at.to_string(), "cpu_pct": cpu, "memory_pct": 50.0, "disk_read_bps": 1000.0, "disk_write_bps": 0.0,
+           "net_rx_bps": 2000.0, "net_tx_bps": 0.0, "sessions": 2, "listening": 4})
+}
+
+fn report(sequence: i64, samples: Vec<Value>, now: Timestamp) -> Value {
+    json!({"sequence": sequence, "boot_id": "b-1", "version": "0.1.0", "binary_sm3": SM3,
+           "sent_at": now.to_string(), "samples": samples})
+}
+
+async fn an_enrolled_agent_reports_and_its_readings_roll_up_by_hour_and_day(backend: Backend) {
+    let s = TestServer::demo(backend).await;
+    let host = host_of_unit1(&s).await["id"].as_i64().unwrap();
+    let credential = enrol(&s, host).await;
+    let now = s.state().now();
+    // Ten readings a minute apart: CPU 0, 10, … 90 %.
+    let start = now - SignedDuration::from_mins(10);
+    let samples: Vec<Value> =
+        (0..10).map(|i| reading(start + SignedDuration::from_mins(i), 10.0 * i as f64)).collect();
+    let r = s.post(&credential, "/api/v1/agent/report", report(1, samples, now)).await.expect(202);
+    assert_eq!((r.body["accepted"].as_u64(), r.body["next_sequence"].as_i64()), (Some(10), Some(2)));
+
+    let clerk = s.login("unit1_user").await;
+    let days = s.get(&clerk, &format!("/api/v1/resources/{host}/metrics")).await.expect(200).body;
+    let total: u64 = days.as_array().unwrap().iter().map(|d| d["samples"].as_u64().unwrap()).sum();
+    assert_eq!(total, 10);
+    let hours = s.get(&clerk, &format!("/api/v1/resources/{host}/metrics?span=hour")).await.expect(200).body;
+    let hours = hours.as_array().unwrap();
+    assert!(!hours.is_empty() && hours.len() <= 2, "ten minutes fall in one or two hours: {hours:?}");
+    if hours.len() == 1 {
+        let h = &hours[0];
+        assert_eq!(
+            (h["cpu_max"].as_f64(), h["cpu_min"].as_f64(), h["cpu_avg"].as_f64()),
+            (Some(90.0), Some(0.0), Some(45.0))
+        );
+        assert_eq!(h["cpu_p95"].as_f64(), Some(90.0));
+        // The first reading stands for one minute (no previous one), each next for its minute.
+        assert_eq!(h["net_bytes"].as_f64(), Some(2000.0 * 60.0 * 10.0));
+        assert_eq!(h["sessions_max"].as_u64(), Some(2));
+    }
+    let agent = s.get(&clerk, &format!("/api/v1/resources/{host}/agent")).await.expect(200).body;
+    assert_eq!((agent["last_sequence"].as_i64(), agent["binary_sm3"].as_str()), (Some(1), Some(SM3)));
+    assert!(agent["last_report_at"].is_string());
+    // Another unit sees neither.
+    let other = s.login("unit2_user").await;
+    s.get(&other, &format!("/api/v1/resources/{host}/metrics")).await.expect(404);
+    s.get(&other, &format!("/api/v1/resources/{host}/agent")).await.expect(404);
+    let m = s.send(reqwest::Method::GET, None, "/metrics", None, &[]).await.expect(200);
+    let text = m.body.as_str().unwrap().to_owned();
+    assert!(text.contains("yunzhi_ingested_samples_total{source=\"agent\"} 10"), "{text}");
+
+    // Bad input changes nothing and names the sample and the field.
+    let mut bad = report(2, vec![reading(now, 140.0)], now);
+    let r = s.post(&credential, "/api/v1/agent/report", bad.clone()).await.expect(422);
+    assert_eq!(r.body["field"], "samples[0].cpu_pct");
+    bad["samples"] = json!([]);
+    bad["binary_sm3"] = json!("not-a-digest");
+    let r = s.post(&credential, "/api/v1/agent/report", bad).await.expect(422);
+    assert_eq!(r.body["field"], "binary_sm3");
+    let r = s.post("not-a-credential", "/api/v1/agent/report", report(2, vec![], now)).await.expect(401);
+    assert_eq!(r.code(), "invalid_credential");
+    let r = s.get(&clerk, &format!("/api/v1/resources/{host}/metrics?span=week")).await.expect(422);
+    assert_eq!(r.body["field"], "span");
+    s.stop().await;
+}
+
+async fn an_enrolment_code_is_for_one_host_of_ones_own_unit_and_works_once(backend: Backend) {
+    let s = TestServer::demo(backend).await;
+    let host = host_of_unit1(&s).await["id"].as_i64().unwrap();
+    let clerk = s.login("unit1_user").await;
+    s.post(&clerk, &format!("/api/v1/resources/{host}/enrollment"), json!(null)).await.expect(403);
+    let other_admin = s.login("unit2_admin").await;
+    s.post(&other_admin, &format!("/api/v1/resources/{host}/enrollment"), json!(null)).await.expect(404);
+    let admin = s.login("unit1_admin").await;
+    let storage = s.all(&admin, "/api/v1/resources").await.into_iter().find(|r| r["kind"] != "cloud_host");
+    if let Some(storage) = storage {
+        let r = s
+            .post(&admin, &format!("/api/v1/resources/{}/enrollment", storage["id"]), json!(null))
+            .await
+            .expect(409);
+        assert_eq!(r.code(), "not_a_host");
+    }
+    let ca = s.login("cloud_admin").await;
+    let code =
+        s.post(&ca, &format!("/api/v1/resources/{host}/enrollment"), json!(null)).await.expect(201).body;
+    let typed = code["code"].as_str().unwrap().to_lowercase().replace('-', " ");
+    let body = json!({"code": typed, "hostname": "web-01", "version": "0.1.0", "binary_sm3": SM3});
+    s.send(reqwest::Method::POST, None, "/api/v1/agent/enroll", Some(&body), &[]).await.expect(201);
+    let again =
+        s.send(reqwest::Method::POST, None, "/api/v1/agent/enroll", Some(&body), &[]).await.expect(401);
+    assert_eq!(again.code(), "invalid_enrollment_code");
+    let auditor = s.login("audit_admin").await;
+    assert_eq!(s.all(&auditor, "/api/v1/audit?action=agent.enroll").await.len(), 1);
+    assert_eq!(s.all(&auditor, "/api/v1/audit?action=agent.enrollment_code").await.len(), 1);
+    s.stop().await;
+}
+
+async fn a_resent_batch_is_taken_once_and_a_restarted_count_is_noted(backend: Backend) {
+    let s = TestServer::demo(backend).await;
+    let host = host_of_unit1(&s).await["id"].as_i64().unwrap();
+    let credential = enrol(&s, host).await;
+    let now = s.state().now();
+    let first = report(1, vec![reading(now - SignedDuration::from_mins(2), 5.0)], now);
+    s.post(&credential, "/api/v1/agent/report", first.clone()).await.expect(202);
+    // The answer was lost; the agent sends the same batch again.
+    let again = s.post(&credential, "/api/v1/agent/report", first).await.expect(200);
+    assert_eq!((again.body["accepted"].as_u64(), again.body["duplicate"].as_bool()), (Some(0), Some(true)));
+    let second = report(2, vec![reading(now - SignedDuration::from_mins(1), 6.0)], now);
+    s.post(&credential, "/api/v1/agent/report", second).await.expect(202);
+    // Counting from 1 again with new readings: reinstalled, or replaced.
+    let restarted = report(1, vec![reading(now, 7.0)], now);
+    s.post(&credential, "/api/v1/agent/report", restarted).await.expect(202);
+    let clerk = s.login("unit1_user").await;
+    let agent = s.get(&clerk, &format!("/api/v1/resources/{host}/agent")).await.expect(200).body;
+    assert_eq!(agent["sequence_resets"], 1);
+    let days = s.get(&clerk, &format!("/api/v1/resources/{host}/metrics")).await.expect(200).body;
+    let total: u64 = days.as_array().unwrap().iter().map(|d| d["samples"].as_u64().unwrap()).sum();
+    assert_eq!(total, 3, "each reading once");
+    s.stop().await;
+}

@@ -1,0 +1,386 @@
+//! Agents, enrolment codes and the hourly and daily rollups of what they
+//! report.
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use yunzhi_domain::clock::At;
+use yunzhi_domain::monitoring::Rollup;
+
+use crate::audit::{AuditCtx, Change};
+use crate::{Backend, Result, Store, StoreError, Tx};
+
+/// A host's agent as the server knows it.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct AgentRecord {
+    pub resource_id: i64,
+    pub hostname: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub enrolled_at: At,
+    pub version: Option<String>,
+    pub binary_sm3: Option<String>,
+    pub boot_id: Option<String>,
+    pub last_sequence: i64,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_report_at: Option<At>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_sample_at: Option<At>,
+    pub sequence_resets: i64,
+    pub last_clock_skew_ms: Option<i64>,
+    pub dropped_batches: i64,
+}
+
+fn agent(row: &AnyRow) -> Result<AgentRecord> {
+    let at = |c: &str| -> Result<Option<At>> { Ok(row.try_get::<Option<i64>, _>(c)?.map(At::from_millis)) };
+    Ok(AgentRecord {
+        resource_id: row.try_get("resource_id")?,
+        hostname: row.try_get("hostname")?,
+        enrolled_at: At::from_millis(row.try_get("enrolled_at")?),
+        version: row.try_get("version")?,
+        binary_sm3: row.try_get("binary_sm3")?,
+        boot_id: row.try_get("boot_id")?,
+        last_sequence: row.try_get("last_sequence")?,
+        last_report_at: at("last_report_at")?,
+        last_sample_at: at("last_sample_at")?,
+        sequence_resets: row.try_get("sequence_resets")?,
+        last_clock_skew_ms: row.try_get("last_clock_skew_ms")?,
+        dropped_batches: row.try_get("dropped_batches")?,
+    })
+}
+
+/// Who enrols, with what.
+pub struct Enrolment<'a> {
+    pub resource_id: i64,
+    pub credential_digest: &'a str,
+    pub hostname: &'a str,
+    pub machine_id: Option<&'a str>,
+    pub version: &'a str,
+    pub binary_sm3: &'a str,
+}
+
+/// What a report changes of its agent's record.
+#[derive(Debug, Clone)]
+pub struct AgentUpdate {
+    pub last_sequence: i64,
+    pub boot_id: Option<String>,
+    pub version: String,
+    pub binary_sm3: String,
+    pub report_at: Timestamp,
+    pub last_sample_at: Option<Timestamp>,
+    pub sequence_reset: bool,
+    pub clock_skew_ms: i64,
+    pub dropped_batches: i64,
+}
+
+/// Which rollup: by hour (key: epoch milliseconds of the hour's start) or
+/// by day (key: `YYYY-MM-DD`, Beijing time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Span {
+    Hour,
+    Day,
+}
+
+impl Span {
+    fn table(self) -> &'static str {
+        match self {
+            Span::Hour => "metric_hourly",
+            Span::Day => "metric_daily",
+        }
+    }
+
+    fn key_column(self) -> &'static str {
+        match self {
+            Span::Hour => "hour",
+            Span::Day => "day",
+        }
+    }
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::corrupt(format!("{what}: {e}"))
+}
+
+fn rollup(row: &AnyRow) -> Result<Rollup> {
+    let hist: String = row.try_get("cpu_hist")?;
+    Ok(Rollup {
+        samples: row.try_get::<i64, _>("samples")?.max(0) as u64,
+        cpu_sum: row.try_get("cpu_sum")?,
+        cpu_min: row.try_get("cpu_min")?,
+        cpu_max: row.try_get("cpu_max")?,
+        cpu_hist: serde_json::from_str(&hist).map_err(|e| corrupt("metric rollups.cpu_hist", e))?,
+        memory_sum: row.try_get("memory_sum")?,
+        memory_max: row.try_get("memory_max")?,
+        net_bytes: row.try_get("net_bytes")?,
+        disk_bytes: row.try_get("disk_bytes")?,
+        sessions_max: row.try_get::<i64, _>("sessions_max")?.max(0) as u64,
+    })
+}
+
+const ROLLUP_COLUMNS: &str = "samples, cpu_sum, cpu_min, cpu_max, cpu_hist, memory_sum, memory_max, net_bytes, \
+                              disk_bytes, sessions_max";
+
+impl Store {
+    pub async fn agent(&self, resource_id: i64) -> Result<Option<AgentRecord>> {
+        let row = sqlx::query("SELECT * FROM agents WHERE resource_id = $1")
+            .bind(resource_id)
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(agent).transpose()
+    }
+
+    /// The resource whose agent holds the credential with this digest.
+    pub async fn agent_by_credential(&self, digest: &str) -> Result<Option<i64>> {
+        let row = sqlx::query("SELECT resource_id FROM agents WHERE credential_digest = $1")
+            .bind(digest)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.map(|r| r.try_get("resource_id")).transpose()?)
+    }
+
+    /// Every agent, for the analysis.
+    pub async fn agents_all(&self) -> Result<Vec<AgentRecord>> {
+        let rows = sqlx::query("SELECT * FROM agents ORDER BY resource_id").fetch_all(&self.read).await?;
+        rows.iter().map(agent).collect()
+    }
+
+    /// A host's daily rollups for days in `[from, to]`, oldest first.
+    pub async fn daily_rollups(&self, resource_id: i64, from: Date, to: Date) -> Result<Vec<(Date, Rollup)>> {
+        let sql = format!(
+            "SELECT day, {ROLLUP_COLUMNS} FROM metric_daily WHERE resource_id = $1 AND day >= $2 AND day <= $3 ORDER BY day"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(resource_id)
+            .bind(from.to_string())
+            .bind(to.to_string())
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let day: String = r.try_get("day")?;
+                Ok((day.parse().map_err(|e| corrupt("metric_daily.day", e))?, rollup(r)?))
+            })
+            .collect()
+    }
+
+    /// Every host's daily rollups for days in `[from, to]`, by host then day:
+    /// one read for the whole fleet's analysis.
+    pub async fn fleet_daily_rollups(&self, from: Date, to: Date) -> Result<Vec<(i64, Date, Rollup)>> {
+        let sql = format!(
+            "SELECT resource_id, day, {ROLLUP_COLUMNS} FROM metric_daily WHERE day >= $1 AND day <= $2 \
+             ORDER BY resource_id, day"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(from.to_string())
+            .bind(to.to_string())
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let day: String = r.try_get("day")?;
+                Ok((
+                    r.try_get("resource_id")?,
+                    day.parse().map_err(|e| corrupt("metric_daily.day", e))?,
+                    rollup(r)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// A host's hourly rollups for hours starting in `[from, to)`.
+    pub async fn hourly_rollups(
+        &self,
+        resource_id: i64,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<(Timestamp, Rollup)>> {
+        let sql = format!(
+            "SELECT hour, {ROLLUP_COLUMNS} FROM metric_hourly WHERE resource_id = $1 AND hour >= $2 AND hour < $3 \
+             ORDER BY hour"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(resource_id)
+            .bind(from.as_millisecond())
+            .bind(to.as_millisecond())
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let hour: i64 = r.try_get("hour")?;
+                let at = Timestamp::from_millisecond(hour).map_err(|e| corrupt("metric_hourly.hour", e))?;
+                Ok((at, rollup(r)?))
+            })
+            .collect()
+    }
+}
+
+impl Tx {
+    /// Records a one-time enrolment code (its digest) for a host, audited.
+    pub async fn create_enrollment_code(
+        &mut self,
+        ctx: &AuditCtx,
+        resource_id: i64,
+        unit_id: i64,
+        code_digest: &str,
+        expires_at: Timestamp,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO enrollment_codes (code_digest, resource_id, created_by, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(code_digest)
+        .bind(resource_id)
+        .bind(ctx.actor_id)
+        .bind(ctx.at.as_millisecond())
+        .bind(expires_at.as_millisecond())
+        .execute(self.conn())
+        .await?;
+        self.audit(
+            ctx,
+            Change {
+                action: "agent.enrollment_code",
+                object_type: "resource",
+                object_id: Some(resource_id.to_string()),
+                unit_id: Some(unit_id),
+                before: None,
+                after: Some(serde_json::json!({"expires_at": At(expires_at)})),
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Uses up an enrolment code: the host it was for, if the code is
+    /// known, unused and unexpired. A code works once.
+    pub async fn use_enrollment_code(&mut self, code_digest: &str, now: Timestamp) -> Result<Option<i64>> {
+        let row = sqlx::query(
+            "UPDATE enrollment_codes SET used_at = $1 WHERE code_digest = $2 AND used_at IS NULL AND expires_at > $1 \
+             RETURNING resource_id",
+        )
+        .bind(now.as_millisecond())
+        .bind(code_digest)
+        .fetch_optional(self.conn())
+        .await?;
+        Ok(row.map(|r| r.try_get("resource_id")).transpose()?)
+    }
+
+    /// Records a host's agent and its credential; enrolling again replaces
+    /// the credential (the old one stops working) and starts the sequence
+    /// over. Audited.
+    pub async fn enroll_agent(
+        &mut self,
+        ctx: &AuditCtx,
+        unit_id: i64,
+        e: &Enrolment<'_>,
+    ) -> Result<AgentRecord> {
+        let row = sqlx::query(
+            "INSERT INTO agents (resource_id, credential_digest, hostname, machine_id, enrolled_at, version, binary_sm3, \
+             last_sequence, sequence_resets, dropped_batches) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, 0) \
+             ON CONFLICT (resource_id) DO UPDATE SET credential_digest = excluded.credential_digest, \
+             hostname = excluded.hostname, machine_id = excluded.machine_id, enrolled_at = excluded.enrolled_at, \
+             version = excluded.version, binary_sm3 = excluded.binary_sm3, last_sequence = 0 RETURNING *",
+        )
+        .bind(e.resource_id)
+        .bind(e.credential_digest)
+        .bind(e.hostname)
+        .bind(e.machine_id)
+        .bind(ctx.at.as_millisecond())
+        .bind(e.version)
+        .bind(e.binary_sm3)
+        .fetch_one(self.conn())
+        .await?;
+        let created = agent(&row)?;
+        self.audit(
+            ctx,
+            Change {
+                action: "agent.enroll",
+                object_type: "resource",
+                object_id: Some(e.resource_id.to_string()),
+                unit_id: Some(unit_id),
+                before: None,
+                after: Some(serde_json::json!({
+                    "hostname": e.hostname, "version": e.version, "binary_sm3": e.binary_sm3,
+                })),
+            },
+        )
+        .await?;
+        Ok(created)
+    }
+
+    /// A host's agent, locked for this transaction on PostgreSQL (SQLite
+    /// has one writer): reports of one host are applied one after another.
+    pub async fn agent_for_update(&mut self, resource_id: i64) -> Result<Option<AgentRecord>> {
+        let sql = match self.backend {
+            Backend::Postgres => "SELECT * FROM agents WHERE resource_id = $1 FOR UPDATE",
+            Backend::Sqlite => "SELECT * FROM agents WHERE resource_id = $1",
+        };
+        let row = sqlx::query(sql).bind(resource_id).fetch_optional(self.conn()).await?;
+        row.as_ref().map(agent).transpose()
+    }
+
+    pub async fn update_agent(&mut self, resource_id: i64, u: &AgentUpdate) -> Result<()> {
+        sqlx::query(
+            "UPDATE agents SET last_sequence = $1, boot_id = $2, version = $3, binary_sm3 = $4, last_report_at = $5, \
+             last_sample_at = COALESCE($6, last_sample_at), sequence_resets = sequence_resets + $7, \
+             last_clock_skew_ms = $8, dropped_batches = dropped_batches + $9 WHERE resource_id = $10",
+        )
+        .bind(u.last_sequence)
+        .bind(u.boot_id.as_deref())
+        .bind(&u.version)
+        .bind(&u.binary_sm3)
+        .bind(u.report_at.as_millisecond())
+        .bind(u.last_sample_at.map(|t| t.as_millisecond()))
+        .bind(i64::from(u.sequence_reset))
+        .bind(u.clock_skew_ms)
+        .bind(u.dropped_batches)
+        .bind(resource_id)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// The stored rollups of `resource_id` for `keys` (hour starts in epoch
+    /// milliseconds, or days `YYYY-MM-DD`), to merge new readings into.
+    pub async fn rollup(&mut self, span: Span, resource_id: i64, key: &str) -> Result<Option<Rollup>> {
+        let (table, column) = (span.table(), span.key_column());
+        let sql = format!("SELECT {ROLLUP_COLUMNS} FROM {table} WHERE resource_id = $1 AND {column} = $2");
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(resource_id);
+        let q = match span {
+            Span::Hour => q.bind(key.parse::<i64>().map_err(|e| corrupt("hour key", e))?),
+            Span::Day => q.bind(key.to_owned()),
+        };
+        let row = q.fetch_optional(self.conn()).await?;
+        row.as_ref().map(rollup).transpose()
+    }
+
+    /// Writes a rollup, replacing what was there.
+    pub async fn put_rollup(&mut self, span: Span, resource_id: i64, key: &str, r: &Rollup) -> Result<()> {
+        let (table, column) = (span.table(), span.key_column());
+        let sql = format!(
+            "INSERT INTO {table} (resource_id, {column}, {ROLLUP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+             $11, $12) ON CONFLICT (resource_id, {column}) DO UPDATE SET samples = excluded.samples, \
+             cpu_sum = excluded.cpu_sum, cpu_min = excluded.cpu_min, cpu_max = excluded.cpu_max, \
+             cpu_hist = excluded.cpu_hist, memory_sum = excluded.memory_sum, memory_max = excluded.memory_max, \
+             net_bytes = excluded.net_bytes, disk_bytes = excluded.disk_bytes, sessions_max = excluded.sessions_max"
+        );
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(resource_id);
+        let q = match span {
+            Span::Hour => q.bind(key.parse::<i64>().map_err(|e| corrupt("hour key", e))?),
+            Span::Day => q.bind(key.to_owned()),
+        };
+        q.bind(r.samples as i64)
+            .bind(r.cpu_sum)
+            .bind(if r.cpu_min.is_finite() { r.cpu_min } else { 0.0 })
+            .bind(r.cpu_max)
+            .bind(serde_json::to_string(&r.cpu_hist)?)
+            .bind(r.memory_sum)
+            .bind(r.memory_max)
+            .bind(r.net_bytes)
+            .bind(r.disk_bytes)
+            .bind(r.sessions_max as i64)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+}
