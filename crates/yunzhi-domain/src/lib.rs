@@ -12,6 +12,7 @@ pub mod calendar;
 pub mod catalog;
 pub mod clock;
 pub mod document;
+pub mod efficiency;
 pub mod finding;
 pub mod ids;
 pub mod invalid;
