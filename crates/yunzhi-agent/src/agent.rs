@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::thread::sleep;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::client::{Client, Delivery};
+use crate::client::{Client, Delivery, EnrollError};
 use crate::digest::sm3_hex;
 use crate::host::HostRoot;
 use crate::log::{error, info, warning};
@@ -39,30 +39,40 @@ pub enum Exit {
     /// run (EX_TEMPFAIL, so cron can tell this from a real failure).
     Kept,
     Failed,
+    /// No usable credential: not enrolled, the code was refused, or the
+    /// credential was revoked. Restarting cannot help until someone enrols
+    /// the host with a new code (EX_CONFIG, which the systemd unit does not
+    /// restart on).
+    NeedsEnrolment,
 }
 
 /// A failure that stops the agent, in words for the operator.
 #[derive(Debug)]
-pub struct Fatal(String);
+pub struct Fatal {
+    message: String,
+    exit: Exit,
+}
 
-impl std::fmt::Display for Fatal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+fn fatal(message: impl Into<String>) -> Fatal {
+    Fatal { message: message.into(), exit: Exit::Failed }
+}
+
+fn needs_enrolment(message: impl Into<String>) -> Fatal {
+    Fatal { message: message.into(), exit: Exit::NeedsEnrolment }
 }
 
 impl From<StateError> for Fatal {
     fn from(e: StateError) -> Self {
-        Fatal(e.to_string())
+        fatal(e.to_string())
     }
 }
 
 pub fn run(options: Options) -> Exit {
     match start(options) {
         Ok(exit) => exit,
-        Err(e) => {
-            error!("{e}");
-            Exit::Failed
+        Err(Fatal { message, exit }) => {
+            error!("{message}");
+            exit
         }
     }
 }
@@ -70,7 +80,7 @@ pub fn run(options: Options) -> Exit {
 fn start(options: Options) -> Result<Exit, Fatal> {
     let server = options.server.trim_end_matches('/');
     if !(server.starts_with("https://") || server.starts_with("http://")) {
-        return Err(Fatal(format!("--server must be an http:// or https:// URL, not {server:?}")));
+        return Err(fatal(format!("--server must be an http:// or https:// URL, not {server:?}")));
     }
     if server.starts_with("http://") {
         warning!("--server is plain http: the host credential travels unencrypted");
@@ -78,7 +88,7 @@ fn start(options: Options) -> Result<Exit, Fatal> {
     // Once, at start: the file behind a running process does not change
     // without a restart that this would see.
     let exe = Path::new("/proc/self/exe");
-    let binary_sm3 = sm3_hex(exe).map_err(|e| Fatal(format!("cannot digest {}: {e}", exe.display())))?;
+    let binary_sm3 = sm3_hex(exe).map_err(|e| fatal(format!("cannot digest {}: {e}", exe.display())))?;
     let host = HostRoot::new(&options.host_root);
     let state = StateDir::open(&options.state_dir)?;
     let client = Client::new(server);
@@ -110,13 +120,13 @@ fn credential_for(
         } else {
             "this host is not enrolled yet"
         };
-        return Err(Fatal(format!(
+        return Err(needs_enrolment(format!(
             "{why}: run once with --enroll CODE, a code from POST /api/v1/resources/{{id}}/enrollment \
              (state directory {})",
             state.path().display()
         )));
     };
-    let hostname = host.hostname().map_err(|e| Fatal(e.to_string()))?;
+    let hostname = host.hostname().map_err(|e| fatal(e.to_string()))?;
     let machine_id = host.machine_id();
     let request = EnrollRequest {
         code,
@@ -125,7 +135,10 @@ fn credential_for(
         version: VERSION,
         binary_sm3,
     };
-    let answer = client.enroll(&request).map_err(|e| Fatal(e.to_string()))?;
+    let answer = client.enroll(&request).map_err(|e| match e {
+        EnrollError::Refused { .. } => needs_enrolment(e.to_string()),
+        EnrollError::Unreachable(_) | EnrollError::Garbled(_) => fatal(e.to_string()),
+    })?;
     let credential = Credential {
         resource_id: answer.resource_id,
         credential: answer.credential,
@@ -174,7 +187,7 @@ impl Agent {
                 info!("{waiting} batch(es) wait in the spool for the next run");
                 Exit::Kept
             }
-            Flushed::Revoked => Exit::Failed,
+            Flushed::Revoked => Exit::NeedsEnrolment,
         })
     }
 
@@ -209,7 +222,7 @@ impl Agent {
                     // Spread the fleet out: every agent was told the same wait.
                     not_before = Instant::now() + wait + jitter(wait.min(interval));
                 }
-                Ok(Flushed::Revoked) => return Ok(Exit::Failed),
+                Ok(Flushed::Revoked) => return Ok(Exit::NeedsEnrolment),
                 Err(e) => error!("{e}"),
             }
         }

@@ -36,7 +36,8 @@ struct Cli {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     interval: Option<u64>,
     /// Take one sample, send what is waiting, and exit: 0 when delivered, 75
-    /// when kept for the next run, 1 on failure.
+    /// when kept for the next run, 78 when (re-)enrolment is needed, 1 on
+    /// other failures.
     #[arg(long)]
     once: bool,
     /// Where proc/, sys/, etc/ and var/run/utmp are found: for tests.
@@ -46,6 +47,8 @@ struct Cli {
 
 /// EX_TEMPFAIL from sysexits.h.
 const EXIT_KEPT: u8 = 75;
+/// EX_CONFIG from sysexits.h; the systemd unit's RestartPreventExitStatus.
+const EXIT_NEEDS_ENROLMENT: u8 = 78;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -61,5 +64,6 @@ fn main() -> ExitCode {
         agent::Exit::Delivered => ExitCode::SUCCESS,
         agent::Exit::Kept => ExitCode::from(EXIT_KEPT),
         agent::Exit::Failed => ExitCode::FAILURE,
+        agent::Exit::NeedsEnrolment => ExitCode::from(EXIT_NEEDS_ENROLMENT),
     }
 }

@@ -228,7 +228,7 @@ fn a_refused_enrolment_code_prints_the_servers_detail_and_fails() {
 
     let output = run_once(&server, tmp.path(), &["--enroll", "NOT-A-CODE"]);
 
-    assert!(!output.status.success());
+    assert_eq!(output.status.code(), Some(78), "needs a new code");
     assert!(stderr(&output).contains(DETAIL), "{}", stderr(&output));
     assert!(!tmp.path().join("credential.json").exists());
     assert!(server.with(|s| s.reports.is_empty()));
@@ -243,13 +243,13 @@ fn a_revoked_credential_stops_the_agent_and_is_not_tried_again() {
 
     let refused = run_once(&server, tmp.path(), &[]);
 
-    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(refused.status.code(), Some(78));
     assert!(stderr(&refused).contains("revoked"), "{}", stderr(&refused));
     let attempts = server.with(|s| s.attempts.len());
 
     let again = run_once(&server, tmp.path(), &[]);
 
-    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(again.status.code(), Some(78));
     assert!(stderr(&again).contains("--enroll"), "asks for a new code: {}", stderr(&again));
     assert_eq!(server.with(|s| s.attempts.len()), attempts, "no report with the dead credential");
 }
