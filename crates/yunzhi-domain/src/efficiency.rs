@@ -137,8 +137,10 @@ pub struct ZombieRule {
     pub window_days: u32,
     /// Highest daily CPU p95, percent. Default 2.
     pub cpu_p95_max_pct: f64,
-    /// Most network bytes a day. Default 1 MB: an agent's own reports and
-    /// the odd NTP or DNS exchange, nothing served.
+    /// Most network bytes a day. Default 20 MB: the monitoring agent's own
+    /// reports (one a minute, 1–2 MB a day with HTTP and TLS), NTP, DNS and
+    /// monitoring polls, nothing served. Google's idle-VM recommender
+    /// tolerates far more (2,600 B/s received, about 220 MB a day).
     pub net_max_bytes_per_day: u64,
     /// Most disk bytes read and written a day. Default 10 MB: logs rotating,
     /// nothing stored or queried.
@@ -156,7 +158,7 @@ impl Default for ZombieRule {
         Self {
             window_days: 30,
             cpu_p95_max_pct: 2.0,
-            net_max_bytes_per_day: MIB,
+            net_max_bytes_per_day: 20 * MIB,
             disk_max_bytes_per_day: 10 * MIB,
             sessions: 0,
             min_coverage: 0.8,
@@ -1039,7 +1041,7 @@ mod tests {
         assert_eq!(e["window"], json!({"from": "2026-10-16", "to": "2026-11-14", "days": 30}));
         assert_eq!(e["peak"]["sessions_max"], 0);
         assert_eq!(e["days"].as_array().unwrap().len(), 30);
-        assert_eq!(e["thresholds"]["net_max_bytes_per_day"], MIB);
+        assert_eq!(e["thresholds"]["net_max_bytes_per_day"], 20 * MIB);
     }
 
     #[test]
@@ -1056,7 +1058,7 @@ mod tests {
         let mut days: Vec<_> = last_days(30).into_iter().map(dead).collect();
         days[5] = DailyStats {
             cpu_p95: 2.0,
-            net_bytes: MIB as f64,
+            net_bytes: (20 * MIB) as f64,
             disk_bytes: (10 * MIB) as f64,
             ..days[5].clone()
         };

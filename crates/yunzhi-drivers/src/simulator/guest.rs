@@ -85,10 +85,13 @@ pub fn sample(profile: &Profile, seed: u64, at: Timestamp) -> GuestSample {
         1.0 + spread * (2.0 * noise(seed, minute.wrapping_mul(8).wrapping_add(n)) - 1.0)
     };
     let l = level(profile, at);
-    let zombie = matches!(profile, Profile::Zombie);
-    // Traffic and disk activity grow with load; a zombie's barely moves.
-    let net = if zombie { 200.0 } else { 2_000.0 + 6_000_000.0 * l };
-    let disk = if zombie { 50.0 } else { 1_000.0 + 4_000_000.0 * l };
+    // An idle or zombie host's few bytes a second are its agent, NTP and
+    // DNS: a few MB a day. Everything else moves with its load.
+    let (net, disk) = match profile {
+        Profile::Zombie => (40.0, 30.0),
+        Profile::Idle => (30.0, 60.0),
+        _ => (2_000.0 + 6_000_000.0 * l, 1_000.0 + 4_000_000.0 * l),
+    };
     let sessions = match profile {
         Profile::Zombie => 0,
         Profile::Idle => u32::from(noise(seed, minute / 240) < 0.1),
