@@ -26,5 +26,6 @@ pub mod system;
 pub mod text;
 pub mod unit;
 pub mod user;
+pub mod warning;
 
 pub use invalid::{FieldError, Invalid};

@@ -34,6 +34,13 @@ pub struct Settings {
     pub job_lease: SignedDuration,
     /// How often each platform's inventory is reconciled with Yunzhi's.
     pub reconcile_every: SignedDuration,
+    /// The efficiency rules and their thresholds (Art. 13-14).
+    pub efficiency: yunzhi_domain::efficiency::Rules,
+    /// SM3 digests of the released agent builds; an agent reporting another
+    /// is tampered with. Empty: digests are not checked.
+    pub agent_digests: Vec<String>,
+    /// Working days a warning gives a unit to rectify or explain (Art. 14).
+    pub rectification_days: i64,
 }
 
 impl Default for Settings {
@@ -50,6 +57,9 @@ impl Default for Settings {
             job_retry_base: SignedDuration::from_secs(5),
             job_lease: SignedDuration::from_secs(30),
             reconcile_every: SignedDuration::from_mins(10),
+            efficiency: yunzhi_domain::efficiency::Rules::default(),
+            agent_digests: Vec::new(),
+            rectification_days: 10,
         }
     }
 }

@@ -100,7 +100,7 @@ async fn hosts_live_their_whole_life_on_a_libvirt_platform(backend: Backend) {
 
     let job = s.post(&ca, &format!("/api/v1/platforms/{pid}/reconcile"), json!(null)).await.expect(202).body;
     wait_job(&s, &ca, &job["id"]).await;
-    let findings = s.all(&ca, &format!("/api/v1/findings?platform_id={pid}")).await;
+    let findings = s.all(&ca, &format!("/api/v1/findings?platform_id={pid}&kind=orphan_resource")).await;
     assert_eq!(findings.len(), 1, "{findings:?}");
     assert_eq!(findings[0]["kind"], "orphan_resource");
     assert_eq!(findings[0]["evidence"]["name"], "legacy-erp", "{findings:?}");

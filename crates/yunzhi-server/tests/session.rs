@@ -39,6 +39,10 @@ async fn health_metrics_and_openapi_answer(backend: Backend) {
         "/api/v1/resources/{id}/enrollment",
         "/api/v1/agent/enroll",
         "/api/v1/agent/report",
+        "/api/v1/findings/{id}/review",
+        "/api/v1/warnings",
+        "/api/v1/warnings/{id}/response",
+        "/api/v1/warnings/{id}/decision",
     ] {
         assert!(doc.body["paths"][path].is_object(), "the OpenAPI document lacks {path}");
     }

@@ -37,6 +37,10 @@ pub struct FindingRecord {
     pub last_seen_at: At,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub resolved_at: Option<At>,
+    /// The office's comment when it confirmed or dismissed the finding.
+    pub review_comment: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub reviewed_at: Option<At>,
     pub version: i64,
 }
 
@@ -65,6 +69,10 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::corrupt(format!("findings.{what}: {e}"))
 }
 
+pub(crate) fn finding_row(row: &AnyRow) -> Result<FindingRecord> {
+    finding(row)
+}
+
 fn finding(row: &AnyRow) -> Result<FindingRecord> {
     Ok(FindingRecord {
         id: row.try_get("id")?,
@@ -82,6 +90,8 @@ fn finding(row: &AnyRow) -> Result<FindingRecord> {
         first_seen_at: At::from_millis(row.try_get("first_seen_at")?),
         last_seen_at: At::from_millis(row.try_get("last_seen_at")?),
         resolved_at: row.try_get::<Option<i64>, _>("resolved_at")?.map(At::from_millis),
+        review_comment: row.try_get("review_comment")?,
+        reviewed_at: row.try_get::<Option<i64>, _>("reviewed_at")?.map(At::from_millis),
         version: row.try_get("version")?,
     })
 }
@@ -191,6 +201,21 @@ impl Tx {
         )
         .await?;
         Ok((created, true))
+    }
+
+    pub async fn finding_for_update(&mut self, id: i64) -> Result<Option<FindingRecord>> {
+        let row =
+            sqlx::query("SELECT * FROM findings WHERE id = $1").bind(id).fetch_optional(self.conn()).await?;
+        row.as_ref().map(finding).transpose()
+    }
+
+    /// Every open finding of `kind`, to resolve those not seen again.
+    pub async fn open_findings(&mut self, kind: FindingKind) -> Result<Vec<FindingRecord>> {
+        let rows = sqlx::query("SELECT * FROM findings WHERE kind = $1 AND state = 'open' ORDER BY id")
+            .bind(kind.code())
+            .fetch_all(self.conn())
+            .await?;
+        rows.iter().map(finding).collect()
     }
 
     /// The open findings of `kind` about `platform`, to resolve those not

@@ -30,6 +30,7 @@ mod settings;
 mod systems;
 mod units;
 mod users;
+mod warnings;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -53,6 +54,7 @@ pub use resources::{NewResource, ResourceFilter, ResourceRecord};
 pub use systems::{SystemFilter, SystemRecord};
 pub use units::UnitRecord;
 pub use users::{AuthRecord, SessionRecord, UserRecord};
+pub use warnings::{WarningChange, WarningFilter, WarningRecord};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

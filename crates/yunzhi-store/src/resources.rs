@@ -149,6 +149,29 @@ impl Store {
 }
 
 impl Store {
+    /// Every cloud host that is not reclaimed, with its system's declared
+    /// periodic load: what the efficiency analysis looks at.
+    pub async fn live_hosts(
+        &self,
+    ) -> Result<Vec<(ResourceRecord, Option<yunzhi_domain::system::PeriodicLoad>)>> {
+        let rows = sqlx::query(
+            "SELECT r.*, s.periodic_load AS system_periodic_load FROM resources r JOIN systems s ON s.id = r.system_id \
+             WHERE r.kind = 'cloud_host' AND r.state IN ('active', 'suspended') ORDER BY r.id",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let periodic: Option<String> = row.try_get("system_periodic_load")?;
+                let periodic = periodic
+                    .map(|p| serde_json::from_str(&p))
+                    .transpose()
+                    .map_err(|e| corrupt("periodic_load", e))?;
+                Ok((resource(row)?, periodic))
+            })
+            .collect()
+    }
+
     /// Every live temporary resource, for the expiry scheduler.
     pub async fn live_temporary_resources(&self) -> Result<Vec<ResourceRecord>> {
         let rows = sqlx::query(
@@ -393,6 +416,17 @@ impl Tx {
             .execute(self.conn())
             .await?;
         Ok(())
+    }
+
+    /// A system's hosts, not reclaimed.
+    pub async fn live_hosts_of_system(&mut self, system: SystemId) -> Result<Vec<ResourceRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM resources WHERE system_id = $1 AND kind = 'cloud_host' AND state <> 'reclaimed' ORDER BY id",
+        )
+        .bind(system.0)
+        .fetch_all(self.conn())
+        .await?;
+        rows.iter().map(resource).collect()
     }
 
     /// Every resource placed on `platform` that is not reclaimed.

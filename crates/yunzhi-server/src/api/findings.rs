@@ -56,3 +56,17 @@ pub async fn get_one(
     let reader = caller.actor.reader().ok_or_else(|| ApiError::forbidden(NOT_YOURS))?;
     state.store.finding(reader.scope(), path_id(&id)?).await?.map(Json).ok_or(ApiError::NotFound)
 }
+
+#[utoipa::path(post, path = "/api/v1/findings/analysis", tag = "findings",
+    responses((status = 202, description = "Queued: the efficiency analysis job (it also runs every hour)", body = yunzhi_store::JobRecord)))]
+pub async fn analyse(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<(axum::http::StatusCode, Json<yunzhi_store::JobRecord>)> {
+    caller
+        .actor
+        .cloud_operator()
+        .ok_or_else(|| ApiError::forbidden("the cloud resource admin runs the efficiency analysis"))?;
+    let job = crate::worker::analysis::enqueue_analysis(&state, None).await?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(job)))
+}

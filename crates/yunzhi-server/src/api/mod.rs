@@ -24,6 +24,7 @@ pub mod session;
 pub mod systems;
 pub mod units;
 pub mod users;
+pub mod warnings;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -83,6 +84,12 @@ pub fn router(demo: bool) -> Router<AppState> {
         .route("/agent/report", post(agents::report))
         .route("/findings", get(findings::list))
         .route("/findings/{id}", get(findings::get_one))
+        .route("/findings/{id}/review", post(warnings::review))
+        .route("/findings/analysis", post(findings::analyse))
+        .route("/warnings", get(warnings::list))
+        .route("/warnings/{id}", get(warnings::get_one))
+        .route("/warnings/{id}/response", post(warnings::respond))
+        .route("/warnings/{id}/decision", post(warnings::decide))
         .route("/jobs", get(jobs::list))
         .route("/jobs/{id}", get(jobs::get_one))
         .route("/jobs/{id}/retry", post(jobs::retry))

@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     agents, audit, calendar, catalog, demo, documents, exports, findings, health, jobs, notifications,
-    platforms, requests, resources, session, systems, units, users,
+    platforms, requests, resources, session, systems, units, users, warnings,
 };
 
 struct BearerAuth;
@@ -60,7 +60,8 @@ impl Modify for OperationIds {
         requests::create, requests::list, requests::overdue, requests::get_one, requests::decide, requests::resubmit, requests::withdraw,
         jobs::list, jobs::get_one, jobs::retry, jobs::cancel,
         resources::list, resources::get_one, resources::act, notifications::list, notifications::read,
-        findings::list, findings::get_one,
+        findings::list, findings::get_one, findings::analyse, warnings::review,
+        warnings::list, warnings::get_one, warnings::respond, warnings::decide,
         agents::enrollment_code, agents::enroll, agents::report, agents::agent_of, agents::metrics,
         users::list, users::create, users::reset_password, users::unlock,
         documents::upload, documents::list, documents::download, documents::upload_to_request, documents::list_for_request,

@@ -11,6 +11,7 @@
 //! resource's id, so a repeated call finds what the first one made.
 
 mod actions;
+pub mod analysis;
 mod provision;
 mod reconcile;
 
@@ -138,6 +139,7 @@ async fn run(state: &AppState, job: &JobRecord) -> anyhow::Result<()> {
         "reclaim" => actions::reclaim(state, payload_id(job, "request_id")?).await,
         "suspend" | "resume" | "delete" => actions::run(state, job).await,
         "resize" => actions::resize(state, job).await,
+        "analyze" => analysis::run(state).await,
         "reconcile" => {
             reconcile::run(state, yunzhi_domain::ids::PlatformId(payload_id(job, "platform_id")?)).await
         }

@@ -1,0 +1,172 @@
+//! The efficiency analysis (Art. 13): every live cloud host's daily
+//! rollups and agent state against the rules, raising a finding for what
+//! holds and resolving the open findings that no longer do. Runs hourly
+//! (and on demand) as a job; a finding once dismissed by the office stays
+//! dismissed.
+
+use std::collections::{HashMap, HashSet};
+
+use jiff::ToSpan;
+use yunzhi_domain::efficiency::{self, AgentState, DailyStats, Verdict};
+use yunzhi_domain::finding::FindingKind;
+use yunzhi_domain::resource::ResourceState;
+use yunzhi_domain::role::Role;
+use yunzhi_store::{AuditCtx, NewFinding, NewJob, Notice, ResourceRecord};
+
+use crate::state::AppState;
+
+/// The kinds this analysis raises, and so may resolve.
+const KINDS: [FindingKind; 5] = [
+    FindingKind::LowUtilization,
+    FindingKind::Zombie,
+    FindingKind::AgentMissing,
+    FindingKind::AgentSilent,
+    FindingKind::AgentTampered,
+];
+
+/// What one pass found.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct AnalysisReport {
+    pub hosts: usize,
+    pub verdicts: usize,
+    pub new_findings: usize,
+    pub resolved: usize,
+}
+
+/// Queues an analysis for the current hour: one per hour, however many servers tick.
+pub async fn enqueue_analysis(
+    state: &AppState,
+    dedup: Option<String>,
+) -> anyhow::Result<yunzhi_store::JobRecord> {
+    let now = state.now();
+    let mut tx = state.store.begin().await?;
+    let job = tx
+        .enqueue_job(
+            &NewJob {
+                kind: "analyze".into(),
+                dedup_key: dedup,
+                payload: serde_json::json!({}),
+                run_at: now,
+                max_attempts: 3,
+            },
+            now,
+        )
+        .await?;
+    tx.commit().await?;
+    state.worker.notify_one();
+    Ok(job)
+}
+
+fn daily(day: jiff::civil::Date, r: &yunzhi_domain::monitoring::Rollup) -> DailyStats {
+    DailyStats {
+        day,
+        samples: u32::try_from(r.samples).unwrap_or(u32::MAX),
+        cpu_avg: r.cpu_avg(),
+        cpu_max: r.cpu_max,
+        cpu_p95: r.cpu_quantile(0.95),
+        memory_avg: r.memory_avg(),
+        net_bytes: r.net_bytes,
+        disk_bytes: r.disk_bytes,
+        sessions_max: u32::try_from(r.sessions_max).unwrap_or(u32::MAX),
+    }
+}
+
+/// The finding a verdict about `host` becomes.
+fn finding(host: &ResourceRecord, v: &Verdict) -> NewFinding {
+    let mut evidence = v.evidence.clone();
+    if let Some(obj) = evidence.as_object_mut() {
+        obj.insert("summary_en".into(), serde_json::json!(v.summary_en));
+        obj.insert("resource".into(), serde_json::json!({"id": host.id, "name": host.name}));
+    }
+    NewFinding {
+        kind: v.kind,
+        unit: Some(host.unit_id),
+        system: Some(host.system_id),
+        resource: Some(host.id),
+        platform: host.platform_id,
+        title: format!("{}：{}", host.name, v.summary_zh),
+        evidence,
+        dedup_key: format!("{}:{}", v.kind.code(), host.id),
+    }
+}
+
+pub(super) async fn run(state: &AppState) -> anyhow::Result<()> {
+    let report = analyse(state).await?;
+    tracing::info!(?report, "efficiency analysis done");
+    Ok(())
+}
+
+/// One pass over the fleet.
+pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
+    let rules = &state.settings.efficiency;
+    let now = state.now();
+    let today = crate::ingest::day_of(now);
+    let longest =
+        rules.low_utilization.window_days.max(rules.long_term_low.window_days).max(rules.zombie.window_days);
+    let from = today.checked_sub(i64::from(longest).days())?;
+    let to = today.yesterday()?;
+    let hosts = state.store.live_hosts().await?;
+    let mut rollups: HashMap<i64, Vec<DailyStats>> = HashMap::new();
+    for (resource, day, r) in state.store.fleet_daily_rollups(from, to).await? {
+        rollups.entry(resource).or_default().push(daily(day, &r));
+    }
+    let agents: HashMap<i64, yunzhi_store::AgentRecord> =
+        state.store.agents_all().await?.into_iter().map(|a| (a.resource_id, a)).collect();
+    let mut report = AnalysisReport { hosts: hosts.len(), ..AnalysisReport::default() };
+    let mut holding: HashSet<String> = HashSet::new();
+    let mut raised = Vec::new();
+    for (host, periodic) in &hosts {
+        let days = rollups.get(&host.id).map(Vec::as_slice).unwrap_or_default();
+        let mut verdicts = efficiency::usage_verdicts(rules, today, days, periodic.as_ref());
+        let agent = agents.get(&host.id);
+        let agent_state = AgentState {
+            enrolled: agent.is_some(),
+            last_report_at: agent.and_then(|a| a.last_report_at).map(|a| a.0),
+            handed_over_at: host.handed_over_at.map(|a| a.0),
+            running_on_platform: host.state == ResourceState::Active,
+            binary_sm3: agent.and_then(|a| a.binary_sm3.clone()),
+            sequence_reset: agent.is_some_and(|a| a.sequence_resets > 0),
+            clock_skew_secs: agent.and_then(|a| a.last_clock_skew_ms).map(|ms| ms / 1000),
+        };
+        verdicts.extend(efficiency::agent_verdicts(rules, now, &agent_state, &state.settings.agent_digests));
+        for v in &verdicts {
+            let f = finding(host, v);
+            holding.insert(f.dedup_key.clone());
+            raised.push(f);
+        }
+    }
+    report.verdicts = raised.len();
+    let ctx = AuditCtx::system("efficiency-analysis", now);
+    let mut tx = state.store.begin().await?;
+    for f in &raised {
+        let (_, news) = tx.raise_finding(&ctx, f).await?;
+        report.new_findings += usize::from(news);
+    }
+    for kind in KINDS {
+        for open in tx.open_findings(kind).await? {
+            let key = open.resource_id.map(|r| format!("{}:{r}", kind.code())).unwrap_or_default();
+            if !holding.contains(&key) {
+                tx.resolve_finding(&ctx, &open, "the rule no longer holds").await?;
+                report.resolved += 1;
+            }
+        }
+    }
+    if report.new_findings > 0 {
+        let notice = Notice {
+            kind: "finding.raised",
+            title: format!("能效分析发现 {} 项新问题，待审核", report.new_findings),
+            body: format!(
+                "The efficiency analysis raised {} new findings (idle, zombie or monitoring agent); the office \
+                 reviews them (Art. 14).",
+                report.new_findings
+            ),
+            link: Some("/api/v1/findings?state=open".into()),
+            dedup_key: None,
+        };
+        for role in [Role::Office, Role::CloudAdmin] {
+            tx.notify_role(role, None, &notice, now.as_millisecond()).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(report)
+}

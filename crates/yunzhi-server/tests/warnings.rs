@@ -1,0 +1,253 @@
+//! Story 5 (Art. 13-14): a zombie host is found, the office confirms it
+//! into a warning, the town neither answers nor explains, the Big Data
+//! Center proposes suspension, the office approves, the hosts are
+//! suspended; once the rectification is confirmed they come back.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Backend, TestServer};
+use jiff::ToSpan;
+use serde_json::{Value, json};
+use yunzhi_domain::monitoring::Rollup;
+use yunzhi_store::{Span, Store};
+
+on_both_backends!(
+    a_zombie_is_found_warned_suspended_and_resumed_once_rectified,
+    an_explanation_is_accepted_or_rejected_by_the_office,
+);
+
+/// A day of a host nobody uses: CPU about 0.3 %, nobody logged in.
+fn dead_day() -> Rollup {
+    let mut hist = vec![0; 101];
+    hist[0] = 1440;
+    Rollup {
+        samples: 1440,
+        cpu_sum: 0.3 * 1440.0,
+        cpu_min: 0.1,
+        cpu_max: 0.9,
+        cpu_hist: hist,
+        memory_sum: 20.0 * 1440.0,
+        memory_max: 21.0,
+        net_bytes: 2_000_000.0,
+        disk_bytes: 1_000_000.0,
+        sessions_max: 0,
+    }
+}
+
+/// A host of unit 1 that has 45 quiet days behind it and whose agent reports.
+async fn zombie_host(s: &TestServer) -> Value {
+    let ca = s.login("cloud_admin").await;
+    let hosts = s.all(&ca, "/api/v1/resources?state=active").await;
+    let clerk = s.login("unit1_user").await;
+    let unit1 = s.get(&clerk, "/api/v1/session").await.body["unit_id"].clone();
+    // A system that declared no periodic load: its quiet months are idleness.
+    let systems = s.all(&ca, "/api/v1/systems").await;
+    let steady = |system: &Value| {
+        systems.iter().any(|x| x["id"] == *system && x["periodic_load"].is_null() && x["unit_id"] == unit1)
+    };
+    let host = hosts.into_iter().find(|r| r["kind"] == "cloud_host" && steady(&r["system_id"])).unwrap();
+    let id = host["id"].as_i64().unwrap();
+    let store = Store::open(s.db_url()).await.unwrap();
+    let today = yunzhi_server::ingest::day_of(s.state().now());
+    let mut tx = store.begin().await.unwrap();
+    for n in 1..=45 {
+        let day = today.checked_sub(n.days()).unwrap();
+        tx.put_rollup(Span::Day, id, &day.to_string(), &dead_day()).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    store.close().await;
+    host
+}
+
+async fn wait_job(s: &TestServer, ca: &str, id: &Value) {
+    for _ in 0..400 {
+        let job = s.get(ca, &format!("/api/v1/jobs/{id}")).await.expect(200).body;
+        if job["state"] == "done" {
+            return;
+        }
+        assert_ne!(job["state"], "failed", "{job}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("job {id} never finished");
+}
+
+async fn analyse(s: &TestServer) {
+    let ca = s.login("cloud_admin").await;
+    let job = s.post(&ca, "/api/v1/findings/analysis", json!(null)).await.expect(202).body;
+    wait_job(s, &ca, &job["id"]).await;
+}
+
+async fn zombie_finding(s: &TestServer, host: &Value) -> Value {
+    let office = s.login("office").await;
+    let all = s.all(&office, "/api/v1/findings?kind=zombie").await;
+    all.into_iter().find(|f| f["resource_id"] == host["id"]).expect("a zombie finding about the host")
+}
+
+async fn state_of(s: &TestServer, id: &Value) -> String {
+    let ca = s.login("cloud_admin").await;
+    for _ in 0..200 {
+        let jobs = s.all(&ca, "/api/v1/jobs?state=queued").await.len()
+            + s.all(&ca, "/api/v1/jobs?state=running").await.len();
+        if jobs == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.get(&ca, &format!("/api/v1/resources/{id}")).await.expect(200).body["state"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn a_zombie_is_found_warned_suspended_and_resumed_once_rectified(backend: Backend) {
+    let s = TestServer::demo(backend).await;
+    let host = zombie_host(&s).await;
+    analyse(&s).await;
+    let finding = zombie_finding(&s, &host).await;
+    assert_eq!(finding["state"], "open");
+    assert_eq!(finding["evidence"]["window"]["days"], 30, "{finding}");
+    assert!(finding["evidence"]["days"].as_array().unwrap().len() >= 24);
+    // The unit sees its own finding, another unit does not.
+    let clerk = s.login("unit1_user").await;
+    s.get(&clerk, &format!("/api/v1/findings/{}", finding["id"])).await.expect(200);
+    let other = s.login("unit2_user").await;
+    s.get(&other, &format!("/api/v1/findings/{}", finding["id"])).await.expect(404);
+    // Analysing again raises nothing twice.
+    analyse(&s).await;
+    let office = s.login("office").await;
+    assert_eq!(
+        s.all(&office, "/api/v1/findings?kind=zombie")
+            .await
+            .iter()
+            .filter(|f| f["resource_id"] == host["id"])
+            .count(),
+        1
+    );
+
+    // Only the office reviews; a confirmed finding becomes the unit's warning.
+    let path = format!("/api/v1/findings/{}/review", finding["id"]);
+    let ca = s.login("cloud_admin").await;
+    s.post(&ca, &path, json!({"decision": "confirm", "comment": "x"})).await.expect(403);
+    let r = s.post(&office, &path, json!({"decision": "maybe", "comment": ""})).await.expect(422);
+    assert_eq!(r.body["field"], "decision");
+    let reviewed = s
+        .post(&office, &path, json!({"decision": "confirm", "comment": "请核实系统是否仍在使用"}))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(reviewed["finding"]["state"], "confirmed");
+    let warning = reviewed["warning"].clone();
+    assert_eq!(warning["state"], "open");
+    let wid = warning["id"].clone();
+    s.post(&office, &path, json!({"decision": "dismiss", "comment": "重复"})).await.expect(409);
+    let inbox = s.all(&clerk, "/api/v1/notifications").await;
+    assert!(inbox.iter().any(|n| n["kind"] == "warning.issued"), "{inbox:?}");
+    assert_eq!(s.all(&other, "/api/v1/warnings").await.len(), 0);
+    s.get(&other, &format!("/api/v1/warnings/{wid}")).await.expect(404);
+
+    // Not yet overdue: no suspension can be proposed.
+    let decision = format!("/api/v1/warnings/{wid}/decision");
+    let r = s
+        .post(&ca, &decision, json!({"action": "propose_suspension", "comment": "未整改"}))
+        .await
+        .expect(409);
+    assert_eq!((r.code(), r.body["field"].as_str()), ("wrong_state", Some("action")));
+
+    // The deadline passes unanswered.
+    let deadline: jiff::civil::Date = warning["deadline"].as_str().unwrap().parse().unwrap();
+    s.set_today(&deadline.tomorrow().unwrap().to_string()).await;
+    let w = s.get(&office, &format!("/api/v1/warnings/{wid}")).await.expect(200).body;
+    assert_eq!(w["state"], "overdue", "{w}");
+    s.post(&office, &decision, json!({"action": "propose_suspension", "comment": "未整改"}))
+        .await
+        .expect(403);
+    s.post(&ca, &decision, json!({"action": "propose_suspension", "comment": "逾期未整改，提议停用"}))
+        .await
+        .expect(200);
+    s.post(&ca, &decision, json!({"action": "approve_suspension", "comment": "自己批"})).await.expect(403);
+    let approved = s
+        .post(&office, &decision, json!({"action": "approve_suspension", "comment": "同意停用"}))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(approved["state"], "suspended");
+    let suspended: Vec<Value> =
+        approved["history"].as_array().unwrap().last().unwrap()["suspended"].as_array().unwrap().clone();
+    assert!(suspended.contains(&host["id"]), "{approved}");
+    assert_eq!(state_of(&s, &host["id"]).await, "suspended");
+
+    // The unit rectifies; the office confirms; the hosts come back.
+    let admin = s.login("unit1_admin").await;
+    let response = format!("/api/v1/warnings/{wid}/response");
+    s.post(&clerk, &response, json!({"answer": "rectified", "comment": "x"})).await.expect(403);
+    s.post(&admin, &response, json!({"answer": "rectified", "comment": "已下线旧系统，申请回收"}))
+        .await
+        .expect(200);
+    let closed = s
+        .post(&office, &decision, json!({"action": "confirm_rectification", "comment": "已核实"}))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(closed["state"], "closed");
+    assert_eq!(state_of(&s, &host["id"]).await, "active");
+    let steps: Vec<_> = closed["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["step"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "issued",
+            "deadline_passed",
+            "propose_suspension",
+            "approve_suspension",
+            "answer_rectified",
+            "confirm_rectification"
+        ]
+    );
+    let auditor = s.login("audit_admin").await;
+    assert_eq!(s.all(&auditor, "/api/v1/audit?action=warning.step").await.len(), 5);
+    assert!(!s.all(&auditor, "/api/v1/audit?action=resource.suspend_warning").await.is_empty());
+    s.stop().await;
+}
+
+async fn an_explanation_is_accepted_or_rejected_by_the_office(backend: Backend) {
+    let s = TestServer::demo(backend).await;
+    let host = zombie_host(&s).await;
+    analyse(&s).await;
+    let finding = zombie_finding(&s, &host).await;
+    let office = s.login("office").await;
+    let path = format!("/api/v1/findings/{}/review", finding["id"]);
+    let r = s.post(&office, &path, json!({"decision": "dismiss", "comment": ""})).await.expect(422);
+    assert_eq!(r.body["field"], "comment", "a dismissal says why");
+    let w = s.post(&office, &path, json!({"decision": "confirm", "comment": ""})).await.expect(200).body["warning"].clone();
+    let admin = s.login("unit1_admin").await;
+    let response = format!("/api/v1/warnings/{}/response", w["id"]);
+    let r = s.post(&admin, &response, json!({"answer": "maybe", "comment": "季节性"})).await.expect(422);
+    assert_eq!(r.body["field"], "answer");
+    s.post(&admin, &response, json!({"answer": "explained", "comment": "防汛季才用，已申报周期性负载"}))
+        .await
+        .expect(200);
+    let decision = format!("/api/v1/warnings/{}/decision", w["id"]);
+    let rejected = s
+        .post(&office, &decision, json!({"action": "reject_explanation", "comment": "非汛期也应缩容"}))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(rejected["state"], "open");
+    s.post(&admin, &response, json!({"answer": "explained", "comment": "补充：应急演练需要"}))
+        .await
+        .expect(200);
+    let accepted = s
+        .post(&office, &decision, json!({"action": "accept_explanation", "comment": "同意"}))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(accepted["state"], "closed");
+    s.post(&office, &decision, json!({"action": "accept_explanation", "comment": "again"})).await.expect(409);
+    s.stop().await;
+}
