@@ -6,6 +6,7 @@
 pub mod api;
 pub mod auth;
 pub mod courier;
+pub mod demo_agents;
 pub mod drivers;
 pub mod error;
 pub mod extract;
@@ -158,6 +159,9 @@ pub async fn start(config: ServerConfig, clock: Arc<ShiftableClock>) -> anyhow::
     ];
     if state.channels.any() {
         background.push(courier::spawn(state.clone(), stop.clone()));
+    }
+    if config.settings.demo && config.settings.demo_agents {
+        background.push(demo_agents::spawn(state.clone(), stop.clone()));
     }
     let task = tokio::spawn(async move {
         axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())

@@ -41,6 +41,8 @@ pub struct Settings {
     pub agent_digests: Vec<String>,
     /// Working days a warning gives a unit to rectify or explain (Art. 14).
     pub rectification_days: i64,
+    /// In demo mode, the simulated hosts' agents report (`demo_agents`).
+    pub demo_agents: bool,
 }
 
 impl Default for Settings {
@@ -60,6 +62,7 @@ impl Default for Settings {
             efficiency: yunzhi_domain::efficiency::Rules::default(),
             agent_digests: Vec::new(),
             rectification_days: 10,
+            demo_agents: false,
         }
     }
 }

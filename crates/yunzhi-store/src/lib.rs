@@ -50,7 +50,7 @@ pub use notifications::{Notice, NotificationRecord, Outgoing};
 pub use page::{Page, PageRequest};
 pub use platforms::{PlatformRecord, PlatformUsage};
 pub use requests::{NewRequest, RequestFilter, RequestRecord, StepRecord, VersionRecord};
-pub use resources::{NewResource, ResourceFilter, ResourceRecord};
+pub use resources::{LiveHost, NewResource, ResourceFilter, ResourceRecord};
 pub use systems::{SystemFilter, SystemRecord};
 pub use units::UnitRecord;
 pub use users::{AuthRecord, SessionRecord, UserRecord};

@@ -83,6 +83,15 @@ fn resource(row: &AnyRow) -> Result<ResourceRecord> {
     })
 }
 
+/// A live cloud host with what the analysis needs of its system.
+#[derive(Debug, Clone)]
+pub struct LiveHost {
+    pub resource: ResourceRecord,
+    /// The system's declared periodic load (Art. 8).
+    pub periodic_load: Option<yunzhi_domain::system::PeriodicLoad>,
+    pub system_name: String,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ResourceFilter {
     pub system: Option<SystemId>,
@@ -151,11 +160,10 @@ impl Store {
 impl Store {
     /// Every cloud host that is not reclaimed, with its system's declared
     /// periodic load: what the efficiency analysis looks at.
-    pub async fn live_hosts(
-        &self,
-    ) -> Result<Vec<(ResourceRecord, Option<yunzhi_domain::system::PeriodicLoad>)>> {
+    pub async fn live_hosts(&self) -> Result<Vec<LiveHost>> {
         let rows = sqlx::query(
-            "SELECT r.*, s.periodic_load AS system_periodic_load FROM resources r JOIN systems s ON s.id = r.system_id \
+            "SELECT r.*, s.periodic_load AS system_periodic_load, s.name AS system_name FROM resources r \
+             JOIN systems s ON s.id = r.system_id \
              WHERE r.kind = 'cloud_host' AND r.state IN ('active', 'suspended') ORDER BY r.id",
         )
         .fetch_all(&self.read)
@@ -167,7 +175,11 @@ impl Store {
                     .map(|p| serde_json::from_str(&p))
                     .transpose()
                     .map_err(|e| corrupt("periodic_load", e))?;
-                Ok((resource(row)?, periodic))
+                Ok(LiveHost {
+                    resource: resource(row)?,
+                    periodic_load: periodic,
+                    system_name: row.try_get("system_name")?,
+                })
             })
             .collect()
     }

@@ -305,6 +305,10 @@ async fn serve(
             latency: if demo { std::time::Duration::from_millis(100) } else { std::time::Duration::ZERO },
             ..Default::default()
         },
+        // The demo's simulated hosts report as agents would, and the demo's
+        // agent build is the one released.
+        demo_agents: demo,
+        agent_digests: if demo { vec![yunzhi_server::demo_agents::demo_agent_digest()] } else { Vec::new() },
         job_lease: jiff::SignedDuration::from_secs(limits.job_lease),
         reconcile_every: jiff::SignedDuration::from_mins(limits.reconcile),
         ..Settings::default()

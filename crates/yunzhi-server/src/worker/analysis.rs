@@ -115,7 +115,8 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
     let mut report = AnalysisReport { hosts: hosts.len(), ..AnalysisReport::default() };
     let mut holding: HashSet<String> = HashSet::new();
     let mut raised = Vec::new();
-    for (host, periodic) in &hosts {
+    for live in &hosts {
+        let (host, periodic) = (&live.resource, &live.periodic_load);
         let days = rollups.get(&host.id).map(Vec::as_slice).unwrap_or_default();
         let mut verdicts = efficiency::usage_verdicts(rules, today, days, periodic.as_ref());
         let agent = agents.get(&host.id);

@@ -1,0 +1,272 @@
+//! The demo district's monitoring agents: every simulated host reports its
+//! guest's readings (from the simulator's utilisation profiles) through the
+//! same ingest queue the agents' HTTP reports go to, with 45 days of
+//! history written on the first start, so that a fresh `serve --demo`
+//! shows findings of every kind within a minute. A few hosts misbehave on
+//! purpose: the marriage registry's hosts never got an agent, a family
+//! doctor host fell silent (story 6), a town grid platform host runs an
+//! altered agent, and a virtual machine nobody registered runs on the x86
+//! platform.
+
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use sm3::{Digest, Sm3};
+use tokio::sync::watch;
+use yunzhi_domain::monitoring::Reading;
+use yunzhi_domain::platform::DriverKind;
+use yunzhi_drivers::simulator::guest::GuestSample;
+use yunzhi_drivers::{ResourceKind, ResourceSpec};
+use yunzhi_store::{AuditCtx, Enrolment, ResourceRecord};
+
+use crate::ingest::Batch;
+use crate::state::AppState;
+
+/// The agent build the demo's agents claim to be.
+pub const DEMO_AGENT_VERSION: &str = "0.1.0";
+
+/// The SM3 digest of the demo's released agent build; the demo server
+/// lists it as the only released one.
+pub fn demo_agent_digest() -> String {
+    data_encoding::HEXLOWER.encode(&Sm3::digest(b"yunzhi-agent 0.1.0 demo build"))
+}
+
+const SEEDED: &str = "demo_agents_seeded";
+const HISTORY_DAYS: i64 = 45;
+const STEP: SignedDuration = SignedDuration::from_mins(5);
+const NO_AGENT: &str = "婚姻登记系统";
+const SILENT: &str = "家庭医生签约服务系统";
+const ALTERED: &str = "镇级网格化管理平台";
+
+/// How a demo host's agent behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Behaviour {
+    Reports,
+    Silent,
+    Altered,
+}
+
+fn reading(at: Timestamp, s: &GuestSample) -> Reading {
+    Reading {
+        at,
+        cpu_pct: s.cpu_pct,
+        memory_pct: s.memory_pct,
+        disk_read_bps: s.disk_read_bps,
+        disk_write_bps: s.disk_write_bps,
+        net_rx_bps: s.net_rx_bps,
+        net_tx_bps: s.net_tx_bps,
+        sessions: s.logged_in_sessions,
+        listening: 6,
+    }
+}
+
+/// Starts the demo's agents; they stop with the server.
+pub fn spawn(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let hosts = match prepare(&state).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::error!(error = %e, "the demo's agents could not start");
+                return;
+            }
+        };
+        loop {
+            if let Err(e) = report_now(&state, &hosts).await {
+                tracing::warn!(error = %e, "a demo agent report failed; the next minute tries again");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    })
+}
+
+/// The demo hosts with agents, enrolled (and their history written) once.
+async fn prepare(state: &AppState) -> anyhow::Result<Vec<(ResourceRecord, Behaviour)>> {
+    let mut hosts = Vec::new();
+    let mut seen_silent = false;
+    let mut seen_altered = false;
+    for live in state.store.live_hosts().await? {
+        let host = live.resource;
+        let Some(pid) = host.platform_id else { continue };
+        if state.drivers.simulator(pid).await.is_none() {
+            continue;
+        }
+        let behaviour = match live.system_name.as_str() {
+            NO_AGENT => continue,
+            SILENT if !seen_silent => {
+                seen_silent = true;
+                Behaviour::Silent
+            }
+            ALTERED if !seen_altered => {
+                seen_altered = true;
+                Behaviour::Altered
+            }
+            _ => Behaviour::Reports,
+        };
+        hosts.push((host, behaviour));
+    }
+    if state.store.setting(SEEDED).await?.is_none() {
+        seed(state, &hosts).await?;
+    }
+    Ok(hosts)
+}
+
+/// Enrols the demo's agents, writes their history, adds the orphan and
+/// runs the analysis: the first start's work.
+async fn seed(state: &AppState, hosts: &[(ResourceRecord, Behaviour)]) -> anyhow::Result<()> {
+    let now = state.now();
+    let ctx = AuditCtx::system("demo-agents", now);
+    for (host, behaviour) in hosts {
+        let credential = crate::auth::new_token()?;
+        let digest = if *behaviour == Behaviour::Altered {
+            data_encoding::HEXLOWER.encode(&Sm3::digest(b"a rebuilt agent nobody released"))
+        } else {
+            demo_agent_digest()
+        };
+        let mut tx = state.store.begin().await?;
+        let e = Enrolment {
+            resource_id: host.id,
+            credential_digest: &crate::auth::token_digest(&credential),
+            hostname: &host.name,
+            machine_id: None,
+            version: DEMO_AGENT_VERSION,
+            binary_sm3: &digest,
+        };
+        tx.enroll_agent(&ctx, host.unit_id.0, &e).await?;
+        tx.commit().await?;
+    }
+    // History: a reading every five minutes for 45 days, a day per report.
+    let start = now - SignedDuration::from_hours(24 * HISTORY_DAYS);
+    for (host, behaviour) in hosts {
+        let Some(pid) = host.platform_id else { continue };
+        let Some(sim) = state.drivers.simulator(pid).await else { continue };
+        let key = crate::worker::resource_key(host.id);
+        // The silent host's agent stopped three hours ago.
+        let until = if *behaviour == Behaviour::Silent { now - SignedDuration::from_hours(3) } else { now };
+        let mut day_start = start;
+        while day_start < until {
+            let day_end = (day_start + SignedDuration::from_hours(24)).min(until);
+            let mut readings = Vec::new();
+            let mut at = day_start;
+            while at < day_end {
+                if let Some(s) = sim.guest_sample(&key, at).await {
+                    readings.push(reading(at, &s));
+                }
+                at += STEP;
+            }
+            // Reported as it happened: received at its last reading.
+            let sent = readings.last().map(|r| r.at).unwrap_or(now);
+            submit(state, host, *behaviour, readings, sent).await?;
+            day_start = day_end;
+        }
+    }
+    orphan(state).await?;
+    let mut tx = state.store.begin().await?;
+    tx.set_setting(SEEDED, &now.to_string()).await?;
+    tx.commit().await?;
+    crate::worker::analysis::enqueue_analysis(state, None).await?;
+    tracing::info!(hosts = hosts.len(), "the demo's agents are enrolled and their history written");
+    Ok(())
+}
+
+/// A virtual machine somebody made by hand on the x86 platform, which the
+/// inventory pass reports as an orphan.
+async fn orphan(state: &AppState) -> anyhow::Result<()> {
+    for p in state.store.platforms_all().await? {
+        if p.driver != DriverKind::Simulator || p.arch != yunzhi_domain::system::Arch::X86_64 {
+            continue;
+        }
+        if let Some(sim) = state.drivers.simulator(p.id).await {
+            let spec = ResourceSpec {
+                key: String::new(),
+                name: "test-vm-zhang".into(),
+                kind: ResourceKind::Host,
+                vcpu: 4,
+                memory_gib: 8,
+                storage_gib: 100,
+                image: None,
+            };
+            sim.adopt(
+                &ResourceSpec { key: "hand-made:test-vm-zhang".into(), ..spec },
+                yunzhi_drivers::RemoteState::Active,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            // A pass now, whatever this period's pass already saw.
+            let now = state.now();
+            let mut tx = state.store.begin().await?;
+            let job = yunzhi_store::NewJob {
+                kind: "reconcile".into(),
+                dedup_key: None,
+                payload: serde_json::json!({"platform_id": p.id.0}),
+                run_at: now,
+                max_attempts: 3,
+            };
+            tx.enqueue_job(&job, now).await?;
+            tx.commit().await?;
+            state.worker.notify_one();
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+async fn submit(
+    state: &AppState,
+    host: &ResourceRecord,
+    behaviour: Behaviour,
+    readings: Vec<Reading>,
+    now: Timestamp,
+) -> anyhow::Result<()> {
+    if readings.is_empty() {
+        return Ok(());
+    }
+    let binary_sm3 = if behaviour == Behaviour::Altered {
+        data_encoding::HEXLOWER.encode(&Sm3::digest(b"a rebuilt agent nobody released"))
+    } else {
+        demo_agent_digest()
+    };
+    let batch = Batch {
+        resource_id: host.id,
+        sequence: None,
+        boot_id: None,
+        version: DEMO_AGENT_VERSION.into(),
+        binary_sm3,
+        sent_at: now,
+        received_at: now,
+        dropped_batches: 0,
+        readings,
+        source: "agent",
+    };
+    // Wait for room rather than drop: this is the demo's own history.
+    loop {
+        match state.ingest.submit(batch.clone()) {
+            Ok(done) => {
+                done.await
+                    .map_err(|_| anyhow::anyhow!("the ingest writer stopped"))?
+                    .map_err(|e| anyhow::anyhow!(e))?;
+                return Ok(());
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// This minute's reading of every reporting host.
+async fn report_now(state: &AppState, hosts: &[(ResourceRecord, Behaviour)]) -> anyhow::Result<()> {
+    let now = state.now();
+    for (host, behaviour) in hosts {
+        if *behaviour == Behaviour::Silent {
+            continue;
+        }
+        let Some(pid) = host.platform_id else { continue };
+        let Some(sim) = state.drivers.simulator(pid).await else { continue };
+        // A suspended or reclaimed host's guest says nothing.
+        if let Some(s) = sim.guest_sample(&crate::worker::resource_key(host.id), now).await {
+            submit(state, host, *behaviour, vec![reading(now, &s)], now).await?;
+        }
+    }
+    Ok(())
+}
