@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{Backend, TestServer};
 use serde_json::{Value, json};
 use yunzhi_domain::ids::PlatformId;
@@ -33,18 +31,6 @@ const NODE: &str = r#"<node>
     <target><path>/var/lib/libvirt/images</path></target></pool>
 </node>
 "#;
-
-async fn wait_job(s: &TestServer, ca: &str, id: &Value) {
-    for _ in 0..400 {
-        let job = s.all(ca, "/api/v1/jobs").await.into_iter().find(|j| j["id"] == *id).unwrap();
-        if job["state"] == "done" {
-            return;
-        }
-        assert_ne!(job["state"], "failed", "{job}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("job {id} never finished");
-}
 
 async fn hosts_live_their_whole_life_on_a_libvirt_platform(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
@@ -95,11 +81,11 @@ async fn hosts_live_their_whole_life_on_a_libvirt_platform(backend: Backend) {
 
     let path = format!("/api/v1/resources/{}/actions", resources[0]["id"]);
     let job = s.post(&ca, &path, json!({"action": "suspend", "reason": "整改"})).await.expect(202).body;
-    wait_job(&s, &ca, &job["id"]).await;
+    s.wait_job(&ca, &job["id"]).await;
     assert_eq!(driver.get(&key(&resources[0])).await.unwrap().unwrap().state, RemoteState::Stopped);
 
     let job = s.post(&ca, &format!("/api/v1/platforms/{pid}/reconcile"), json!(null)).await.expect(202).body;
-    wait_job(&s, &ca, &job["id"]).await;
+    s.wait_job(&ca, &job["id"]).await;
     let findings = s.all(&ca, &format!("/api/v1/findings?platform_id={pid}&kind=orphan_resource")).await;
     assert_eq!(findings.len(), 1, "{findings:?}");
     assert_eq!(findings[0]["kind"], "orphan_resource");

@@ -6,26 +6,11 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{Backend, TestServer};
-use serde_json::{Value, json};
+use serde_json::json;
 use yunzhi_openstack_standin::{APP_CREDENTIAL_ID, APP_CREDENTIAL_SECRET, StandIn};
 
 on_both_backends!(hosts_live_their_whole_life_on_an_openstack_platform);
-
-async fn wait_job(s: &TestServer, ca: &str, id: &Value) {
-    for _ in 0..400 {
-        let jobs = s.all(ca, "/api/v1/jobs").await;
-        let job = jobs.iter().find(|j| j["id"] == *id).cloned().unwrap();
-        if job["state"] == "done" {
-            return;
-        }
-        assert_ne!(job["state"], "failed", "{job}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("job {id} never finished");
-}
 
 async fn hosts_live_their_whole_life_on_an_openstack_platform(backend: Backend) {
     let cloud = StandIn::start().await;
@@ -80,18 +65,18 @@ async fn hosts_live_their_whole_life_on_an_openstack_platform(backend: Backend) 
     let first_server = resources[0]["remote_id"].as_str().unwrap().to_owned();
     let path = format!("/api/v1/resources/{first}/actions");
     let job = s.post(&ca, &path, json!({"action": "suspend", "reason": "整改"})).await.expect(202).body;
-    wait_job(&s, &ca, &job["id"]).await;
+    s.wait_job(&ca, &job["id"]).await;
     let status =
         |cloud: &StandIn| cloud.servers().into_iter().find(|sv| sv.id == first_server).unwrap().status;
     assert_eq!(status(&cloud), "SHUTOFF");
     let job = s.post(&ca, &path, json!({"action": "resume", "reason": "整改完成"})).await.expect(202).body;
-    wait_job(&s, &ca, &job["id"]).await;
+    s.wait_job(&ca, &job["id"]).await;
     assert_eq!(status(&cloud), "ACTIVE");
 
     // A server made by hand in the OpenStack console is an orphan.
     let hand_made = cloud.add_server("legacy-oa", "3", &[]);
     let job = s.post(&ca, &format!("/api/v1/platforms/{pid}/reconcile"), json!(null)).await.expect(202).body;
-    wait_job(&s, &ca, &job["id"]).await;
+    s.wait_job(&ca, &job["id"]).await;
     let findings = s.all(&ca, &format!("/api/v1/findings?platform_id={pid}&kind=orphan_resource")).await;
     assert_eq!(findings.len(), 1, "{findings:?}");
     assert_eq!(findings[0]["evidence"]["name"], "legacy-oa", "the name the console shows: {findings:?}");

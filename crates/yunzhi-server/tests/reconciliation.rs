@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{Backend, TestServer};
 use serde_json::{Value, json};
 use yunzhi_domain::ids::PlatformId;
@@ -34,20 +32,7 @@ fn settings() -> yunzhi_server::Settings {
 /// Runs a reconciliation of `platform` and waits for its job to finish.
 async fn reconcile(s: &TestServer, ca: &str, platform: i64) {
     let job = s.post(ca, &format!("/api/v1/platforms/{platform}/reconcile"), json!(null)).await.expect(202);
-    wait_job(s, ca, job.body["id"].as_i64().unwrap()).await;
-}
-
-async fn wait_job(s: &TestServer, ca: &str, id: i64) -> Value {
-    for _ in 0..400 {
-        let jobs = s.all(ca, "/api/v1/jobs").await;
-        let job = jobs.iter().find(|j| j["id"] == id).cloned().unwrap();
-        if job["state"] == "done" {
-            return job;
-        }
-        assert_ne!(job["state"], "failed", "{job}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("job {id} never finished");
+    s.wait_job(ca, &job.body["id"]).await;
 }
 
 /// The findings of the inventory pass (the efficiency analysis raises others,
@@ -169,7 +154,7 @@ async fn suspend_and_resume_go_through_the_platform_as_jobs(backend: Backend) {
 
     let job = s.post(&ca, &path, json!({"action": "suspend", "reason": "安全整改"})).await.expect(202);
     assert_eq!(job.body["kind"], "suspend");
-    wait_job(&s, &ca, job.body["id"].as_i64().unwrap()).await;
+    s.wait_job(&ca, &job.body["id"]).await;
     assert_eq!(resource_state(&s, &clerk, id).await, "suspended");
     let driver = s.state().driver(PlatformId(pid)).await.unwrap();
     let remote = driver.get(&format!("yz-res-{id}")).await.unwrap().unwrap();
@@ -182,7 +167,7 @@ async fn suspend_and_resume_go_through_the_platform_as_jobs(backend: Backend) {
     );
 
     let job = s.post(&ca, &path, json!({"action": "resume", "reason": "整改完成"})).await.expect(202);
-    wait_job(&s, &ca, job.body["id"].as_i64().unwrap()).await;
+    s.wait_job(&ca, &job.body["id"]).await;
     assert_eq!(resource_state(&s, &clerk, id).await, "active");
     assert_eq!(driver.get(&format!("yz-res-{id}")).await.unwrap().unwrap().state, RemoteState::Active);
     s.stop().await;
@@ -349,7 +334,7 @@ async fn a_host_is_resized_within_its_quota_through_its_platform(backend: Backen
 
     let job = s.post(&ca, &path, ask(4, 8, disk + 20)).await.expect(202).body;
     assert_eq!(job["kind"], "resize");
-    wait_job(&s, &ca, job["id"].as_i64().unwrap()).await;
+    s.wait_job(&ca, &job["id"]).await;
     let after = s.get(&clerk, &format!("/api/v1/resources/{rid}")).await.expect(200).body;
     assert_eq!((after["vcpu"].as_i64(), after["memory_gib"].as_i64()), (Some(4), Some(8)));
     assert_eq!(after["storage_gib"].as_i64(), Some(disk + 20));

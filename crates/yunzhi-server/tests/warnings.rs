@@ -61,22 +61,10 @@ async fn zombie_host(s: &TestServer) -> Value {
     host
 }
 
-async fn wait_job(s: &TestServer, ca: &str, id: &Value) {
-    for _ in 0..400 {
-        let job = s.get(ca, &format!("/api/v1/jobs/{id}")).await.expect(200).body;
-        if job["state"] == "done" {
-            return;
-        }
-        assert_ne!(job["state"], "failed", "{job}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("job {id} never finished");
-}
-
 async fn analyse(s: &TestServer) {
     let ca = s.login("cloud_admin").await;
     let job = s.post(&ca, "/api/v1/findings/analysis", json!(null)).await.expect(202).body;
-    wait_job(s, &ca, &job["id"]).await;
+    s.wait_job(&ca, &job["id"]).await;
 }
 
 async fn zombie_finding(s: &TestServer, host: &Value) -> Value {

@@ -375,6 +375,20 @@ impl TestServer {
         panic!("request {id} never became {state}");
     }
 
+    /// Job `id` once it is done (read with `token`, a role that sees jobs),
+    /// waiting up to twenty seconds; a job that failed for good fails the test.
+    pub async fn wait_job(&self, token: &str, id: &Value) -> Value {
+        for _ in 0..400 {
+            let job = self.get(token, &format!("/api/v1/jobs/{id}")).await.expect(200).body;
+            if job["state"] == "done" {
+                return job;
+            }
+            assert_ne!(job["state"], "failed", "{job}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("job {id} never finished");
+    }
+
     /// Every page of a list, following `next_cursor`.
     pub async fn all(&self, token: &str, path: &str) -> Vec<Value> {
         let mut items = Vec::new();
