@@ -132,6 +132,11 @@ handle!(
     WarningResponder
 );
 handle!(
+    /// May issue and revoke tokens for Prometheus remote-write senders
+    /// (sys_admin: a setting of the platform).
+    IngestTokenAdmin
+);
+handle!(
     /// May propose a suspension for a warning not acted on (the Big Data
     /// Center's cloud resource admin, Art. 14).
     SuspensionProposer
@@ -225,6 +230,10 @@ impl Actor {
             return self.unit_id.map(|u| WarningResponder { scope: Scope::Unit(u) });
         }
         None
+    }
+
+    pub fn ingest_token_admin(&self) -> Option<IngestTokenAdmin> {
+        self.has(Role::SysAdmin).then_some(IngestTokenAdmin { scope: Scope::AllUnits })
     }
 
     pub fn suspension_proposer(&self) -> Option<SuspensionProposer> {

@@ -14,6 +14,7 @@ pub mod failpoint;
 pub mod idempotent;
 pub mod ingest;
 pub mod metrics;
+pub mod remote_write;
 pub mod request_id;
 pub mod scheduler;
 pub mod secrets;
@@ -156,6 +157,7 @@ pub async fn start(config: ServerConfig, clock: Arc<ShiftableClock>) -> anyhow::
         worker::spawn(state.clone(), stop.clone()),
         scheduler::spawn(state.clone(), stop.clone()),
         ingest::spawn(state.clone(), stop.clone()),
+        remote_write::spawn(state.clone(), stop.clone()),
     ];
     if state.channels.any() {
         background.push(courier::spawn(state.clone(), stop.clone()));

@@ -43,6 +43,9 @@ pub struct Settings {
     pub rectification_days: i64,
     /// In demo mode, the simulated hosts' agents report (`demo_agents`).
     pub demo_agents: bool,
+    /// How long a remote-write moment waits for the rest of its series
+    /// (Prometheus sends a host's series through several shards).
+    pub remote_write_idle: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -63,6 +66,7 @@ impl Default for Settings {
             agent_digests: Vec::new(),
             rectification_days: 10,
             demo_agents: false,
+            remote_write_idle: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -83,6 +87,8 @@ pub struct AppState {
     pub drivers: Arc<crate::drivers::Drivers>,
     /// Where monitoring reports queue for the writer.
     pub ingest: Arc<crate::ingest::Ingest>,
+    /// Rung when a remote-write request reaches the inbox.
+    pub remote_write: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -101,6 +107,7 @@ impl AppState {
             )),
             drivers: Arc::new(crate::drivers::Drivers::new(None, Default::default())),
             ingest: Arc::new(crate::ingest::Ingest::default()),
+            remote_write: Arc::new(tokio::sync::Notify::new()),
         }
     }
 

@@ -54,9 +54,12 @@ async fn every_change_is_recorded_with_who_when_and_from_where(backend: Backend)
     let failures = s.all(&auditor, "/api/v1/audit?action=session.login_failed&actor=unit1_user").await;
     assert_eq!(failures.len(), 1);
 
+    // The background tasks (the efficiency analysis, say) may add records
+    // meanwhile: every record listed is in the verified chain.
     let all = s.all(&auditor, "/api/v1/audit?limit=500").await;
     let report = s.get(&auditor, "/api/v1/audit/verify").await.expect(200);
-    assert_eq!(report.body, json!({"ok": true, "records": all.len()}));
+    assert_eq!(report.body["ok"], true, "{}", report.body);
+    assert!(report.body["records"].as_u64().unwrap() >= all.len() as u64, "{}", report.body);
     s.stop().await;
 }
 

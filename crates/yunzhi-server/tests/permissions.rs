@@ -259,6 +259,8 @@ async fn every_role_may_do_exactly_its_job(backend: Backend) {
     });
     cases.push(case(Method::GET, "/api/v1/resources".into(), EVERYONE_BUT_AUDITOR));
     cases.push(case(Method::GET, "/api/v1/findings".into(), EVERYONE_BUT_AUDITOR));
+    cases.push(case(Method::GET, "/api/v1/warnings".into(), EVERYONE_BUT_AUDITOR));
+    cases.push(case(Method::GET, "/api/v1/ingest-tokens".into(), &["sys_admin"]));
     let ca = s.login("cloud_admin").await;
     let active = s.all(&ca, "/api/v1/resources?state=active").await[0]["id"].clone();
     let hosts = s.all(&ca, "/api/v1/resources?state=active").await;

@@ -41,6 +41,8 @@ async fn health_metrics_and_openapi_answer(backend: Backend) {
         "/api/v1/agent/report",
         "/api/v1/findings/{id}/review",
         "/api/v1/warnings",
+        "/api/v1/write",
+        "/api/v1/ingest-tokens",
         "/api/v1/warnings/{id}/response",
         "/api/v1/warnings/{id}/decision",
     ] {

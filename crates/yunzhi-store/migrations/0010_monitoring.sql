@@ -42,6 +42,17 @@ CREATE TABLE ingest_tokens (
     CONSTRAINT ingest_tokens_digest_key UNIQUE (token_digest)
 );
 
+-- Prometheus remote-write requests, kept as they came (snappy protobuf)
+-- before they are acknowledged, then turned into readings in order.
+CREATE TABLE remote_write_inbox (
+    id {{ID}},
+    token_id BIGINT NOT NULL REFERENCES ingest_tokens (id),
+    received_at BIGINT NOT NULL,
+    body {{BLOB}} NOT NULL,
+    processed_at BIGINT
+);
+CREATE INDEX remote_write_inbox_pending ON remote_write_inbox (processed_at, id);
+
 -- Rollups, updated as readings arrive. `cpu_hist` counts readings per
 -- whole CPU percent (101 buckets, JSON), from which p95 is read for any
 -- span by adding histograms; network and disk are bytes moved.

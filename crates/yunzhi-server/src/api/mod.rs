@@ -14,6 +14,7 @@ pub mod documents;
 pub mod exports;
 pub mod findings;
 pub mod health;
+pub mod ingest;
 pub mod jobs;
 pub mod notifications;
 pub mod openapi;
@@ -82,6 +83,9 @@ pub fn router(demo: bool) -> Router<AppState> {
         .route("/resources/{id}/metrics", get(agents::metrics))
         .route("/agent/enroll", post(agents::enroll))
         .route("/agent/report", post(agents::report))
+        .route("/write", post(ingest::write))
+        .route("/ingest-tokens", get(ingest::list_tokens).post(ingest::create_token))
+        .route("/ingest-tokens/{id}", axum::routing::delete(ingest::revoke_token))
         .route("/findings", get(findings::list))
         .route("/findings/{id}", get(findings::get_one))
         .route("/findings/{id}/review", post(warnings::review))

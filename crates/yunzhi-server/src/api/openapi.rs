@@ -5,8 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    agents, audit, calendar, catalog, demo, documents, exports, findings, health, jobs, notifications,
-    platforms, requests, resources, session, systems, units, users, warnings,
+    agents, audit, calendar, catalog, demo, documents, exports, findings, health, ingest, jobs,
+    notifications, platforms, requests, resources, session, systems, units, users, warnings,
 };
 
 struct BearerAuth;
@@ -63,6 +63,7 @@ impl Modify for OperationIds {
         findings::list, findings::get_one, findings::analyse, warnings::review,
         warnings::list, warnings::get_one, warnings::respond, warnings::decide,
         agents::enrollment_code, agents::enroll, agents::report, agents::agent_of, agents::metrics,
+        ingest::write, ingest::create_token, ingest::list_tokens, ingest::revoke_token,
         users::list, users::create, users::reset_password, users::unlock,
         documents::upload, documents::list, documents::download, documents::upload_to_request, documents::list_for_request,
         exports::systems, exports::units,
