@@ -63,7 +63,11 @@ fn reading(at: Timestamp, s: &GuestSample) -> Reading {
 /// Starts the demo's agents; they stop with the server.
 pub fn spawn(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let hosts = match prepare(&state).await {
+        let prepared = tokio::select! {
+            p = prepare(&state) => p,
+            _ = stop.changed() => return,
+        };
+        let hosts = match prepared {
             Ok(h) => h,
             Err(e) => {
                 tracing::error!(error = %e, "the demo's agents could not start");
@@ -145,9 +149,10 @@ async fn seed(state: &AppState, hosts: &[(ResourceRecord, Behaviour)]) -> anyhow
         let key = crate::worker::resource_key(host.id);
         // The silent host's agent stopped three hours ago.
         let until = if *behaviour == Behaviour::Silent { now - SignedDuration::from_hours(3) } else { now };
+        // A fortnight a report: few transactions, however many readings.
         let mut day_start = start;
         while day_start < until {
-            let day_end = (day_start + SignedDuration::from_hours(24)).min(until);
+            let day_end = (day_start + SignedDuration::from_hours(24 * 15)).min(until);
             let mut readings = Vec::new();
             let mut at = day_start;
             while at < day_end {
@@ -249,7 +254,8 @@ async fn submit(
                     .map_err(|e| anyhow::anyhow!(e))?;
                 return Ok(());
             }
-            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(crate::ingest::Busy::Full) => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(crate::ingest::Busy::Closed) => anyhow::bail!("the ingest writer stopped"),
         }
     }
 }

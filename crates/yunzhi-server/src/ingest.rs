@@ -62,9 +62,14 @@ pub struct Ingest {
     waiting: Mutex<Option<mpsc::Receiver<Pending>>>,
 }
 
-/// The queue is full: try again after a moment.
-#[derive(Debug)]
-pub struct Busy;
+/// Why a report was not queued.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Busy {
+    /// The queue is full: try again after a moment.
+    Full,
+    /// The writer stopped (the server is shutting down).
+    Closed,
+}
 
 impl Default for Ingest {
     fn default() -> Self {
@@ -77,7 +82,10 @@ impl Ingest {
     /// Queues a report; its outcome arrives once it is durable.
     pub fn submit(&self, batch: Batch) -> Result<oneshot::Receiver<Result<Applied, String>>, Busy> {
         let (done, rx) = oneshot::channel();
-        self.queue.try_send(Pending { batch, done }).map_err(|_| Busy)?;
+        self.queue.try_send(Pending { batch, done }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => Busy::Full,
+            mpsc::error::TrySendError::Closed(_) => Busy::Closed,
+        })?;
         Ok(rx)
     }
 }

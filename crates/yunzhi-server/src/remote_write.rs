@@ -409,7 +409,8 @@ async fn store_readings(
                     .map_err(|e| anyhow::anyhow!(e))?;
                 return Ok(());
             }
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            Err(crate::ingest::Busy::Full) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            Err(crate::ingest::Busy::Closed) => anyhow::bail!("the ingest writer stopped"),
         }
     }
 }

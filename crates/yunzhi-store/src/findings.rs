@@ -140,47 +140,13 @@ impl Tx {
     /// the finding and whether it is news: new, or opened again.
     pub async fn raise_finding(&mut self, ctx: &AuditCtx, new: &NewFinding) -> Result<(FindingRecord, bool)> {
         let now = ctx.at.as_millisecond();
-        let existing = sqlx::query("SELECT * FROM findings WHERE dedup_key = $1")
-            .bind(&new.dedup_key)
-            .fetch_optional(self.conn())
-            .await?;
-        if let Some(row) = existing {
-            let current = finding(&row)?;
-            let state = current.state.seen_again();
-            let row = sqlx::query(
-                "UPDATE findings SET state = $1, evidence = $2, title = $3, last_seen_at = $4, \
-                 resolved_at = CASE WHEN $1 = 'resolved' THEN resolved_at ELSE NULL END, \
-                 version = version + 1, updated_at = $4 WHERE id = $5 RETURNING *",
-            )
-            .bind(state.code())
-            .bind(new.evidence.to_string())
-            .bind(&new.title)
-            .bind(now)
-            .bind(current.id)
-            .fetch_one(self.conn())
-            .await?;
-            let updated = finding(&row)?;
-            let reopened = current.state != state;
-            if reopened {
-                self.audit(
-                    ctx,
-                    Change {
-                        action: "finding.reopen",
-                        object_type: "finding",
-                        object_id: Some(current.id.to_string()),
-                        unit_id: current.unit_id.map(|u| u.0),
-                        before: Some(serde_json::json!({"state": current.state})),
-                        after: Some(serde_json::json!({"state": state, "evidence": new.evidence})),
-                    },
-                )
-                .await?;
-            }
-            return Ok((updated, reopened));
-        }
+        // Inserted unless it exists (also when another pass raised it a
+        // moment ago); then it is an existing finding seen again.
         let row = sqlx::query(
             "INSERT INTO findings (kind, state, unit_id, system_id, resource_id, platform_id, title, evidence, dedup_key, \
              first_seen_at, last_seen_at, version, created_at, updated_at) \
-             VALUES ($1, 'open', $2, $3, $4, $5, $6, $7, $8, $9, $9, 1, $9, $9) RETURNING *",
+             VALUES ($1, 'open', $2, $3, $4, $5, $6, $7, $8, $9, $9, 1, $9, $9) ON CONFLICT (dedup_key) DO NOTHING \
+             RETURNING *",
         )
         .bind(new.kind.code())
         .bind(new.unit.map(|u| u.0))
@@ -191,16 +157,58 @@ impl Tx {
         .bind(new.evidence.to_string())
         .bind(&new.dedup_key)
         .bind(now)
-        .fetch_one(self.conn())
-        .await
-        .map_err(|e| StoreError::unique(e, &["dedup_key"]))?;
-        let created = finding(&row)?;
-        self.audit(
-            ctx,
-            Change::created("finding.raise", "finding", created.id, created.unit_id.map(|u| u.0), &created)?,
-        )
+        .fetch_optional(self.conn())
         .await?;
-        Ok((created, true))
+        if let Some(row) = row {
+            let created = finding(&row)?;
+            self.audit(
+                ctx,
+                Change::created(
+                    "finding.raise",
+                    "finding",
+                    created.id,
+                    created.unit_id.map(|u| u.0),
+                    &created,
+                )?,
+            )
+            .await?;
+            return Ok((created, true));
+        }
+        let row = sqlx::query("SELECT * FROM findings WHERE dedup_key = $1")
+            .bind(&new.dedup_key)
+            .fetch_one(self.conn())
+            .await?;
+        let current = finding(&row)?;
+        let state = current.state.seen_again();
+        let row = sqlx::query(
+            "UPDATE findings SET state = $1, evidence = $2, title = $3, last_seen_at = $4, \
+             resolved_at = CASE WHEN $1 = 'resolved' THEN resolved_at ELSE NULL END, \
+             version = version + 1, updated_at = $4 WHERE id = $5 RETURNING *",
+        )
+        .bind(state.code())
+        .bind(new.evidence.to_string())
+        .bind(&new.title)
+        .bind(now)
+        .bind(current.id)
+        .fetch_one(self.conn())
+        .await?;
+        let updated = finding(&row)?;
+        let reopened = current.state != state;
+        if reopened {
+            self.audit(
+                ctx,
+                Change {
+                    action: "finding.reopen",
+                    object_type: "finding",
+                    object_id: Some(current.id.to_string()),
+                    unit_id: current.unit_id.map(|u| u.0),
+                    before: Some(serde_json::json!({"state": current.state})),
+                    after: Some(serde_json::json!({"state": state, "evidence": new.evidence})),
+                },
+            )
+            .await?;
+        }
+        Ok((updated, reopened))
     }
 
     pub async fn finding_for_update(&mut self, id: i64) -> Result<Option<FindingRecord>> {

@@ -231,18 +231,11 @@ impl Tx {
     /// when the change that needs it does. Returns the existing job when the
     /// dedup key is taken.
     pub async fn enqueue_job(&mut self, new: &NewJob, now: Timestamp) -> Result<JobRecord> {
-        if let Some(key) = &new.dedup_key {
-            let existing = sqlx::query("SELECT * FROM jobs WHERE dedup_key = $1")
-                .bind(key)
-                .fetch_optional(self.conn())
-                .await?;
-            if let Some(row) = existing {
-                return job(&row);
-            }
-        }
+        // Two servers (or a tick and the demo clock) may enqueue the same
+        // job at once: the insert yields to the one that got there first.
         let row = sqlx::query(
             "INSERT INTO jobs (kind, dedup_key, payload, state, attempts, max_attempts, run_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6, $6) RETURNING *",
+             VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6, $6) ON CONFLICT (dedup_key) DO NOTHING RETURNING *",
         )
         .bind(&new.kind)
         .bind(new.dedup_key.as_deref())
@@ -250,10 +243,16 @@ impl Tx {
         .bind(new.max_attempts)
         .bind(new.run_at.as_millisecond())
         .bind(now.as_millisecond())
-        .fetch_one(self.conn())
-        .await
-        .map_err(|e| StoreError::unique(e, &["dedup_key"]))?;
-        job(&row)
+        .fetch_optional(self.conn())
+        .await?;
+        if let Some(row) = row {
+            return job(&row);
+        }
+        let existing = sqlx::query("SELECT * FROM jobs WHERE dedup_key = $1")
+            .bind(new.dedup_key.as_deref())
+            .fetch_one(self.conn())
+            .await?;
+        job(&existing)
     }
 
     /// Claims the next due job for `worker` for `lease`. A running job whose

@@ -166,6 +166,7 @@ impl TestServer {
     }
 
     pub async fn start(backend: Backend, settings: Settings) -> TestServer {
+        log_when_asked();
         let db = TestDb::new(backend).await;
         Self::start_on(backend, db, settings).await
     }
@@ -406,6 +407,20 @@ impl TestServer {
                 None => return items,
             }
         }
+    }
+}
+
+/// Sends the server's log to the test output when `RUST_LOG` is set, to
+/// see why a test failed.
+pub fn log_when_asked() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    if std::env::var_os("RUST_LOG").is_some() {
+        ONCE.call_once(|| {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_test_writer()
+                .try_init();
+        });
     }
 }
 
