@@ -44,21 +44,28 @@ pub struct ResourceDay {
     pub net_tx_bytes: f64,
 }
 
-const COLUMNS: Columns = Columns::AT_MS
-    .union(Columns::CPU_PCT)
-    .union(Columns::MEMORY_PCT)
-    .union(Columns::DISK_READ_BPS)
+const RATES: Columns = Columns::DISK_READ_BPS
     .union(Columns::DISK_WRITE_BPS)
     .union(Columns::NET_RX_BPS)
     .union(Columns::NET_TX_BPS);
+const METRICS: Columns = Columns::CPU_PCT.union(Columns::MEMORY_PCT).union(RATES);
+
+/// The columns to read for `metrics`: the metrics, and the times when a rate
+/// is to be turned into bytes.
+fn columns_for(metrics: Columns) -> Columns {
+    let m = metrics.intersection(METRICS);
+    if m.intersection(RATES) == Columns::NONE { m } else { m | Columns::AT_MS }
+}
 
 /// Summarises every host's day of `plans` on `threads` threads, in day then host order.
 pub(crate) fn run(
     plans: &[DayPlan],
     wanted: Option<&[i64]>,
+    metrics: Columns,
     offset_secs: i32,
     threads: usize,
 ) -> Result<Vec<ResourceDay>> {
+    let columns = columns_for(metrics);
     let next = AtomicUsize::new(0);
     let done: Mutex<Vec<(usize, Vec<ResourceDay>)>> = Mutex::new(Vec::with_capacity(plans.len()));
     let threads = threads.clamp(1, plans.len().max(1));
@@ -66,7 +73,7 @@ pub(crate) fn run(
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| -> Result<()> {
-                    let mut group = Group::default();
+                    let mut group = Group { columns, ..Group::default() };
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(plan) = plans.get(i) else { return Ok(()) };
@@ -95,8 +102,9 @@ fn summarise_day(
     let day = plan.day;
     let mut late = plan.wal_rows(offset_secs, wanted)?;
     let extras = if plan.has_main { &plan.files[1..] } else { &plan.files[..] };
+    let columns = group.columns;
     for path in extras {
-        dayfile::read(path, COLUMNS, wanted, |rb| {
+        dayfile::read(path, columns, wanted, |rb| {
             Batch::from_record(day, rb)?
                 .for_each_wanted(wanted, |b| late.extend((0..b.len()).filter_map(|i| b.row(i))));
             Ok(())
@@ -106,7 +114,7 @@ fn summarise_day(
     let mut m = Merge { day, late: &late, next_late: 0, out: Vec::new(), group };
     m.group.active = false;
     if plan.has_main {
-        dayfile::read(&plan.files[0], COLUMNS, wanted, |rb| {
+        dayfile::read(&plan.files[0], columns, wanted, |rb| {
             Batch::from_record(day, rb)?.for_each_wanted(wanted, |b| m.add_sorted(b));
             Ok(())
         })?;
@@ -165,7 +173,10 @@ impl Merge<'_> {
 /// One host's day being gathered; buffers are reused from host to host.
 #[derive(Default)]
 struct Group {
+    /// What is read; the other vectors stay empty.
+    columns: Columns,
     active: bool,
+    count: usize,
     resource_id: i64,
     unsorted: bool,
     at: Vec<i64>,
@@ -184,6 +195,7 @@ impl Group {
         self.active = true;
         self.resource_id = resource_id;
         self.unsorted = false;
+        self.count = 0;
         for v in
             [&mut self.cpu, &mut self.mem, &mut self.disk_r, &mut self.disk_w, &mut self.rx, &mut self.tx]
         {
@@ -193,6 +205,7 @@ impl Group {
     }
 
     fn extend(&mut self, b: &Batch<'_>) {
+        self.count += b.len();
         self.at.extend_from_slice(b.at_ms);
         self.cpu.extend_from_slice(b.cpu_pct);
         self.mem.extend_from_slice(b.memory_pct);
@@ -203,35 +216,50 @@ impl Group {
     }
 
     fn push_row(&mut self, r: &Row) {
-        self.at.push(r.at_ms);
-        self.cpu.push(r.cpu_pct);
-        self.mem.push(r.memory_pct);
-        self.disk_r.push(r.disk_read_bps);
-        self.disk_w.push(r.disk_write_bps);
-        self.rx.push(r.net_rx_bps);
-        self.tx.push(r.net_tx_bps);
+        self.count += 1;
+        let c = self.columns;
+        let mut push = |v: &mut Vec<f32>, on: Columns, x: f32| {
+            if c.intersection(on) != Columns::NONE {
+                v.push(x);
+            }
+        };
+        push(&mut self.cpu, Columns::CPU_PCT, r.cpu_pct);
+        push(&mut self.mem, Columns::MEMORY_PCT, r.memory_pct);
+        push(&mut self.disk_r, Columns::DISK_READ_BPS, r.disk_read_bps);
+        push(&mut self.disk_w, Columns::DISK_WRITE_BPS, r.disk_write_bps);
+        push(&mut self.rx, Columns::NET_RX_BPS, r.net_rx_bps);
+        push(&mut self.tx, Columns::NET_TX_BPS, r.net_tx_bps);
+        if c.intersection(Columns::AT_MS) != Columns::NONE {
+            self.at.push(r.at_ms);
+        }
     }
 
     fn finish(&mut self, day: Day) -> ResourceDay {
         self.active = false;
-        let n = self.cpu.len();
+        let n = self.count;
         let (cpu_sum, cpu_max) = sum_max(&self.cpu);
         let (mem_sum, mem_max) = sum_max(&self.mem);
         self.scratch.clear();
         self.scratch.extend_from_slice(&self.cpu);
-        let rank = (n * 95).div_ceil(100).max(1) - 1;
-        let cpu_p95 = if n == 0 { 0.0 } else { *self.scratch.select_nth_unstable_by(rank, f32::total_cmp).1 };
+        let rank = (self.scratch.len() * 95).div_ceil(100).max(1) - 1;
+        let cpu_p95 = if self.scratch.is_empty() {
+            0.0
+        } else {
+            *self.scratch.select_nth_unstable_by(rank, f32::total_cmp).1
+        };
 
         // Bytes: every reading's rate times the time it covers, in time order.
+        let n_at = self.at.len();
         self.order.clear();
-        self.order.extend(0..n as u32);
+        self.order.extend(0..n_at as u32);
         if self.unsorted {
             let at = &self.at;
             self.order.sort_by_key(|&i| at[i as usize]);
         }
         let mut bytes = [0f64; 4];
         let mut prev: Option<i64> = None;
-        for k in 0..n {
+        let rate = |v: &[f32], i: usize| f64::from(v.get(i).copied().unwrap_or(0.0));
+        for k in 0..n_at {
             let i = self.order[k] as usize;
             let gap = match prev {
                 Some(p) => self.at[i] - p,
@@ -242,20 +270,20 @@ impl Group {
             };
             prev = Some(self.at[i]);
             let secs = gap.clamp(0, MAX_GAP_MS) as f64 / 1000.0;
-            bytes[0] += f64::from(self.disk_r[i]) * secs;
-            bytes[1] += f64::from(self.disk_w[i]) * secs;
-            bytes[2] += f64::from(self.rx[i]) * secs;
-            bytes[3] += f64::from(self.tx[i]) * secs;
+            bytes[0] += rate(&self.disk_r, i) * secs;
+            bytes[1] += rate(&self.disk_w, i) * secs;
+            bytes[2] += rate(&self.rx, i) * secs;
+            bytes[3] += rate(&self.tx, i) * secs;
         }
-        let avg = |sum: f64| if n == 0 { 0.0 } else { (sum / n as f64) as f32 };
+        let avg = |sum: f64, v: &[f32]| if v.is_empty() { 0.0 } else { (sum / v.len() as f64) as f32 };
         ResourceDay {
             resource_id: self.resource_id,
             day,
             count: n as u32,
-            cpu_avg: avg(cpu_sum),
+            cpu_avg: avg(cpu_sum, &self.cpu),
             cpu_max,
             cpu_p95,
-            memory_avg: avg(mem_sum),
+            memory_avg: avg(mem_sum, &self.mem),
             memory_max: mem_max,
             disk_read_bytes: bytes[0],
             disk_write_bytes: bytes[1],
@@ -265,6 +293,10 @@ impl Group {
     }
 }
 
+/// Sum and maximum; (0, 0) for no values.
 fn sum_max(v: &[f32]) -> (f64, f32) {
+    if v.is_empty() {
+        return (0.0, 0.0);
+    }
     v.iter().fold((0.0, f32::NEG_INFINITY), |(s, m), &x| (s + f64::from(x), m.max(x)))
 }

@@ -15,6 +15,12 @@ use crate::row::Row;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Columns(u16);
 
+impl Default for Columns {
+    fn default() -> Columns {
+        Columns::ALL
+    }
+}
+
 impl Columns {
     /// Only `resource_id`.
     pub const NONE: Columns = Columns(1);
@@ -33,6 +39,11 @@ impl Columns {
     /// Both sets of columns.
     pub const fn union(self, other: Columns) -> Columns {
         Columns(self.0 | other.0)
+    }
+
+    /// The columns in both sets (`resource_id` always).
+    pub const fn intersection(self, other: Columns) -> Columns {
+        Columns((self.0 & other.0) | 1)
     }
 
     /// Whether the column at `index` of [`COLUMN_NAMES`] is in the set.

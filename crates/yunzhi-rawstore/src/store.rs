@@ -425,10 +425,29 @@ impl RawStore {
         to: Day,
         resources: Option<&[i64]>,
     ) -> Result<Vec<crate::rollup::ResourceDay>> {
+        self.daily_stats_of(from, to, resources, Columns::ALL)
+    }
+
+    /// [`RawStore::daily_stats`] of the metrics in `metrics` only (CPU,
+    /// memory, disk, network columns); the others are left zero and cost
+    /// nothing to read.
+    pub fn daily_stats_of(
+        &self,
+        from: Day,
+        to: Day,
+        resources: Option<&[i64]>,
+        metrics: Columns,
+    ) -> Result<Vec<crate::rollup::ResourceDay>> {
         let _shared = self.maintenance.read().map_err(|_| Error::Poisoned("maintenance"))?;
         let wanted = resources.map(sorted_ids);
         let plans = self.plan(from, to)?;
-        crate::rollup::run(&plans, wanted.as_deref(), self.config.day_offset_secs, self.config.scan_threads)
+        crate::rollup::run(
+            &plans,
+            wanted.as_deref(),
+            metrics,
+            self.config.day_offset_secs,
+            self.config.scan_threads,
+        )
     }
 
     /// Sizes and counts of what the store holds.

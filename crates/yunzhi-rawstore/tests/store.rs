@@ -3,7 +3,7 @@
 use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 
-use yunzhi_rawstore::{Config, Day, RawStore, Row};
+use yunzhi_rawstore::{Columns, Config, Day, RawStore, Row};
 
 const BEIJING: i32 = 8 * 3600;
 
@@ -292,4 +292,7 @@ fn daily_stats_summarise_each_host_day_including_late_and_unsealed_rows() {
     assert_eq!(store.daily_stats(d1, d2, None).expect("stats"), stats);
     let only_3 = store.daily_stats(d1, d2, Some(&[3])).expect("stats");
     assert_eq!(only_3, vec![stats[1].clone()]);
+    // Asking for CPU alone reads nothing else, and leaves the rest zero.
+    let cpu = store.daily_stats_of(d1, d2, None, Columns::CPU_PCT).expect("stats");
+    assert_eq!((cpu[0].count, cpu[0].cpu_p95, cpu[0].memory_avg, cpu[0].net_rx_bytes), (20, 19.0, 0.0, 0.0));
 }
