@@ -218,7 +218,7 @@ impl Group {
     fn push_row(&mut self, r: &Row) {
         self.count += 1;
         let c = self.columns;
-        let mut push = |v: &mut Vec<f32>, on: Columns, x: f32| {
+        let push = |v: &mut Vec<f32>, on: Columns, x: f32| {
             if c.intersection(on) != Columns::NONE {
                 v.push(x);
             }
