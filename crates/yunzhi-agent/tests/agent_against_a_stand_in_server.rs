@@ -2,13 +2,18 @@
 //! endpoints, implementing the wire contract: enrolment codes are one-time,
 //! reports are acknowledged by sequence, 503 carries Retry-After and a revoked
 //! credential gets 401.
+//!
+//! By default the binary under test is the one cargo builds for this test.
+//! `YUNZHI_AGENT_BIN` names another one, and `YUNZHI_AGENT_RUNNER` a program
+//! to run it under: `scripts/test` runs this file once more against each
+//! static (musl) release build, the aarch64 one under `qemu-aarch64`.
 
 use std::collections::{BTreeSet, HashSet};
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -118,8 +123,48 @@ impl Server {
     }
 }
 
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The binary under test: `YUNZHI_AGENT_BIN` when set, else cargo's build.
+/// A binary or runner that was asked for but is not there fails every test
+/// with what to do, rather than quietly testing something else.
+fn agent_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let Some(bin) = env_var("YUNZHI_AGENT_BIN") else {
+            return PathBuf::from(env!("CARGO_BIN_EXE_yunzhi-agent"));
+        };
+        let bin = PathBuf::from(bin);
+        assert!(
+            bin.is_file(),
+            "YUNZHI_AGENT_BIN={} does not exist; build it with crates/yunzhi-agent/dist/build-static.sh",
+            bin.display()
+        );
+        if let Some(runner) = env_var("YUNZHI_AGENT_RUNNER") {
+            let works = Command::new(&runner)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(works, "YUNZHI_AGENT_RUNNER={runner} does not run; install it (qemu-aarch64: apt-get install qemu-user)");
+        }
+        eprintln!("binary under test: {} (runner: {:?})", bin.display(), env_var("YUNZHI_AGENT_RUNNER"));
+        bin
+    })
+}
+
 fn agent_command(server: &Server, state_dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_yunzhi-agent"));
+    let mut cmd = match env_var("YUNZHI_AGENT_RUNNER") {
+        Some(runner) => {
+            let mut cmd = Command::new(runner);
+            cmd.arg(agent_bin());
+            cmd
+        }
+        None => Command::new(agent_bin()),
+    };
     cmd.args(["--server", &server.url, "--state-dir"]).arg(state_dir).args(args);
     for proxy in ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"] {
         cmd.env_remove(proxy);
@@ -143,7 +188,7 @@ fn mode(path: &Path) -> u32 {
 }
 
 fn binary_sm3() -> String {
-    let bytes = std::fs::read(env!("CARGO_BIN_EXE_yunzhi-agent")).expect("read the binary");
+    let bytes = std::fs::read(agent_bin()).expect("read the binary");
     Sm3::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
