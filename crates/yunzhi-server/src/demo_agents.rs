@@ -245,19 +245,8 @@ async fn submit(
         readings,
         source: "agent",
     };
-    // Wait for room rather than drop: this is the demo's own history.
-    loop {
-        match state.ingest.submit(batch.clone()) {
-            Ok(done) => {
-                done.await
-                    .map_err(|_| anyhow::anyhow!("the ingest writer stopped"))?
-                    .map_err(|e| anyhow::anyhow!(e))?;
-                return Ok(());
-            }
-            Err(crate::ingest::Busy::Full) => tokio::time::sleep(Duration::from_millis(200)).await,
-            Err(crate::ingest::Busy::Closed) => anyhow::bail!("the ingest writer stopped"),
-        }
-    }
+    state.ingest.submit_and_wait(batch).await?;
+    Ok(())
 }
 
 /// This minute's reading of every reporting host.

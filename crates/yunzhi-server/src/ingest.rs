@@ -90,6 +90,26 @@ impl Ingest {
     }
 }
 
+impl Ingest {
+    /// Queues a report the server made itself (the demo's agents, the
+    /// remote-write inbox), waiting for room rather than refusing it, and
+    /// returns once it is stored.
+    pub async fn submit_and_wait(&self, batch: Batch) -> anyhow::Result<Applied> {
+        loop {
+            match self.submit(batch.clone()) {
+                Ok(done) => {
+                    return done
+                        .await
+                        .map_err(|_| anyhow::anyhow!("the ingest writer stopped"))?
+                        .map_err(|e| anyhow::anyhow!(e));
+                }
+                Err(Busy::Full) => tokio::time::sleep(Duration::from_millis(100)).await,
+                Err(Busy::Closed) => anyhow::bail!("the ingest writer stopped"),
+            }
+        }
+    }
+}
+
 /// Starts the writer; it stops when `stop` turns true, after applying what it holds.
 pub fn spawn(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     let rx = state.ingest.waiting.lock().ok().and_then(|mut w| w.take());

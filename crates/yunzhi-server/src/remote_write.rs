@@ -401,18 +401,8 @@ async fn store_readings(
         readings,
         source: "remote_write",
     };
-    loop {
-        match state.ingest.submit(batch.clone()) {
-            Ok(done) => {
-                done.await
-                    .map_err(|_| anyhow::anyhow!("the ingest writer stopped"))?
-                    .map_err(|e| anyhow::anyhow!(e))?;
-                return Ok(());
-            }
-            Err(crate::ingest::Busy::Full) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
-            Err(crate::ingest::Busy::Closed) => anyhow::bail!("the ingest writer stopped"),
-        }
-    }
+    state.ingest.submit_and_wait(batch).await?;
+    Ok(())
 }
 
 #[cfg(test)]

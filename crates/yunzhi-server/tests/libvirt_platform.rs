@@ -36,12 +36,7 @@ async fn hosts_live_their_whole_life_on_a_libvirt_platform(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let node = dir.path().join("node.xml");
     std::fs::write(&node, NODE).unwrap();
-    let settings = yunzhi_server::Settings {
-        demo: true,
-        job_retry_base: jiff::SignedDuration::from_millis(50),
-        ..Default::default()
-    };
-    let s = TestServer::start(backend, settings).await;
+    let s = TestServer::demo_quick_jobs(backend).await;
     let ca = s.login("cloud_admin").await;
     let clerk = s.login("unit1_user").await;
     let body = json!({"name": "KVM 一区", "arch": "x86_64", "driver": "libvirt",
@@ -53,13 +48,8 @@ async fn hosts_live_their_whole_life_on_a_libvirt_platform(backend: Backend) {
     let bad = json!({"config": {"domain_type": "test", "storage_pol": "default"}});
     let r = s.patch(&ca, &format!("/api/v1/platforms/{pid}"), bad).await.expect(422);
     assert_eq!(r.body["field"], "config", "a misspelt setting is named: {}", r.body);
-    for p in s.all(&ca, "/api/v1/platforms").await {
-        if p["driver"] == "simulator" && p["arch"] == "x86_64" {
-            s.patch(&ca, &format!("/api/v1/platforms/{}", p["id"]), json!({"state": "draining"}))
-                .await
-                .expect(200);
-        }
-    }
+    // Only the new platform takes new x86 hosts.
+    s.drain_simulated_x86(&ca).await;
     let system = s.approved_system(&clerk, "区级KVM试点", (8, 16, 60), Some("QP-2026-015")).await;
     // The test hypervisor's pools hold 100 GiB: small hosts.
     let small = json!({"code": "ecs.x86.kvm2", "kind": "cloud_host", "name": "KVM 小型主机", "name_en": "small KVM host",

@@ -14,12 +14,7 @@ on_both_backends!(hosts_live_their_whole_life_on_an_openstack_platform);
 
 async fn hosts_live_their_whole_life_on_an_openstack_platform(backend: Backend) {
     let cloud = StandIn::start().await;
-    let settings = yunzhi_server::Settings {
-        demo: true,
-        job_retry_base: jiff::SignedDuration::from_millis(50),
-        ..Default::default()
-    };
-    let s = TestServer::start(backend, settings).await;
+    let s = TestServer::demo_quick_jobs(backend).await;
     let ca = s.login("cloud_admin").await;
     let clerk = s.login("unit1_user").await;
     let body = json!({"name": "OpenStack 政务云一区", "arch": "x86_64", "driver": "openstack",
@@ -29,14 +24,8 @@ async fn hosts_live_their_whole_life_on_an_openstack_platform(backend: Backend) 
         "credentials": {"type": "application_credential", "id": APP_CREDENTIAL_ID, "secret": APP_CREDENTIAL_SECRET}});
     let platform = s.post(&ca, "/api/v1/platforms", body).await.expect(201).body;
     let pid = platform["id"].clone();
-    // Only the OpenStack platform takes new x86 hosts.
-    for p in s.all(&ca, "/api/v1/platforms").await {
-        if p["driver"] == "simulator" && p["arch"] == "x86_64" {
-            s.patch(&ca, &format!("/api/v1/platforms/{}", p["id"]), json!({"state": "draining"}))
-                .await
-                .expect(200);
-        }
-    }
+    // Only the new platform takes new x86 hosts.
+    s.drain_simulated_x86(&ca).await;
     let system = s.approved_system(&clerk, "社保查询（OpenStack）", (16, 32, 800), Some("QP-2026-012")).await;
     let host = s.catalog_id(&clerk, "ecs.x86.c2m4").await;
     let id = s.file_request(&clerk, common::ask(system, host, 3, "new")).await;

@@ -21,14 +21,6 @@ on_both_backends!(
     a_host_is_resized_within_its_quota_through_its_platform,
 );
 
-fn settings() -> yunzhi_server::Settings {
-    yunzhi_server::Settings {
-        demo: true,
-        job_retry_base: jiff::SignedDuration::from_millis(50),
-        ..Default::default()
-    }
-}
-
 /// Runs a reconciliation of `platform` and waits for its job to finish.
 async fn reconcile(s: &TestServer, ca: &str, platform: i64) {
     let job = s.post(ca, &format!("/api/v1/platforms/{platform}/reconcile"), json!(null)).await.expect(202);
@@ -51,7 +43,7 @@ async fn resource_state(s: &TestServer, token: &str, id: i64) -> String {
 }
 
 async fn the_inventory_pass_reports_orphans_and_missing_resources_and_corrects_states(backend: Backend) {
-    let s = TestServer::start(backend, settings()).await;
+    let s = TestServer::demo_quick_jobs(backend).await;
     let ca = s.login("cloud_admin").await;
     let clerk = s.login("unit1_user").await;
     let x86 = s.all(&ca, "/api/v1/platforms").await.into_iter().find(|p| p["arch"] == "x86_64").unwrap();
@@ -136,7 +128,7 @@ async fn the_inventory_pass_reports_orphans_and_missing_resources_and_corrects_s
 }
 
 async fn suspend_and_resume_go_through_the_platform_as_jobs(backend: Backend) {
-    let s = TestServer::start(backend, settings()).await;
+    let s = TestServer::demo_quick_jobs(backend).await;
     let ca = s.login("cloud_admin").await;
     let clerk = s.login("unit1_user").await;
     let host = s
@@ -174,7 +166,7 @@ async fn suspend_and_resume_go_through_the_platform_as_jobs(backend: Backend) {
 }
 
 async fn five_racing_final_approvals_produce_exactly_the_approved_resources(backend: Backend) {
-    let s = TestServer::start(backend, settings()).await;
+    let s = TestServer::demo_quick_jobs(backend).await;
     let clerk = s.login("unit1_user").await;
     let host = s.catalog_id(&clerk, "ecs.x86.c2m4").await;
     let mut ids = Vec::new();
@@ -220,7 +212,7 @@ async fn five_racing_final_approvals_produce_exactly_the_approved_resources(back
 }
 
 async fn an_arm_systems_hosts_land_only_on_arm_platforms(backend: Backend) {
-    let s = TestServer::start(backend, settings()).await;
+    let s = TestServer::demo_quick_jobs(backend).await;
     let ca = s.login("cloud_admin").await;
     let clerk = s.login("unit1_user").await;
     // A second x86 platform, nearly empty: the least loaded overall, yet no place for ARM hosts.
@@ -246,7 +238,7 @@ async fn an_arm_systems_hosts_land_only_on_arm_platforms(backend: Backend) {
 }
 
 async fn platform_credentials_are_sealed_and_never_shown(backend: Backend) {
-    let s = TestServer::start(backend, settings()).await;
+    let s = TestServer::demo_quick_jobs(backend).await;
     let ca = s.login("cloud_admin").await;
     let base = json!({"name": "OpenStack 一区", "arch": "x86_64", "driver": "openstack",
         "endpoint": "http://127.0.0.1:9/v3", "capacity": {"vcpu": 64, "memory_gib": 256, "storage_gib": 4000},
@@ -284,7 +276,7 @@ async fn platform_credentials_are_sealed_and_never_shown(backend: Backend) {
 }
 
 async fn the_demo_hosts_are_used_as_their_profiles_say(backend: Backend) {
-    let s = TestServer::start(backend, settings()).await;
+    let s = TestServer::demo_quick_jobs(backend).await;
     let ca = s.login("cloud_admin").await;
     let systems = s.all(&ca, "/api/v1/systems").await;
     let id_of = |name: &str| systems.iter().find(|x| x["name"] == name).unwrap()["id"].clone();
@@ -306,7 +298,7 @@ async fn the_demo_hosts_are_used_as_their_profiles_say(backend: Backend) {
 }
 
 async fn a_host_is_resized_within_its_quota_through_its_platform(backend: Backend) {
-    let s = TestServer::start(backend, settings()).await;
+    let s = TestServer::demo_quick_jobs(backend).await;
     let ca = s.login("cloud_admin").await;
     let clerk = s.login("unit1_user").await;
     let system = s.approved_system(&clerk, "规格调整系统", (8, 16, 400), Some("QP-2026-014")).await;

@@ -165,6 +165,16 @@ impl TestServer {
         Self::start(backend, Settings { demo: true, ..Settings::default() }).await
     }
 
+    /// The demo district, with failed jobs tried again within milliseconds.
+    pub async fn demo_quick_jobs(backend: Backend) -> TestServer {
+        let settings = Settings {
+            demo: true,
+            job_retry_base: jiff::SignedDuration::from_millis(50),
+            ..Settings::default()
+        };
+        Self::start(backend, settings).await
+    }
+
     pub async fn start(backend: Backend, settings: Settings) -> TestServer {
         log_when_asked();
         let db = TestDb::new(backend).await;
@@ -388,6 +398,17 @@ impl TestServer {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         panic!("job {id} never finished");
+    }
+
+    /// Drains the simulated x86 platforms (as `token`, the cloud admin), so
+    /// new x86 hosts go to the other platforms.
+    pub async fn drain_simulated_x86(&self, token: &str) {
+        for p in self.all(token, "/api/v1/platforms").await {
+            if p["driver"] == "simulator" && p["arch"] == "x86_64" {
+                let path = format!("/api/v1/platforms/{}", p["id"]);
+                self.patch(token, &path, serde_json::json!({"state": "draining"})).await.expect(200);
+            }
+        }
     }
 
     /// Every page of a list, following `next_cursor`.
