@@ -15,12 +15,18 @@ pub fn district_zone() -> TimeZone {
     TimeZone::get("Asia/Shanghai").unwrap_or(TimeZone::fixed(jiff::tz::offset(8)))
 }
 
+/// The district's date at `at`: the day a reading, a deadline or a rollup
+/// belongs to.
+pub fn district_date(at: Timestamp) -> Date {
+    at.to_zoned(district_zone()).date()
+}
+
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> Timestamp;
 
     /// The date in Shanghai.
     fn today(&self) -> Date {
-        self.now().to_zoned(district_zone()).date()
+        district_date(self.now())
     }
 }
 

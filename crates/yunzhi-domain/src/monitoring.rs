@@ -160,6 +160,21 @@ impl Rollup {
         self.sessions_max = self.sessions_max.max(o.sessions_max);
     }
 
+    /// This day's summary as the efficiency rules read it.
+    pub fn daily_stats(&self, day: jiff::civil::Date) -> crate::efficiency::DailyStats {
+        crate::efficiency::DailyStats {
+            day,
+            samples: u32::try_from(self.samples).unwrap_or(u32::MAX),
+            cpu_avg: self.cpu_avg(),
+            cpu_max: self.cpu_max,
+            cpu_p95: self.cpu_quantile(0.95),
+            memory_avg: self.memory_avg(),
+            net_bytes: self.net_bytes,
+            disk_bytes: self.disk_bytes,
+            sessions_max: u32::try_from(self.sessions_max).unwrap_or(u32::MAX),
+        }
+    }
+
     pub fn cpu_avg(&self) -> f64 {
         if self.samples == 0 { 0.0 } else { self.cpu_sum / self.samples as f64 }
     }

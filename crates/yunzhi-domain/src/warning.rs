@@ -158,6 +158,16 @@ impl Step {
     }
 }
 
+/// How recently a finding must have been seen for its rule to still hold:
+/// the analysis runs every hour, so two passes.
+pub const STILL_HOLDS_WITHIN: jiff::SignedDuration = jiff::SignedDuration::from_hours(2);
+
+/// Whether the rule behind a warning still finds what it found, at the
+/// deadline's check: its finding was seen again by the latest analyses.
+pub fn rule_still_holds(finding_last_seen: jiff::Timestamp, now: jiff::Timestamp) -> bool {
+    finding_last_seen >= now - STILL_HOLDS_WITHIN
+}
+
 /// Where `step` takes a warning in `state` whose last answer was `answer`,
 /// or why it cannot be taken now (409 `wrong_state`, citing Art. 14).
 pub fn next(state: WarningState, answer: Option<Answer>, step: Step) -> Result<WarningState, FieldError> {
@@ -232,6 +242,13 @@ mod tests {
         let e = next(S::Open, None, Step::ProposeSuspension).unwrap_err();
         assert_eq!((e.code, e.article), ("wrong_state", Some(14)));
         assert!(next(S::Closed, None, Step::Answer(Answer::Rectified)).is_err());
+    }
+
+    #[test]
+    fn a_finding_seen_within_the_last_two_hourly_analyses_still_holds_and_an_older_one_does_not() {
+        let now: jiff::Timestamp = "2026-11-26T10:00:00Z".parse().unwrap();
+        assert!(rule_still_holds(now - jiff::SignedDuration::from_mins(119), now));
+        assert!(!rule_still_holds(now - jiff::SignedDuration::from_mins(121), now));
     }
 
     #[test]

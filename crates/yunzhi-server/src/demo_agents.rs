@@ -46,6 +46,19 @@ enum Behaviour {
     Altered,
 }
 
+impl Behaviour {
+    /// The digest this host's agent reports: the released build's, or an
+    /// altered one's.
+    fn digest(self) -> String {
+        match self {
+            Behaviour::Altered => {
+                data_encoding::HEXLOWER.encode(&Sm3::digest(b"a rebuilt agent nobody released"))
+            }
+            _ => demo_agent_digest(),
+        }
+    }
+}
+
 fn reading(at: Timestamp, s: &GuestSample) -> Reading {
     Reading {
         at,
@@ -124,11 +137,7 @@ async fn seed(state: &AppState, hosts: &[(ResourceRecord, Behaviour)]) -> anyhow
     let ctx = AuditCtx::system("demo-agents", now);
     for (host, behaviour) in hosts {
         let credential = crate::auth::new_token()?;
-        let digest = if *behaviour == Behaviour::Altered {
-            data_encoding::HEXLOWER.encode(&Sm3::digest(b"a rebuilt agent nobody released"))
-        } else {
-            demo_agent_digest()
-        };
+        let digest = behaviour.digest();
         let mut tx = state.store.begin().await?;
         let e = Enrolment {
             resource_id: host.id,
@@ -228,17 +237,13 @@ async fn submit(
     if readings.is_empty() {
         return Ok(());
     }
-    let binary_sm3 = if behaviour == Behaviour::Altered {
-        data_encoding::HEXLOWER.encode(&Sm3::digest(b"a rebuilt agent nobody released"))
-    } else {
-        demo_agent_digest()
-    };
+    let binary_sm3 = behaviour.digest();
     let batch = Batch {
         resource_id: host.id,
         sequence: None,
         boot_id: None,
-        version: DEMO_AGENT_VERSION.into(),
-        binary_sm3,
+        version: Some(DEMO_AGENT_VERSION.into()),
+        binary_sm3: Some(binary_sm3),
         sent_at: now,
         received_at: now,
         dropped_batches: 0,

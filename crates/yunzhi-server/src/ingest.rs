@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::{mpsc, oneshot, watch};
+use yunzhi_domain::clock::district_date;
 use yunzhi_domain::monitoring::{Reading, Rollup, span_of};
 use yunzhi_store::{AgentRecord, AgentUpdate, Span};
 
@@ -32,8 +33,10 @@ pub struct Batch {
     /// The agent's batch number; `None` for senders without one (remote-write).
     pub sequence: Option<i64>,
     pub boot_id: Option<String>,
-    pub version: String,
-    pub binary_sm3: String,
+    /// The agent's version and binary digest; `None` from senders that are
+    /// not Yunzhi agents (remote-write), which are not judged on them.
+    pub version: Option<String>,
+    pub binary_sm3: Option<String>,
     pub sent_at: Timestamp,
     pub received_at: Timestamp,
     pub dropped_batches: i64,
@@ -159,11 +162,6 @@ fn hour_of(at: Timestamp) -> i64 {
     ms - ms.rem_euclid(3_600_000)
 }
 
-/// The day `at` falls on, in Beijing time (UTC+8 all year).
-pub fn day_of(at: Timestamp) -> jiff::civil::Date {
-    at.to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(8))).date()
-}
-
 /// Applies a group of reports in one transaction.
 async fn apply(state: &AppState, batches: &[&Batch]) -> anyhow::Result<Vec<Applied>> {
     let mut tx = state.store.begin().await?;
@@ -176,6 +174,9 @@ async fn apply(state: &AppState, batches: &[&Batch]) -> anyhow::Result<Vec<Appli
             Some(a) => a.clone(),
             None => match tx.agent_for_update(b.resource_id).await? {
                 Some(a) => a,
+                // A sender without enrolment (remote-write) gets the host's
+                // record on its first reading: it keeps what was received.
+                None if b.sequence.is_none() => tx.feed_record(b.resource_id, b.received_at).await?,
                 None => anyhow::bail!("resource {} has no agent", b.resource_id),
             },
         };
@@ -211,7 +212,7 @@ async fn apply(state: &AppState, batches: &[&Batch]) -> anyhow::Result<Vec<Appli
             }
             let seconds = span_of(previous, r.at, INTERVAL, MAX_SPAN);
             hourly.entry((b.resource_id, hour_of(r.at))).or_default().add(r, seconds);
-            daily.entry((b.resource_id, day_of(r.at).to_string())).or_default().add(r, seconds);
+            daily.entry((b.resource_id, district_date(r.at).to_string())).or_default().add(r, seconds);
             previous = Some(r.at);
             accepted += 1;
         }

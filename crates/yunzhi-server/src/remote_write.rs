@@ -372,29 +372,12 @@ async fn store_readings(
     readings: Vec<Reading>,
     now: Timestamp,
 ) -> anyhow::Result<()> {
-    // A host without an agent gets its record on its first remote-write reading.
-    if state.store.agent(resource).await?.is_none() {
-        let ctx = yunzhi_store::AuditCtx::system("remote-write", now);
-        let mut tx = state.store.begin().await?;
-        let Some(res) = tx.resource(resource).await? else { return Ok(()) };
-        let credential = crate::auth::token_digest(&crate::auth::new_token()?);
-        let e = yunzhi_store::Enrolment {
-            resource_id: resource,
-            credential_digest: &credential,
-            hostname: &res.name,
-            machine_id: None,
-            version: "remote-write",
-            binary_sm3: "",
-        };
-        tx.enroll_agent(&ctx, res.unit_id.0, &e).await?;
-        tx.commit().await?;
-    }
     let batch = crate::ingest::Batch {
         resource_id: resource,
         sequence: None,
         boot_id: None,
-        version: "remote-write".into(),
-        binary_sm3: String::new(),
+        version: None,
+        binary_sm3: None,
         sent_at: now,
         received_at: now,
         dropped_batches: 0,

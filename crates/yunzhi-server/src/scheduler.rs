@@ -148,7 +148,7 @@ async fn expiries(state: &AppState, report: &mut TickReport) -> anyhow::Result<(
     }
     let mut tx = state.store.begin().await?;
     for ((system, expires_on), ids) in &by_expiry {
-        let unit = resources.iter().find(|r| r.id == ids[0]).map(|r| r.unit_id);
+        let Some(unit) = resources.iter().find(|r| r.id == ids[0]).map(|r| r.unit_id) else { continue };
         let reclaim_on = expires_on.checked_add(grace.days()).unwrap_or(*expires_on);
         for (n, notice_on) in request::expiry_notice_dates(*expires_on).iter().enumerate() {
             if today >= *notice_on && today < *expires_on {
@@ -164,9 +164,7 @@ async fn expiries(state: &AppState, report: &mut TickReport) -> anyhow::Result<(
                     link: Some(format!("/api/v1/resources?system_id={system}")),
                     dedup_key: Some(format!("expiring:{system}:{expires_on}:{n}")),
                 };
-                for role in [Role::UnitUser, Role::UnitAdmin] {
-                    report.notices += tx.notify_role(role, unit, &notice, at).await?;
-                }
+                report.notices += tx.notify_unit(unit, &notice, at).await?;
             }
         }
     }

@@ -50,8 +50,9 @@ async fn an_enrolled_agent_reports_and_its_readings_roll_up_by_hour_and_day(back
     let host = host_of_unit1(&s).await["id"].as_i64().unwrap();
     let credential = enrol(&s, host).await;
     let now = s.state().now();
-    // Ten readings a minute apart: CPU 0, 10, … 90 %.
-    let start = now - SignedDuration::from_mins(10);
+    // Ten readings a minute apart, all in the hour before this one: CPU 0, 10, … 90 %.
+    let this_hour = now.as_millisecond() - now.as_millisecond().rem_euclid(3_600_000);
+    let start = Timestamp::from_millisecond(this_hour - 3_600_000).unwrap() + SignedDuration::from_mins(5);
     let samples: Vec<Value> =
         (0..10).map(|i| reading(start + SignedDuration::from_mins(i), 10.0 * i as f64)).collect();
     let r = s.post(&credential, "/api/v1/agent/report", report(1, samples, now)).await.expect(202);
@@ -63,18 +64,16 @@ async fn an_enrolled_agent_reports_and_its_readings_roll_up_by_hour_and_day(back
     assert_eq!(total, 10);
     let hours = s.get(&clerk, &format!("/api/v1/resources/{host}/metrics?span=hour")).await.expect(200).body;
     let hours = hours.as_array().unwrap();
-    assert!(!hours.is_empty() && hours.len() <= 2, "ten minutes fall in one or two hours: {hours:?}");
-    if hours.len() == 1 {
-        let h = &hours[0];
-        assert_eq!(
-            (h["cpu_max"].as_f64(), h["cpu_min"].as_f64(), h["cpu_avg"].as_f64()),
-            (Some(90.0), Some(0.0), Some(45.0))
-        );
-        assert_eq!(h["cpu_p95"].as_f64(), Some(90.0));
-        // The first reading stands for one minute (no previous one), each next for its minute.
-        assert_eq!(h["net_bytes"].as_f64(), Some(2000.0 * 60.0 * 10.0));
-        assert_eq!(h["sessions_max"].as_u64(), Some(2));
-    }
+    assert_eq!(hours.len(), 1, "ten minutes of one hour: {hours:?}");
+    let h = &hours[0];
+    assert_eq!(
+        (h["cpu_max"].as_f64(), h["cpu_min"].as_f64(), h["cpu_avg"].as_f64()),
+        (Some(90.0), Some(0.0), Some(45.0))
+    );
+    assert_eq!(h["cpu_p95"].as_f64(), Some(90.0));
+    // The first reading stands for one minute (no previous one), each next for its minute.
+    assert_eq!(h["net_bytes"].as_f64(), Some(2000.0 * 60.0 * 10.0));
+    assert_eq!(h["sessions_max"].as_u64(), Some(2));
     let agent = s.get(&clerk, &format!("/api/v1/resources/{host}/agent")).await.expect(200).body;
     assert_eq!((agent["last_sequence"].as_i64(), agent["binary_sm3"].as_str()), (Some(1), Some(SM3)));
     assert!(agent["last_report_at"].is_string());
@@ -109,14 +108,17 @@ async fn an_enrolment_code_is_for_one_host_of_ones_own_unit_and_works_once(backe
     let other_admin = s.login("unit2_admin").await;
     s.post(&other_admin, &format!("/api/v1/resources/{host}/enrollment"), json!(null)).await.expect(404);
     let admin = s.login("unit1_admin").await;
-    let storage = s.all(&admin, "/api/v1/resources").await.into_iter().find(|r| r["kind"] != "cloud_host");
-    if let Some(storage) = storage {
-        let r = s
-            .post(&admin, &format!("/api/v1/resources/{}/enrollment", storage["id"]), json!(null))
-            .await
-            .expect(409);
-        assert_eq!(r.code(), "not_a_host");
-    }
+    let storage = s
+        .all(&admin, "/api/v1/resources")
+        .await
+        .into_iter()
+        .find(|r| r["kind"] != "cloud_host")
+        .expect("the demo gives unit 1 block storage");
+    let r = s
+        .post(&admin, &format!("/api/v1/resources/{}/enrollment", storage["id"]), json!(null))
+        .await
+        .expect(409);
+    assert_eq!(r.code(), "not_a_host");
     let ca = s.login("cloud_admin").await;
     let code =
         s.post(&ca, &format!("/api/v1/resources/{host}/enrollment"), json!(null)).await.expect(201).body;

@@ -50,7 +50,7 @@ async fn zombie_host(s: &TestServer) -> Value {
     let host = hosts.into_iter().find(|r| r["kind"] == "cloud_host" && steady(&r["system_id"])).unwrap();
     let id = host["id"].as_i64().unwrap();
     let store = Store::open(s.db_url()).await.unwrap();
-    let today = yunzhi_server::ingest::day_of(s.state().now());
+    let today = yunzhi_domain::clock::district_date(s.state().now());
     let mut tx = store.begin().await.unwrap();
     for n in 1..=45 {
         let day = today.checked_sub(n.days()).unwrap();

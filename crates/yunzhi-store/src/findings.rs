@@ -69,11 +69,7 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::corrupt(format!("findings.{what}: {e}"))
 }
 
-pub(crate) fn finding_row(row: &AnyRow) -> Result<FindingRecord> {
-    finding(row)
-}
-
-fn finding(row: &AnyRow) -> Result<FindingRecord> {
+pub(crate) fn finding(row: &AnyRow) -> Result<FindingRecord> {
     Ok(FindingRecord {
         id: row.try_get("id")?,
         kind: FindingKind::parse("kind", &row.try_get::<String, _>("kind")?)

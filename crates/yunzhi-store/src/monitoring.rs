@@ -65,8 +65,9 @@ pub struct Enrolment<'a> {
 pub struct AgentUpdate {
     pub last_sequence: i64,
     pub boot_id: Option<String>,
-    pub version: String,
-    pub binary_sm3: String,
+    /// `None` keeps what is recorded (senders that are not Yunzhi agents).
+    pub version: Option<String>,
+    pub binary_sm3: Option<String>,
     pub report_at: Timestamp,
     pub last_sample_at: Option<Timestamp>,
     pub sequence_reset: bool,
@@ -308,6 +309,22 @@ impl Tx {
         Ok(created)
     }
 
+    /// The record of a host fed by a sender without enrolment (Prometheus
+    /// remote-write): no credential works for it (its placeholder is not a
+    /// digest), no version or digest is claimed, so none is judged.
+    pub async fn feed_record(&mut self, resource_id: i64, at: jiff::Timestamp) -> Result<AgentRecord> {
+        let row = sqlx::query(
+            "INSERT INTO agents (resource_id, credential_digest, enrolled_at, last_sequence, sequence_resets, \
+             dropped_batches) VALUES ($1, $2, $3, 0, 0, 0) RETURNING *",
+        )
+        .bind(resource_id)
+        .bind(format!("no-credential:{resource_id}"))
+        .bind(at.as_millisecond())
+        .fetch_one(self.conn())
+        .await?;
+        agent(&row)
+    }
+
     /// A host's agent, locked for this transaction on PostgreSQL (SQLite
     /// has one writer): reports of one host are applied one after another.
     pub async fn agent_for_update(&mut self, resource_id: i64) -> Result<Option<AgentRecord>> {
@@ -321,14 +338,15 @@ impl Tx {
 
     pub async fn update_agent(&mut self, resource_id: i64, u: &AgentUpdate) -> Result<()> {
         sqlx::query(
-            "UPDATE agents SET last_sequence = $1, boot_id = $2, version = $3, binary_sm3 = $4, last_report_at = $5, \
+            "UPDATE agents SET last_sequence = $1, boot_id = $2, version = COALESCE($3, version), \
+             binary_sm3 = COALESCE($4, binary_sm3), last_report_at = $5, \
              last_sample_at = COALESCE($6, last_sample_at), sequence_resets = sequence_resets + $7, \
              last_clock_skew_ms = $8, dropped_batches = dropped_batches + $9 WHERE resource_id = $10",
         )
         .bind(u.last_sequence)
         .bind(u.boot_id.as_deref())
-        .bind(&u.version)
-        .bind(&u.binary_sm3)
+        .bind(u.version.as_deref())
+        .bind(u.binary_sm3.as_deref())
         .bind(u.report_at.as_millisecond())
         .bind(u.last_sample_at.map(|t| t.as_millisecond()))
         .bind(i64::from(u.sequence_reset))

@@ -131,6 +131,16 @@ impl Tx {
     /// Sends `notice` to every active holder of `role` — within `unit` for
     /// unit roles. Returns how many were told (duplicates of a keyed notice
     /// are skipped).
+    /// Tells a unit's staff (its clerks and its admin). Returns how many
+    /// were told.
+    pub async fn notify_unit(&mut self, unit: UnitId, notice: &Notice, at: i64) -> Result<u64> {
+        let mut told = 0;
+        for role in [Role::UnitUser, Role::UnitAdmin] {
+            told += self.notify_role(role, Some(unit), notice, at).await?;
+        }
+        Ok(told)
+    }
+
     pub async fn notify_role(
         &mut self,
         role: Role,

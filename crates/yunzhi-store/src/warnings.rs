@@ -160,7 +160,7 @@ impl Tx {
         .fetch_optional(self.conn())
         .await?
         .ok_or_else(|| StoreError::Conflict(format!("finding {} was reviewed or changed meanwhile", current.id)))?;
-        let updated = crate::findings::finding_row(&row)?;
+        let updated = crate::findings::finding(&row)?;
         self.audit(
             ctx,
             Change {

@@ -4,11 +4,11 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use yunzhi_domain::FieldError;
 use yunzhi_domain::catalog::CatalogKind;
-use yunzhi_domain::clock::At;
+use yunzhi_domain::clock::{At, Clock};
 use yunzhi_domain::invalid::Checker;
 use yunzhi_domain::monitoring::{Reading, check_readings};
 use yunzhi_store::{AuditCtx, Enrolment};
@@ -187,14 +187,8 @@ pub async fn report(
     headers: HeaderMap,
     body: ApiJson<ReportInput>,
 ) -> ApiResult<(StatusCode, Json<Applied>)> {
-    let credential = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim().to_owned())
-        .unwrap_or_default();
-    let Some(resource_id) = state.store.agent_by_credential(&crate::auth::token_digest(&credential)).await?
+    let credential = crate::extract::bearer_token(&headers).unwrap_or_default();
+    let Some(resource_id) = state.store.agent_by_credential(&crate::auth::token_digest(credential)).await?
     else {
         return Err(ApiError::unauthorized(
             "invalid_credential",
@@ -221,8 +215,8 @@ pub async fn report(
         resource_id,
         sequence: Some(input.sequence),
         boot_id: input.boot_id,
-        version: input.version,
-        binary_sm3: input.binary_sm3,
+        version: Some(input.version),
+        binary_sm3: Some(input.binary_sm3),
         sent_at: input.sent_at,
         received_at: now,
         dropped_batches: input.dropped_batches,
@@ -317,17 +311,10 @@ pub async fn metrics(
         caller.actor.reader().ok_or_else(|| ApiError::forbidden("this role does not read resources"))?;
     let res = state.store.resource(reader.scope(), path_id(&id)?).await?.ok_or(ApiError::NotFound)?;
     let mut c = Checker::new();
-    let day = |field: &str, raw: &Option<String>, c: &mut Checker| -> Option<jiff::civil::Date> {
-        let raw = raw.as_deref()?;
-        match raw.parse() {
-            Ok(d) => Some(d),
-            Err(_) => {
-                c.push(FieldError::new(field, "not_a_date", format!("{field} must be a date YYYY-MM-DD")));
-                None
-            }
-        }
+    let day = |field: &str, raw: &Option<String>, c: &mut Checker| {
+        raw.as_deref().and_then(|r| c.take(yunzhi_domain::system::parse_date(field, r)))
     };
-    let to = day("to", &q.to, &mut c).unwrap_or_else(|| crate::ingest::day_of(state.now()));
+    let to = day("to", &q.to, &mut c).unwrap_or_else(|| state.clock.today());
     let from = day("from", &q.from, &mut c).unwrap_or_else(|| to.saturating_sub(jiff::Span::new().days(30)));
     let hourly = match q.span.as_deref() {
         None | Some("day") => false,
@@ -349,7 +336,7 @@ pub async fn metrics(
     }
     c.finish()?;
     if hourly {
-        let tz = jiff::tz::TimeZone::fixed(jiff::tz::offset(8));
+        let tz = yunzhi_domain::clock::district_zone();
         let start = from.to_zoned(tz.clone()).map_err(|e| ApiError::Internal(e.into()))?.timestamp();
         let end =
             to.tomorrow().and_then(|d| d.to_zoned(tz)).map_err(|e| ApiError::Internal(e.into()))?.timestamp();

@@ -93,14 +93,8 @@ pub async fn revoke_token(
         (status = 400, description = "Not snappy protobuf, or not a WriteRequest (not worth retrying)", body = crate::error::Problem),
         (status = 401, description = "Unknown or revoked ingest token", body = crate::error::Problem)))]
 pub async fn write(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<StatusCode> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim().to_owned())
-        .unwrap_or_default();
-    let Some(sender) = state.store.ingest_token_by_digest(&crate::auth::token_digest(&token)).await? else {
+    let token = crate::extract::bearer_token(&headers).unwrap_or_default();
+    let Some(sender) = state.store.ingest_token_by_digest(&crate::auth::token_digest(token)).await? else {
         return Err(ApiError::unauthorized(
             "invalid_ingest_token",
             "this ingest token is unknown or was revoked",

@@ -514,9 +514,7 @@ pub async fn decide(
         link: Some(format!("/api/v1/requests/{}", decided.id)),
         dedup_key: None,
     };
-    for unit_role in [Role::UnitUser, Role::UnitAdmin] {
-        tx.notify_role(unit_role, Some(decided.unit_id), &told, now).await?;
-    }
+    tx.notify_unit(decided.unit_id, &told, now).await?;
     tx.commit().await?;
     state.worker.notify_one();
     Ok(Json(view(&calendar, today, decided)))

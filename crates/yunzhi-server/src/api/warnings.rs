@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use serde::Deserialize;
 use yunzhi_domain::FieldError;
 use yunzhi_domain::access::Scope;
-use yunzhi_domain::clock::At;
+use yunzhi_domain::clock::{At, Clock};
 use yunzhi_domain::finding::FindingState;
 use yunzhi_domain::invalid::Checker;
 use yunzhi_domain::resource::ResourceState;
@@ -35,13 +35,6 @@ pub struct Reviewed {
     pub finding: FindingRecord,
     /// The warning a confirmed finding about a unit's system became.
     pub warning: Option<WarningRecord>,
-}
-
-async fn tell_unit(tx: &mut Tx, unit: yunzhi_domain::ids::UnitId, notice: &Notice, at: i64) -> ApiResult<()> {
-    for role in [Role::UnitUser, Role::UnitAdmin] {
-        tx.notify_role(role, Some(unit), notice, at).await?;
-    }
-    Ok(())
 }
 
 #[utoipa::path(post, path = "/api/v1/findings/{id}/review", tag = "findings", request_body = ReviewInput,
@@ -95,7 +88,7 @@ pub async fn review(
     if let (FindingState::Confirmed, Some(unit)) = (decision, finding.unit_id) {
         let days = u32::try_from(state.settings.rectification_days).unwrap_or(10);
         let deadline = calendar
-            .due_on(crate::ingest::day_of(now), days)
+            .due_on(state.clock.today(), days)
             .map_err(|e| ApiError::Refused(e.field_error("deadline")))?;
         let requirement = if comment.is_empty() {
             format!("请于 {deadline} 前整改或说明情况（第十四条）。")
@@ -113,7 +106,7 @@ pub async fn review(
             link: Some(format!("/api/v1/warnings/{}", w.id)),
             dedup_key: Some(format!("warning:{}", w.id)),
         };
-        tell_unit(&mut tx, unit, &notice, now.as_millisecond()).await?;
+        tx.notify_unit(unit, &notice, now.as_millisecond()).await?;
         issued = Some(w);
     }
     tx.commit().await?;
@@ -297,7 +290,7 @@ pub async fn decide(
         link: Some(format!("/api/v1/warnings/{}", updated.id)),
         dedup_key: None,
     };
-    tell_unit(&mut tx, updated.unit_id, &notice, now.as_millisecond()).await?;
+    tx.notify_unit(updated.unit_id, &notice, now.as_millisecond()).await?;
     if to == WarningState::SuspensionProposed {
         tx.notify_role(Role::Office, None, &notice, now.as_millisecond()).await?;
     }
@@ -379,13 +372,12 @@ async fn resume_system(tx: &mut Tx, w: &WarningRecord, now: jiff::Timestamp) -> 
 /// becomes overdue if it still does. Returns how many changed.
 pub async fn check_deadlines(state: &AppState) -> anyhow::Result<u64> {
     let now = state.now();
-    let today = crate::ingest::day_of(now);
+    let today = state.clock.today();
     let due = state.store.warnings_due(today).await?;
     let mut changed = 0;
     for w in due {
         let finding = state.store.finding(Scope::AllUnits, w.finding_id).await?;
-        let rule_holds =
-            finding.is_some_and(|f| f.last_seen_at.0 >= now - jiff::SignedDuration::from_hours(2));
+        let rule_holds = finding.is_some_and(|f| warning::rule_still_holds(f.last_seen_at.0, now));
         let step = Step::DeadlinePassed { rule_holds };
         let Ok(to) = warning::next(w.state, w.answer, step) else { continue };
         let ctx = AuditCtx::system("scheduler", now);
@@ -418,9 +410,7 @@ pub async fn check_deadlines(state: &AppState) -> anyhow::Result<u64> {
             link: Some(format!("/api/v1/warnings/{}", updated.id)),
             dedup_key: Some(format!("warning-deadline:{}:{}", updated.id, to.code())),
         };
-        for role in [Role::UnitUser, Role::UnitAdmin] {
-            tx.notify_role(role, Some(updated.unit_id), &notice, now.as_millisecond()).await?;
-        }
+        tx.notify_unit(updated.unit_id, &notice, now.as_millisecond()).await?;
         if to == WarningState::Overdue {
             tx.notify_role(Role::CloudAdmin, None, &notice, now.as_millisecond()).await?;
         }

@@ -7,7 +7,6 @@ use jiff::Timestamp;
 use yunzhi_domain::access::Scope;
 use yunzhi_domain::request::RequestState;
 use yunzhi_domain::resource::ResourceState;
-use yunzhi_domain::role::Role;
 use yunzhi_drivers::DriverError;
 use yunzhi_store::{JobRecord, NewJob, Notice, ResourceRecord, Tx};
 
@@ -100,9 +99,7 @@ pub(super) async fn run(state: &AppState, job: &JobRecord) -> anyhow::Result<()>
         };
         let ctx = system_ctx(state);
         let mut tx = state.store.begin().await?;
-        for role in [Role::UnitUser, Role::UnitAdmin] {
-            tx.notify_role(role, Some(done.unit_id), &notice, ctx.at.as_millisecond()).await?;
-        }
+        tx.notify_unit(done.unit_id, &notice, ctx.at.as_millisecond()).await?;
         tx.commit().await?;
     }
     Ok(())
@@ -143,9 +140,7 @@ pub(super) async fn resize(state: &AppState, job: &JobRecord) -> anyhow::Result<
         link: Some(format!("/api/v1/resources/{}", done.id)),
         dedup_key: None,
     };
-    for role in [Role::UnitUser, Role::UnitAdmin] {
-        tx.notify_role(role, Some(done.unit_id), &notice, ctx.at.as_millisecond()).await?;
-    }
+    tx.notify_unit(done.unit_id, &notice, ctx.at.as_millisecond()).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -227,9 +222,7 @@ pub(super) async fn reclaim(state: &AppState, request_id: i64) -> anyhow::Result
         link: Some(format!("/api/v1/requests/{}", done.id)),
         dedup_key: Some(format!("fulfilled:{}", done.id)),
     };
-    for role in [Role::UnitUser, Role::UnitAdmin] {
-        tx.notify_role(role, Some(done.unit_id), &notice, ctx.at.as_millisecond()).await?;
-    }
+    tx.notify_unit(done.unit_id, &notice, ctx.at.as_millisecond()).await?;
     tx.commit().await?;
     tracing::info!(request = done.id, reclaimed = n, "reclaim carried out");
     Ok(())

@@ -7,6 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use jiff::ToSpan;
+use yunzhi_domain::clock::Clock;
 use yunzhi_domain::efficiency::{self, AgentState, DailyStats, Verdict};
 use yunzhi_domain::finding::FindingKind;
 use yunzhi_domain::resource::ResourceState;
@@ -57,20 +58,6 @@ pub async fn enqueue_analysis(
     Ok(job)
 }
 
-fn daily(day: jiff::civil::Date, r: &yunzhi_domain::monitoring::Rollup) -> DailyStats {
-    DailyStats {
-        day,
-        samples: u32::try_from(r.samples).unwrap_or(u32::MAX),
-        cpu_avg: r.cpu_avg(),
-        cpu_max: r.cpu_max,
-        cpu_p95: r.cpu_quantile(0.95),
-        memory_avg: r.memory_avg(),
-        net_bytes: r.net_bytes,
-        disk_bytes: r.disk_bytes,
-        sessions_max: u32::try_from(r.sessions_max).unwrap_or(u32::MAX),
-    }
-}
-
 /// The finding a verdict about `host` becomes.
 fn finding(host: &ResourceRecord, v: &Verdict) -> NewFinding {
     let mut evidence = v.evidence.clone();
@@ -100,7 +87,7 @@ pub(super) async fn run(state: &AppState) -> anyhow::Result<()> {
 pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
     let rules = &state.settings.efficiency;
     let now = state.now();
-    let today = crate::ingest::day_of(now);
+    let today = state.clock.today();
     let longest =
         rules.low_utilization.window_days.max(rules.long_term_low.window_days).max(rules.zombie.window_days);
     let from = today.checked_sub(i64::from(longest).days())?;
@@ -108,7 +95,7 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
     let hosts = state.store.live_hosts().await?;
     let mut rollups: HashMap<i64, Vec<DailyStats>> = HashMap::new();
     for (resource, day, r) in state.store.fleet_daily_rollups(from, to).await? {
-        rollups.entry(resource).or_default().push(daily(day, &r));
+        rollups.entry(resource).or_default().push(r.daily_stats(day));
     }
     let agents: HashMap<i64, yunzhi_store::AgentRecord> =
         state.store.agents_all().await?.into_iter().map(|a| (a.resource_id, a)).collect();

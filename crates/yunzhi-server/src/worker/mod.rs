@@ -152,6 +152,11 @@ pub fn resource_key(id: i64) -> String {
     format!("yz-res-{id}")
 }
 
+/// The resource a platform-side key names, if it is one of Yunzhi's.
+pub fn resource_of_key(key: &str) -> Option<i64> {
+    key.strip_prefix("yz-res-")?.parse().ok()
+}
+
 /// The driver of the platform `res` is placed on.
 async fn driver_of(state: &AppState, res: &ResourceRecord) -> anyhow::Result<Arc<dyn CloudDriver>> {
     let platform_id =

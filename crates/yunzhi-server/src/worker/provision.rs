@@ -7,7 +7,6 @@ use yunzhi_domain::clock::Clock;
 use yunzhi_domain::ids::CatalogItemId;
 use yunzhi_domain::request::{self, RequestKind, RequestState};
 use yunzhi_domain::resource::{ResourceState, place};
-use yunzhi_domain::role::Role;
 use yunzhi_drivers::ResourceSpec;
 use yunzhi_store::{AuditCtx, NewResource, Notice};
 
@@ -73,9 +72,7 @@ pub(super) async fn provision(state: &AppState, request_id: i64) -> anyhow::Resu
         link: Some(format!("/api/v1/resources?system_id={}", system.id)),
         dedup_key: Some(format!("fulfilled:{}", done.id)),
     };
-    for role in [Role::UnitUser, Role::UnitAdmin] {
-        tx.notify_role(role, Some(done.unit_id), &notice, ctx.at.as_millisecond()).await?;
-    }
+    tx.notify_unit(done.unit_id, &notice, ctx.at.as_millisecond()).await?;
     tx.commit().await?;
     tracing::info!(request = done.id, resources = n, "request carried out");
     Ok(())

@@ -68,11 +68,6 @@ pub async fn enqueue_reconciliations(
     Ok(queued)
 }
 
-/// The Yunzhi resource id in a platform-side key, if it is one of ours.
-fn resource_id(key: &str) -> Option<i64> {
-    key.strip_prefix("yz-res-")?.parse().ok()
-}
-
 pub(super) async fn run(state: &AppState, platform_id: PlatformId) -> anyhow::Result<()> {
     let platform = state
         .store
@@ -103,7 +98,7 @@ pub(super) async fn run(state: &AppState, platform_id: PlatformId) -> anyhow::Re
     let mut new_findings = 0;
     let mut tx = state.store.begin().await?;
     for remote in &remotes {
-        let id = resource_id(&remote.key);
+        let id = super::resource_of_key(&remote.key);
         if let Some(res) = id.and_then(|id| ours_by_id.get(&id)) {
             seen_ids.insert(res.id);
             report.known += 1;
