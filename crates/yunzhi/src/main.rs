@@ -117,6 +117,12 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Measures the performance figures on a generated fleet, side by side
+    /// with Prometheus from Debian (`prometheus`, `promtool`) on the same data.
+    Bench {
+        #[command(subcommand)]
+        which: Bench,
+    },
     /// Administrator's chores on the database, as the machine's operator.
     Admin {
         #[command(flatten)]
@@ -124,6 +130,16 @@ enum Command {
         #[command(subcommand)]
         chore: Chore,
     },
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Remote-write over HTTP to `yunzhi serve` and to Prometheus's receiver:
+    /// samples per server CPU-second, end to end to durable storage.
+    Ingest(yunzhi_bench::ingest::Args),
+    /// The fleet analysis from rollups and from raw storage, the same
+    /// question in PromQL, bytes per sample, and memory.
+    Fleet(yunzhi_bench::fleet::Args),
 }
 
 #[derive(Subcommand)]
@@ -207,6 +223,17 @@ async fn main() -> anyhow::Result<()> {
             };
             let key = store.secret_key()?;
             serve(store.url()?, key, Some(store.data.join("simulator")), demo, listen, limits, channels).await
+        }
+        Command::Bench { which } => {
+            let figures = match which {
+                Bench::Ingest(args) => yunzhi_bench::ingest::run(&args).await?,
+                Bench::Fleet(args) => yunzhi_bench::fleet::run(&args).await?,
+            };
+            println!();
+            for f in figures {
+                println!("{}", f.line());
+            }
+            Ok(())
         }
         Command::Demo { data, listen } => {
             let store = StoreArgs { data, database: None };

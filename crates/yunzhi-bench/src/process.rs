@@ -1,0 +1,73 @@
+//! What a process used, read from `/proc`: its CPU time and its memory.
+
+use anyhow::Context;
+
+/// Clock ticks per second of `/proc/<pid>/stat`'s times (`USER_HZ`), which
+/// Linux fixes at 100 for user space on every architecture it ships.
+const USER_HZ: f64 = 100.0;
+
+/// CPU seconds (user + system) the process `pid` has used so far, its
+/// threads included.
+pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    // The command name (field 2) may hold spaces and parentheses: count
+    // fields from the last ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).context("a /proc stat line without ')'")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After ')': state is field 3, so utime (14) and stime (15) are at 11 and 12.
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields.get(i).context("a short /proc stat line")?.parse::<u64>()? as f64)
+    };
+    Ok((ticks(11)? + ticks(12)?) / USER_HZ)
+}
+
+/// CPU seconds this process has used so far.
+pub fn own_cpu_seconds() -> anyhow::Result<f64> {
+    cpu_seconds(std::process::id())
+}
+
+/// Resident memory of `pid` now and at its peak, in bytes (`VmRSS`, `VmHWM`).
+pub fn memory(pid: u32) -> anyhow::Result<Memory> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    let kib = |key: &str| -> anyhow::Result<u64> {
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .with_context(|| format!("no {key} in /proc/{pid}/status"))?;
+        Ok(line.split_whitespace().nth(1).context("an empty status line")?.parse::<u64>()? * 1024)
+    };
+    Ok(Memory { resident: kib("VmRSS:")?, peak: kib("VmHWM:")? })
+}
+
+/// Resident memory of a process, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Memory {
+    pub resident: u64,
+    pub peak: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_loop_shows_up_as_cpu_time() {
+        let before = own_cpu_seconds().expect("own stat");
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < std::time::Duration::from_millis(300) {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+        let used = own_cpu_seconds().expect("own stat") - before;
+        assert!(used >= 0.1, "300 ms of spinning counted as {used} CPU seconds");
+    }
+
+    #[test]
+    fn the_own_memory_is_nonzero_and_the_peak_is_at_least_the_current() {
+        let m = memory(std::process::id()).expect("own status");
+        assert!(m.resident > 0);
+        assert!(m.peak >= m.resident);
+    }
+}
