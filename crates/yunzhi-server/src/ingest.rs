@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::{mpsc, oneshot, watch};
-use yunzhi_domain::clock::district_date;
+use yunzhi_domain::clock::{At, district_date};
 use yunzhi_domain::monitoring::{Reading, Rollup, span_of};
-use yunzhi_store::{AgentRecord, AgentUpdate, Span};
+use yunzhi_store::{AgentRecord, Span};
 
 use crate::state::AppState;
 
@@ -98,18 +98,44 @@ impl Ingest {
     /// remote-write inbox), waiting for room rather than refusing it, and
     /// returns once it is stored.
     pub async fn submit_and_wait(&self, batch: Batch) -> anyhow::Result<Applied> {
-        loop {
-            match self.submit(batch.clone()) {
-                Ok(done) => {
-                    return done
-                        .await
-                        .map_err(|_| anyhow::anyhow!("the ingest writer stopped"))?
-                        .map_err(|e| anyhow::anyhow!(e));
+        let mut applied = self.submit_all(vec![batch]).await?;
+        applied.pop().ok_or_else(|| anyhow::anyhow!("the ingest writer answered nothing"))
+    }
+
+    /// Queues many reports the server made itself, all at once so that the
+    /// writer stores them in a few groups, waiting for room when the queue
+    /// is full; returns once every one is stored, with their outcomes in order.
+    pub async fn submit_all(&self, batches: Vec<Batch>) -> anyhow::Result<Vec<Applied>> {
+        type Outcome = Result<Result<Applied, String>, oneshot::error::RecvError>;
+        let outcome = |o: Outcome| -> anyhow::Result<Applied> {
+            o.map_err(|_| anyhow::anyhow!("the ingest writer stopped"))?.map_err(|e| anyhow::anyhow!(e))
+        };
+        let mut waiting = std::collections::VecDeque::new();
+        let mut applied = Vec::with_capacity(batches.len());
+        for mut batch in batches {
+            loop {
+                let (done, rx) = oneshot::channel();
+                match self.queue.try_send(Pending { batch, done }) {
+                    Ok(()) => {
+                        waiting.push_back(rx);
+                        break;
+                    }
+                    Err(mpsc::error::TrySendError::Full(p)) => {
+                        batch = p.batch;
+                        // Room comes as the writer answers: wait for our oldest.
+                        match waiting.pop_front() {
+                            Some(rx) => applied.push(outcome(rx.await)?),
+                            None => tokio::time::sleep(Duration::from_millis(100)).await,
+                        }
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => anyhow::bail!("the ingest writer stopped"),
                 }
-                Err(Busy::Full) => tokio::time::sleep(Duration::from_millis(100)).await,
-                Err(Busy::Closed) => anyhow::bail!("the ingest writer stopped"),
             }
         }
+        for rx in waiting {
+            applied.push(outcome(rx.await)?);
+        }
+        Ok(applied)
     }
 }
 
@@ -162,23 +188,53 @@ fn hour_of(at: Timestamp) -> i64 {
     ms - ms.rem_euclid(3_600_000)
 }
 
-/// Applies a group of reports in one transaction.
+/// A reading as the raw store keeps it.
+fn raw_row(resource_id: i64, r: &Reading) -> yunzhi_rawstore::Row {
+    yunzhi_rawstore::Row {
+        resource_id,
+        at_ms: r.at.as_millisecond(),
+        cpu_pct: r.cpu_pct as f32,
+        memory_pct: r.memory_pct as f32,
+        disk_read_bps: r.disk_read_bps as f32,
+        disk_write_bps: r.disk_write_bps as f32,
+        net_rx_bps: r.net_rx_bps as f32,
+        net_tx_bps: r.net_tx_bps as f32,
+        sessions: r.sessions.min(u32::from(u16::MAX)) as u16,
+        listening: r.listening.min(u32::from(u16::MAX)) as u16,
+    }
+}
+
+/// Applies a group of reports in one transaction, in a fixed handful of
+/// statements however many reports the group holds: the agents' records
+/// are read (and locked) together, the rollups the readings fall in are
+/// read together, merged in memory and written back together. The raw
+/// readings reach the raw store's log before the transaction commits, so
+/// an acknowledged reading is in both; a reading logged by a group whose
+/// commit then failed comes again with the sender's retry and is kept once
+/// (the raw store keeps the last of equal readings when it seals a day).
 async fn apply(state: &AppState, batches: &[&Batch]) -> anyhow::Result<Vec<Applied>> {
+    let mut ids: Vec<i64> = batches.iter().map(|b| b.resource_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
     let mut tx = state.store.begin().await?;
-    let mut agents: HashMap<i64, AgentRecord> = HashMap::new();
+    let mut agents: HashMap<i64, AgentRecord> =
+        tx.agents_for_update(&ids).await?.into_iter().map(|a| (a.resource_id, a)).collect();
+    let mut touched: Vec<i64> = Vec::new();
     let mut hourly: BTreeMap<(i64, i64), Rollup> = BTreeMap::new();
     let mut daily: BTreeMap<(i64, String), Rollup> = BTreeMap::new();
+    let mut raw = Vec::new();
     let mut out = Vec::with_capacity(batches.len());
     for b in batches {
-        let agent = match agents.get(&b.resource_id) {
-            Some(a) => a.clone(),
-            None => match tx.agent_for_update(b.resource_id).await? {
-                Some(a) => a,
-                // A sender without enrolment (remote-write) gets the host's
-                // record on its first reading: it keeps what was received.
-                None if b.sequence.is_none() => tx.feed_record(b.resource_id, b.received_at).await?,
-                None => anyhow::bail!("resource {} has no agent", b.resource_id),
-            },
+        let agent = match agents.entry(b.resource_id) {
+            std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+            // A sender without enrolment (remote-write) gets the host's
+            // record on its first reading: it keeps what was received.
+            std::collections::hash_map::Entry::Vacant(new) if b.sequence.is_none() => {
+                new.insert(tx.feed_record(b.resource_id, b.received_at).await?)
+            }
+            std::collections::hash_map::Entry::Vacant(_) => {
+                anyhow::bail!("resource {} has no agent", b.resource_id)
+            }
         };
         // Times are kept to the millisecond; compare them so.
         let mut readings = b.readings.clone();
@@ -213,41 +269,64 @@ async fn apply(state: &AppState, batches: &[&Batch]) -> anyhow::Result<Vec<Appli
             let seconds = span_of(previous, r.at, INTERVAL, MAX_SPAN);
             hourly.entry((b.resource_id, hour_of(r.at))).or_default().add(r, seconds);
             daily.entry((b.resource_id, district_date(r.at).to_string())).or_default().add(r, seconds);
+            raw.push(raw_row(b.resource_id, r));
             previous = Some(r.at);
             accepted += 1;
         }
         let sequence = b.sequence.unwrap_or(agent.last_sequence);
-        let update = AgentUpdate {
-            last_sequence: sequence,
-            boot_id: b.boot_id.clone().or(agent.boot_id.clone()),
-            version: b.version.clone(),
-            binary_sm3: b.binary_sm3.clone(),
-            report_at: b.received_at,
-            last_sample_at: previous,
-            sequence_reset: reset,
-            clock_skew_ms: b.sent_at.duration_since(b.received_at).as_millis() as i64,
-            dropped_batches: b.dropped_batches,
-        };
-        tx.update_agent(b.resource_id, &update).await?;
-        let mut after = agent;
-        after.last_sequence = sequence;
-        after.last_sample_at = previous.map(yunzhi_domain::clock::At);
-        agents.insert(b.resource_id, after);
+        agent.last_sequence = sequence;
+        if b.boot_id.is_some() {
+            agent.boot_id = b.boot_id.clone();
+        }
+        // Senders that are not Yunzhi agents claim no build: what is recorded stays.
+        if b.version.is_some() {
+            agent.version = b.version.clone();
+        }
+        if b.binary_sm3.is_some() {
+            agent.binary_sm3 = b.binary_sm3.clone();
+        }
+        agent.last_report_at = Some(At(b.received_at));
+        agent.last_sample_at = previous.map(At);
+        agent.sequence_resets += i64::from(reset);
+        agent.last_clock_skew_ms = Some(b.sent_at.duration_since(b.received_at).as_millis() as i64);
+        agent.dropped_batches += b.dropped_batches;
+        touched.push(b.resource_id);
         out.push(Applied { accepted, next_sequence: sequence + 1, duplicate: false });
     }
-    for ((resource, hour), fresh) in hourly {
-        let key = hour.to_string();
-        let mut r = tx.rollup(Span::Hour, resource, &key).await?.unwrap_or_default();
-        r.merge(&fresh);
-        tx.put_rollup(Span::Hour, resource, &key, &r).await?;
-    }
-    for ((resource, day), fresh) in daily {
-        let mut r = tx.rollup(Span::Day, resource, &day).await?.unwrap_or_default();
-        r.merge(&fresh);
-        tx.put_rollup(Span::Day, resource, &day, &r).await?;
+    touched.sort_unstable();
+    touched.dedup();
+    let changed: Vec<AgentRecord> = touched.iter().filter_map(|id| agents.get(id).cloned()).collect();
+    tx.update_agents(&changed).await?;
+    let hourly: Vec<(i64, String, Rollup)> =
+        hourly.into_iter().map(|((id, hour), r)| (id, hour.to_string(), r)).collect();
+    merge_rollups(&mut tx, Span::Hour, hourly).await?;
+    merge_rollups(&mut tx, Span::Day, daily.into_iter().map(|((id, day), r)| (id, day, r)).collect()).await?;
+    if let Some(store) = state.raw.clone()
+        && !raw.is_empty()
+    {
+        tokio::task::spawn_blocking(move || store.append(&raw)).await??;
     }
     tx.commit().await?;
     Ok(out)
+}
+
+/// Adds fresh rollups to what is stored for the same host and span.
+async fn merge_rollups(
+    tx: &mut yunzhi_store::Tx,
+    span: Span,
+    mut fresh: Vec<(i64, String, Rollup)>,
+) -> anyhow::Result<()> {
+    let wanted: Vec<(i64, String)> = fresh.iter().map(|(id, key, _)| (*id, key.clone())).collect();
+    let mut stored: HashMap<(i64, String), Rollup> =
+        tx.rollups(span, &wanted).await?.into_iter().map(|(id, key, r)| ((id, key), r)).collect();
+    for (id, key, r) in &mut fresh {
+        if let Some(mut merged) = stored.remove(&(*id, key.clone())) {
+            merged.merge(r);
+            *r = merged;
+        }
+    }
+    tx.put_rollups(span, &fresh).await?;
+    Ok(())
 }
 
 /// How long a sender told to wait should wait.

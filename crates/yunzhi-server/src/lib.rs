@@ -14,6 +14,7 @@ pub mod failpoint;
 pub mod idempotent;
 pub mod ingest;
 pub mod metrics;
+pub mod raw;
 pub mod remote_write;
 pub mod request_id;
 pub mod scheduler;
@@ -49,6 +50,9 @@ pub struct ServerConfig {
     pub secret_key: [u8; 16],
     /// Where simulated platforms keep their inventory; `None` keeps it in memory.
     pub simulator_dir: Option<std::path::PathBuf>,
+    /// Where raw readings are kept (see `yunzhi_rawstore`); `None` keeps
+    /// only the hourly and daily rollups.
+    pub raw_dir: Option<std::path::PathBuf>,
     /// Where notifications also go: a webhook, and e-mail through SMTP.
     pub webhook_url: Option<String>,
     pub webhook_secret: Option<String>,
@@ -143,6 +147,17 @@ pub async fn start(config: ServerConfig, clock: Arc<ShiftableClock>) -> anyhow::
     state.secrets = Arc::new(secrets::SecretBox::new(config.secret_key));
     state.drivers =
         Arc::new(drivers::Drivers::new(config.simulator_dir.clone(), config.settings.simulator_faults));
+    if let Some(dir) = &config.raw_dir {
+        let raw_config = yunzhi_rawstore::Config {
+            retention_days: config.settings.raw_retention_days,
+            ..yunzhi_rawstore::Config::default()
+        };
+        let dir = dir.clone();
+        // Opening replays the log of readings not yet sealed into day files.
+        let raw =
+            tokio::task::spawn_blocking(move || yunzhi_rawstore::RawStore::open(&dir, raw_config)).await??;
+        state.raw = Some(Arc::new(raw));
+    }
     if config.settings.demo {
         // The demo's resources were handed over in the seed; the simulated
         // platforms make them too, so their inventories agree with Yunzhi's.
@@ -158,6 +173,7 @@ pub async fn start(config: ServerConfig, clock: Arc<ShiftableClock>) -> anyhow::
         scheduler::spawn(state.clone(), stop.clone()),
         ingest::spawn(state.clone(), stop.clone()),
         remote_write::spawn(state.clone(), stop.clone()),
+        raw::spawn(state.clone(), stop.clone()),
     ];
     if state.channels.any() {
         background.push(courier::spawn(state.clone(), stop.clone()));

@@ -46,6 +46,8 @@ pub struct Settings {
     /// How long a remote-write moment waits for the rest of its series
     /// (Prometheus sends a host's series through several shards).
     pub remote_write_idle: std::time::Duration,
+    /// Days of raw readings kept, today included (the rollups are kept longer).
+    pub raw_retention_days: u32,
 }
 
 impl Default for Settings {
@@ -67,6 +69,7 @@ impl Default for Settings {
             rectification_days: 10,
             demo_agents: false,
             remote_write_idle: std::time::Duration::from_secs(30),
+            raw_retention_days: 35,
         }
     }
 }
@@ -89,6 +92,9 @@ pub struct AppState {
     pub ingest: Arc<crate::ingest::Ingest>,
     /// Rung when a remote-write request reaches the inbox.
     pub remote_write: Arc<tokio::sync::Notify>,
+    /// This server's raw readings (write-ahead log and daily Parquet files);
+    /// `None` when it keeps only the rollups.
+    pub raw: Option<Arc<yunzhi_rawstore::RawStore>>,
 }
 
 impl AppState {
@@ -108,6 +114,7 @@ impl AppState {
             drivers: Arc::new(crate::drivers::Drivers::new(None, Default::default())),
             ingest: Arc::new(crate::ingest::Ingest::default()),
             remote_write: Arc::new(tokio::sync::Notify::new()),
+            raw: None,
         }
     }
 

@@ -77,8 +77,25 @@ async fn an_enrolled_agent_reports_and_its_readings_roll_up_by_hour_and_day(back
     let agent = s.get(&clerk, &format!("/api/v1/resources/{host}/agent")).await.expect(200).body;
     assert_eq!((agent["last_sequence"].as_i64(), agent["binary_sm3"].as_str()), (Some(1), Some(SM3)));
     assert!(agent["last_report_at"].is_string());
+    // The raw readings are kept as they came, for the evidence charts.
+    let day = yunzhi_domain::clock::district_date(start);
+    let raw = s
+        .get(&clerk, &format!("/api/v1/resources/{host}/readings?from={day}&to={day}"))
+        .await
+        .expect(200)
+        .body;
+    let cpu: Vec<f64> = raw.as_array().unwrap().iter().map(|r| r["cpu_pct"].as_f64().unwrap()).collect();
+    assert_eq!(cpu, (0..10).map(|i| 10.0 * f64::from(i)).collect::<Vec<_>>());
+    assert_eq!(raw[3]["at"], (start + SignedDuration::from_mins(3)).to_string());
+    assert_eq!((raw[0]["sessions"].as_u64(), raw[0]["net_rx_bps"].as_f64()), (Some(2), Some(2000.0)));
+    let r = s
+        .get(&clerk, &format!("/api/v1/resources/{host}/readings?from=2026-01-01&to=2026-01-03"))
+        .await
+        .expect(422);
+    assert_eq!(r.body["field"], "from");
     // Another unit sees neither.
     let other = s.login("unit2_user").await;
+    s.get(&other, &format!("/api/v1/resources/{host}/readings")).await.expect(404);
     s.get(&other, &format!("/api/v1/resources/{host}/metrics")).await.expect(404);
     s.get(&other, &format!("/api/v1/resources/{host}/agent")).await.expect(404);
     let m = s.send(reqwest::Method::GET, None, "/metrics", None, &[]).await.expect(200);

@@ -100,6 +100,7 @@ async fn notifications_go_out_by_signed_webhook_and_by_mail_and_failures_are_ret
         demo_password: DEMO_PASSWORD.into(),
         secret_key: common::SECRET_KEY,
         simulator_dir: None,
+        raw_dir: None,
         webhook_url: Some(hook_url),
         webhook_secret: Some("district-secret".into()),
         smtp_url: Some(smtp_url),

@@ -269,6 +269,11 @@ async fn every_role_may_do_exactly_its_job(backend: Backend) {
     };
     let (own_host, other_host) = (host_of(&json!(unit1)), host_of(&unit2));
     cases.push(case(Method::GET, format!("/api/v1/resources/{own_host}/metrics"), EVERYONE_BUT_AUDITOR));
+    cases.push(case(Method::GET, format!("/api/v1/resources/{own_host}/readings"), EVERYONE_BUT_AUDITOR));
+    cases.push(Case {
+        hidden: units_staff,
+        ..case(Method::GET, format!("/api/v1/resources/{other_host}/readings"), EVERYONE_BUT_AUDITOR)
+    });
     cases.push(Case {
         hidden: units_staff,
         ..case(Method::GET, format!("/api/v1/resources/{other_host}/metrics"), EVERYONE_BUT_AUDITOR)

@@ -116,8 +116,19 @@ async fn node_exporter_series_sent_by_remote_write_become_a_hosts_readings(backe
     }
     let bytes: f64 = hours.iter().map(|h| h["net_bytes"].as_f64().unwrap()).sum();
     assert!((bytes - 4.0 * 7_200_000.0).abs() < 1.0, "120 kB/s for four minutes: {bytes}");
-    let m = s.send(reqwest::Method::GET, None, "/metrics", None, &[]).await.expect(200);
-    assert!(m.body.as_str().unwrap().contains("yunzhi_ingested_samples_total{source=\"remote_write\"} 4"));
+    // The writer counts a group once its transaction is committed, a moment
+    // after the readings became visible.
+    let counted = "yunzhi_ingested_samples_total{source=\"remote_write\"} 4";
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        let m = s.send(reqwest::Method::GET, None, "/metrics", None, &[]).await.expect(200);
+        metrics = m.body.as_str().unwrap().to_owned();
+        if metrics.contains(counted) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(metrics.contains(counted), "{metrics}");
 
     let tid = created["id"].as_i64().unwrap();
     s.send(reqwest::Method::DELETE, Some(&sys), &format!("/api/v1/ingest-tokens/{tid}"), None, &[])

@@ -52,11 +52,13 @@ impl Store {
         row.as_ref().map(token).transpose()
     }
 
-    /// Inbox entries not yet turned into readings, oldest first.
-    pub async fn inbox_pending(&self, limit: i64) -> Result<Vec<InboxEntry>> {
+    /// Inbox entries after `after` (an entry id) not yet turned into
+    /// readings, oldest first.
+    pub async fn inbox_after(&self, after: i64, limit: i64) -> Result<Vec<InboxEntry>> {
         let rows = sqlx::query(
-            "SELECT id, token_id, received_at, body FROM remote_write_inbox WHERE processed_at IS NULL ORDER BY id LIMIT $1",
+            "SELECT id, token_id, received_at, body FROM remote_write_inbox WHERE id > $1 ORDER BY id LIMIT $2",
         )
+        .bind(after)
         .bind(limit)
         .fetch_all(&self.read)
         .await?;
@@ -138,25 +140,12 @@ impl Tx {
         Ok(row.try_get("id")?)
     }
 
-    /// Marks inbox entries up to `last_id` processed.
-    pub async fn inbox_done(&mut self, last_id: i64, at: i64) -> Result<()> {
-        sqlx::query(
-            "UPDATE remote_write_inbox SET processed_at = $1 WHERE id <= $2 AND processed_at IS NULL",
-        )
-        .bind(at)
-        .bind(last_id)
-        .execute(self.conn())
-        .await?;
-        Ok(())
-    }
-
-    /// Forgets processed entries received before `before`.
-    pub async fn inbox_prune(&mut self, before: i64) -> Result<u64> {
-        let done =
-            sqlx::query("DELETE FROM remote_write_inbox WHERE processed_at IS NOT NULL AND received_at < $1")
-                .bind(before)
-                .execute(self.conn())
-                .await?;
+    /// Forgets inbox entries up to `last_id`: their readings are stored.
+    pub async fn inbox_done(&mut self, last_id: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM remote_write_inbox WHERE id <= $1")
+            .bind(last_id)
+            .execute(self.conn())
+            .await?;
         Ok(done.rows_affected())
     }
 }

@@ -60,21 +60,6 @@ pub struct Enrolment<'a> {
     pub binary_sm3: &'a str,
 }
 
-/// What a report changes of its agent's record.
-#[derive(Debug, Clone)]
-pub struct AgentUpdate {
-    pub last_sequence: i64,
-    pub boot_id: Option<String>,
-    /// `None` keeps what is recorded (senders that are not Yunzhi agents).
-    pub version: Option<String>,
-    pub binary_sm3: Option<String>,
-    pub report_at: Timestamp,
-    pub last_sample_at: Option<Timestamp>,
-    pub sequence_reset: bool,
-    pub clock_skew_ms: i64,
-    pub dropped_batches: i64,
-}
-
 /// Which rollup: by hour (key: epoch milliseconds of the hour's start) or
 /// by day (key: `YYYY-MM-DD`, Beijing time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +95,7 @@ fn rollup(row: &AnyRow) -> Result<Rollup> {
         cpu_sum: row.try_get("cpu_sum")?,
         cpu_min: row.try_get("cpu_min")?,
         cpu_max: row.try_get("cpu_max")?,
-        cpu_hist: serde_json::from_str(&hist).map_err(|e| corrupt("metric rollups.cpu_hist", e))?,
+        cpu_hist: hist_from(&hist).map_err(|e| corrupt("metric rollups.cpu_hist", e))?,
         memory_sum: row.try_get("memory_sum")?,
         memory_max: row.try_get("memory_max")?,
         net_bytes: row.try_get("net_bytes")?,
@@ -325,80 +310,235 @@ impl Tx {
         agent(&row)
     }
 
-    /// A host's agent, locked for this transaction on PostgreSQL (SQLite
-    /// has one writer): reports of one host are applied one after another.
-    pub async fn agent_for_update(&mut self, resource_id: i64) -> Result<Option<AgentRecord>> {
-        let sql = match self.backend {
-            Backend::Postgres => "SELECT * FROM agents WHERE resource_id = $1 FOR UPDATE",
-            Backend::Sqlite => "SELECT * FROM agents WHERE resource_id = $1",
-        };
-        let row = sqlx::query(sql).bind(resource_id).fetch_optional(self.conn()).await?;
-        row.as_ref().map(agent).transpose()
+    /// The agents of `ids` (sorted, distinct), locked for this transaction
+    /// on PostgreSQL in id order, so that two writers never wait on each
+    /// other crosswise (SQLite has one writer): reports of one host are
+    /// applied one after another.
+    pub async fn agents_for_update(&mut self, ids: &[i64]) -> Result<Vec<AgentRecord>> {
+        let lock = if self.backend == Backend::Postgres { " FOR UPDATE" } else { "" };
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT * FROM agents WHERE resource_id IN ({}) ORDER BY resource_id{lock}",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for row in q.fetch_all(self.conn()).await? {
+                out.push(agent(&row)?);
+            }
+        }
+        Ok(out)
     }
 
-    pub async fn update_agent(&mut self, resource_id: i64, u: &AgentUpdate) -> Result<()> {
-        sqlx::query(
-            "UPDATE agents SET last_sequence = $1, boot_id = $2, version = COALESCE($3, version), \
-             binary_sm3 = COALESCE($4, binary_sm3), last_report_at = $5, \
-             last_sample_at = COALESCE($6, last_sample_at), sequence_resets = sequence_resets + $7, \
-             last_clock_skew_ms = $8, dropped_batches = dropped_batches + $9 WHERE resource_id = $10",
-        )
-        .bind(u.last_sequence)
-        .bind(u.boot_id.as_deref())
-        .bind(u.version.as_deref())
-        .bind(u.binary_sm3.as_deref())
-        .bind(u.report_at.as_millisecond())
-        .bind(u.last_sample_at.map(|t| t.as_millisecond()))
-        .bind(i64::from(u.sequence_reset))
-        .bind(u.clock_skew_ms)
-        .bind(u.dropped_batches)
-        .bind(resource_id)
-        .execute(self.conn())
-        .await?;
+    /// Writes what reports changed of their agents' records (taken with
+    /// [`Tx::agents_for_update`] in this transaction): the sequence, the
+    /// boot, the build, the times, the counts.
+    pub async fn update_agents(&mut self, agents: &[AgentRecord]) -> Result<()> {
+        const COLUMNS: usize = 10;
+        for chunk in agents.chunks(CHUNK) {
+            let rows: Vec<String> =
+                (0..chunk.len()).map(|i| format!("({})", placeholders(i * COLUMNS + 1, COLUMNS))).collect();
+            // A VALUES list's columns are column1, column2, … on both backends.
+            let sql = format!(
+                "UPDATE agents SET last_sequence = v.column2, boot_id = v.column3, version = v.column4, \
+                 binary_sm3 = v.column5, last_report_at = v.column6, last_sample_at = v.column7, \
+                 sequence_resets = v.column8, last_clock_skew_ms = v.column9, dropped_batches = v.column10 \
+                 FROM (VALUES {}) AS v WHERE agents.resource_id = v.column1",
+                rows.join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for a in chunk {
+                q = q
+                    .bind(a.resource_id)
+                    .bind(a.last_sequence)
+                    .bind(a.boot_id.clone())
+                    .bind(a.version.clone())
+                    .bind(a.binary_sm3.clone())
+                    .bind(a.last_report_at.map(|t| t.0.as_millisecond()))
+                    .bind(a.last_sample_at.map(|t| t.0.as_millisecond()))
+                    .bind(a.sequence_resets)
+                    .bind(a.last_clock_skew_ms)
+                    .bind(a.dropped_batches);
+            }
+            q.execute(self.conn()).await?;
+        }
         Ok(())
     }
 
-    /// The stored rollups of `resource_id` for `keys` (hour starts in epoch
-    /// milliseconds, or days `YYYY-MM-DD`), to merge new readings into.
+    /// The stored rollup of `resource_id` for `key` (an hour's start in epoch
+    /// milliseconds, or a day `YYYY-MM-DD`), to merge new readings into.
     pub async fn rollup(&mut self, span: Span, resource_id: i64, key: &str) -> Result<Option<Rollup>> {
+        let mut found = self.rollups(span, &[(resource_id, key.to_owned())]).await?;
+        Ok(found.pop().map(|(_, _, r)| r))
+    }
+
+    /// The stored rollups of the `(resource, key)` pairs asked for (those
+    /// that exist), in a few statements however many are asked for.
+    pub async fn rollups(
+        &mut self,
+        span: Span,
+        wanted: &[(i64, String)],
+    ) -> Result<Vec<(i64, String, Rollup)>> {
         let (table, column) = (span.table(), span.key_column());
-        let sql = format!("SELECT {ROLLUP_COLUMNS} FROM {table} WHERE resource_id = $1 AND {column} = $2");
-        let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(resource_id);
-        let q = match span {
-            Span::Hour => q.bind(key.parse::<i64>().map_err(|e| corrupt("hour key", e))?),
-            Span::Day => q.bind(key.to_owned()),
-        };
-        let row = q.fetch_optional(self.conn()).await?;
-        row.as_ref().map(rollup).transpose()
+        let mut out = Vec::with_capacity(wanted.len());
+        for chunk in wanted.chunks(CHUNK) {
+            // Hosts × keys covers the pairs (a group of reports spans an hour
+            // or two); what was not asked for is dropped below.
+            let mut ids: Vec<i64> = chunk.iter().map(|(id, _)| *id).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let mut keys: Vec<&str> = chunk.iter().map(|(_, k)| k.as_str()).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            let sql = format!(
+                "SELECT resource_id, {column} AS key, {ROLLUP_COLUMNS} FROM {table} WHERE resource_id IN ({}) \
+                 AND {column} IN ({})",
+                placeholders(1, ids.len()),
+                placeholders(ids.len() + 1, keys.len())
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in &ids {
+                q = q.bind(*id);
+            }
+            for k in &keys {
+                q = bind_key(q, span, k)?;
+            }
+            let asked: std::collections::HashSet<(i64, &str)> =
+                chunk.iter().map(|(id, k)| (*id, k.as_str())).collect();
+            for row in q.fetch_all(self.conn()).await? {
+                let id: i64 = row.try_get("resource_id")?;
+                let key = match span {
+                    Span::Hour => row.try_get::<i64, _>("key")?.to_string(),
+                    Span::Day => row.try_get::<String, _>("key")?,
+                };
+                if asked.contains(&(id, key.as_str())) {
+                    out.push((id, key, rollup(&row)?));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Writes a rollup, replacing what was there.
     pub async fn put_rollup(&mut self, span: Span, resource_id: i64, key: &str, r: &Rollup) -> Result<()> {
+        self.put_rollups(span, &[(resource_id, key.to_owned(), r.clone())]).await
+    }
+
+    /// Writes rollups, replacing what was there, a few hundred per statement.
+    pub async fn put_rollups(&mut self, span: Span, rollups: &[(i64, String, Rollup)]) -> Result<()> {
+        const COLUMNS: usize = 12;
         let (table, column) = (span.table(), span.key_column());
-        let sql = format!(
-            "INSERT INTO {table} (resource_id, {column}, {ROLLUP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-             $11, $12) ON CONFLICT (resource_id, {column}) DO UPDATE SET samples = excluded.samples, \
-             cpu_sum = excluded.cpu_sum, cpu_min = excluded.cpu_min, cpu_max = excluded.cpu_max, \
-             cpu_hist = excluded.cpu_hist, memory_sum = excluded.memory_sum, memory_max = excluded.memory_max, \
-             net_bytes = excluded.net_bytes, disk_bytes = excluded.disk_bytes, sessions_max = excluded.sessions_max"
-        );
-        let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(resource_id);
-        let q = match span {
-            Span::Hour => q.bind(key.parse::<i64>().map_err(|e| corrupt("hour key", e))?),
-            Span::Day => q.bind(key.to_owned()),
-        };
-        q.bind(r.samples as i64)
-            .bind(r.cpu_sum)
-            .bind(if r.cpu_min.is_finite() { r.cpu_min } else { 0.0 })
-            .bind(r.cpu_max)
-            .bind(serde_json::to_string(&r.cpu_hist)?)
-            .bind(r.memory_sum)
-            .bind(r.memory_max)
-            .bind(r.net_bytes)
-            .bind(r.disk_bytes)
-            .bind(r.sessions_max as i64)
-            .execute(self.conn())
-            .await?;
+        for chunk in rollups.chunks(CHUNK) {
+            let rows: Vec<String> =
+                (0..chunk.len()).map(|i| format!("({})", placeholders(i * COLUMNS + 1, COLUMNS))).collect();
+            let sql = format!(
+                "INSERT INTO {table} (resource_id, {column}, {ROLLUP_COLUMNS}) VALUES {} \
+                 ON CONFLICT (resource_id, {column}) DO UPDATE SET samples = excluded.samples, \
+                 cpu_sum = excluded.cpu_sum, cpu_min = excluded.cpu_min, cpu_max = excluded.cpu_max, \
+                 cpu_hist = excluded.cpu_hist, memory_sum = excluded.memory_sum, memory_max = excluded.memory_max, \
+                 net_bytes = excluded.net_bytes, disk_bytes = excluded.disk_bytes, sessions_max = excluded.sessions_max",
+                rows.join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (resource_id, key, r) in chunk {
+                q = bind_key(q.bind(*resource_id), span, key)?
+                    .bind(r.samples as i64)
+                    .bind(r.cpu_sum)
+                    .bind(if r.cpu_min.is_finite() { r.cpu_min } else { 0.0 })
+                    .bind(r.cpu_max)
+                    .bind(hist_text(&r.cpu_hist))
+                    .bind(r.memory_sum)
+                    .bind(r.memory_max)
+                    .bind(r.net_bytes)
+                    .bind(r.disk_bytes)
+                    .bind(r.sessions_max as i64);
+            }
+            q.execute(self.conn()).await?;
+        }
         Ok(())
+    }
+}
+
+/// Rows per statement in the batched reads and writes: well under both
+/// backends' limits on bound parameters (SQLite 32 766, PostgreSQL 65 535).
+const CHUNK: usize = 400;
+
+/// `$first, $first+1, …` for `n` parameters.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds a rollup key: an hour as its epoch milliseconds, a day as its text.
+fn bind_key<'q>(q: AnyQuery<'q>, span: Span, key: &str) -> Result<AnyQuery<'q>> {
+    Ok(match span {
+        Span::Hour => q.bind(key.parse::<i64>().map_err(|e| corrupt("hour key", e))?),
+        Span::Day => q.bind(key.to_owned()),
+    })
+}
+
+/// The CPU histogram as stored: its non-empty buckets as `bucket:count`
+/// pairs (`"3:40,4:17,100:3"`). An hour fills a handful of the 101 buckets,
+/// so this is a few bytes where a full list is hundreds, and it is read and
+/// written for every rollup the ingest writer touches.
+fn hist_text(hist: &[u64]) -> String {
+    let mut out = String::with_capacity(64);
+    for (bucket, count) in hist.iter().enumerate().filter(|(_, c)| **c > 0) {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(&bucket.to_string());
+        out.push(':');
+        out.push_str(&count.to_string());
+    }
+    out
+}
+
+/// Reads [`hist_text`]'s form, or the full JSON list earlier versions wrote.
+fn hist_from(text: &str) -> std::result::Result<Vec<u64>, String> {
+    if text.starts_with('[') {
+        return serde_json::from_str(text).map_err(|e| e.to_string());
+    }
+    let mut hist = vec![0; 101];
+    for pair in text.split(',').filter(|p| !p.is_empty()) {
+        let (bucket, count) = pair.split_once(':').ok_or_else(|| format!("{pair:?} is not bucket:count"))?;
+        let bucket: usize = bucket.parse().map_err(|_| format!("bucket {bucket:?} is not a number"))?;
+        let slot = hist.get_mut(bucket).ok_or_else(|| format!("bucket {bucket} is past 100"))?;
+        *slot = count.parse().map_err(|_| format!("count {count:?} is not a number"))?;
+    }
+    Ok(hist)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_histogram_survives_its_stored_form() {
+        let mut hist = vec![0; 101];
+        hist[0] = 5;
+        hist[37] = 1;
+        hist[100] = 12;
+        assert_eq!(hist_text(&hist), "0:5,37:1,100:12");
+        assert_eq!(hist_from(&hist_text(&hist)), Ok(hist));
+        assert_eq!(hist_from(""), Ok(vec![0; 101]));
+    }
+
+    #[test]
+    fn a_histogram_written_as_a_json_list_still_reads() {
+        let mut hist = vec![0; 101];
+        hist[2] = 3;
+        assert_eq!(hist_from(&serde_json::to_string(&hist).expect("json")), Ok(hist));
+    }
+
+    #[test]
+    fn a_damaged_histogram_is_refused_not_misread() {
+        assert!(hist_from("101:1").is_err());
+        assert!(hist_from("3-1").is_err());
+        assert!(hist_from("x:1").is_err());
     }
 }

@@ -100,6 +100,10 @@ enum Command {
         /// Minutes between two inventory passes over each platform.
         #[arg(long, default_value_t = 10)]
         reconcile_minutes: i64,
+        /// Days of raw monitoring readings kept in the data folder's `raw/`
+        /// (the hourly and daily rollups are kept longer, in the database).
+        #[arg(long, default_value_t = 35)]
+        raw_retention_days: u32,
         #[command(flatten)]
         channels: ChannelArgs,
     },
@@ -211,6 +215,7 @@ async fn main() -> anyhow::Result<()> {
             temporary_grace_days,
             job_lease_seconds,
             reconcile_minutes,
+            raw_retention_days,
             channels,
         } => {
             let limits = Limits {
@@ -220,9 +225,10 @@ async fn main() -> anyhow::Result<()> {
                 grace: temporary_grace_days,
                 job_lease: job_lease_seconds,
                 reconcile: reconcile_minutes,
+                raw_retention: raw_retention_days,
             };
             let key = store.secret_key()?;
-            serve(store.url()?, key, Some(store.data.join("simulator")), demo, listen, limits, channels).await
+            serve(store.url()?, key, &store.data, demo, listen, limits, channels).await
         }
         Command::Bench { which } => {
             let figures = match which {
@@ -237,11 +243,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Demo { data, listen } => {
             let store = StoreArgs { data, database: None };
-            let sim = Some(store.data.join("simulator"));
             serve(
                 store.url()?,
                 store.secret_key()?,
-                sim,
+                &store.data,
                 true,
                 listen,
                 Limits::default(),
@@ -271,18 +276,27 @@ struct Limits {
     grace: i64,
     job_lease: i64,
     reconcile: i64,
+    raw_retention: u32,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { lockout: 15, idle: 30, expansion: 120, grace: 14, job_lease: 30, reconcile: 10 }
+        Limits {
+            lockout: 15,
+            idle: 30,
+            expansion: 120,
+            grace: 14,
+            job_lease: 30,
+            reconcile: 10,
+            raw_retention: 35,
+        }
     }
 }
 
 async fn serve(
     url: String,
     secret_key: [u8; 16],
-    simulator_dir: Option<PathBuf>,
+    data: &std::path::Path,
     demo: bool,
     listen: SocketAddr,
     limits: Limits,
@@ -302,6 +316,9 @@ async fn serve(
     }
     if !(1..=1440).contains(&limits.reconcile) {
         bail!("--reconcile-minutes must be between 1 and 1440");
+    }
+    if !(2..=3660).contains(&limits.raw_retention) {
+        bail!("--raw-retention-days must be between 2 and 3660");
     }
     let demo_password =
         std::env::var("YUNZHI_DEMO_PASSWORD").unwrap_or_else(|_| DEFAULT_DEMO_PASSWORD.to_owned());
@@ -338,6 +355,7 @@ async fn serve(
         agent_digests: if demo { vec![yunzhi_server::demo_agents::demo_agent_digest()] } else { Vec::new() },
         job_lease: jiff::SignedDuration::from_secs(limits.job_lease),
         reconcile_every: jiff::SignedDuration::from_mins(limits.reconcile),
+        raw_retention_days: limits.raw_retention,
         ..Settings::default()
     };
     yunzhi_server::serve_forever(ServerConfig {
@@ -346,7 +364,8 @@ async fn serve(
         settings,
         demo_password,
         secret_key,
-        simulator_dir,
+        simulator_dir: Some(data.join("simulator")),
+        raw_dir: Some(data.join("raw")),
         webhook_url: channels.webhook_url,
         webhook_secret: channels.webhook_secret,
         smtp_url: channels.smtp_url,

@@ -346,3 +346,87 @@ pub async fn metrics(
     let rows = state.store.daily_rollups(res.id, from, to).await?;
     Ok(Json(rows.iter().map(|(d, r)| point(d.to_string(), r)).collect()))
 }
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReadingsQuery {
+    /// First day (`YYYY-MM-DD`, Beijing time); default `to`.
+    pub from: Option<String>,
+    /// Last day; default today. At most 2 days from `from`.
+    pub to: Option<String>,
+}
+
+/// Days of raw readings one answer covers at most (2 880 readings at one a minute).
+const READINGS_DAYS: i32 = 2;
+
+#[utoipa::path(get, path = "/api/v1/resources/{id}/readings", tag = "agents",
+    params(("id" = i64, Path, description = "The object's id"), ReadingsQuery),
+    responses((status = 200, description = "The host's raw readings, oldest first, as its agent (or remote-write) sent them", body = Vec<Reading>),
+        (status = 404, description = "No such object, or another unit's", body = crate::error::Problem),
+        (status = 422, description = "Invalid input: the field, the rule and the article", body = crate::error::Problem)))]
+pub async fn readings(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    super::ApiQuery(q): super::ApiQuery<ReadingsQuery>,
+) -> ApiResult<Json<Vec<Reading>>> {
+    let reader =
+        caller.actor.reader().ok_or_else(|| ApiError::forbidden("this role does not read resources"))?;
+    let res = state.store.resource(reader.scope(), path_id(&id)?).await?.ok_or(ApiError::NotFound)?;
+    let mut c = Checker::new();
+    let day = |field: &str, raw: &Option<String>, c: &mut Checker| {
+        raw.as_deref().and_then(|r| c.take(yunzhi_domain::system::parse_date(field, r)))
+    };
+    let to = day("to", &q.to, &mut c).unwrap_or_else(|| state.clock.today());
+    let from = day("from", &q.from, &mut c).unwrap_or(to);
+    if from > to || (to - from).get_days() >= READINGS_DAYS {
+        c.push(FieldError::new(
+            "from",
+            "out_of_range",
+            "from must not be after to, and raw readings are given for at most 2 days at a time; ask the \
+             metrics for longer spans",
+        ));
+    }
+    c.finish()?;
+    let Some(raw) = state.raw.clone() else {
+        return Err(ApiError::bad_request(
+            "raw_readings_not_kept",
+            "this server keeps only the hourly and daily rollups; ask /metrics",
+        ));
+    };
+    let as_day = |d: jiff::civil::Date| {
+        yunzhi_rawstore::Day::parse(&d.to_string())
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("day {d}")))
+    };
+    let (from, to) = (as_day(from)?, as_day(to)?);
+    let rows = tokio::task::spawn_blocking(move || -> yunzhi_rawstore::Result<Vec<yunzhi_rawstore::Row>> {
+        let mut rows = Vec::new();
+        raw.scan(from, to, Some(&[res.id]), |batch| {
+            rows.extend((0..batch.len()).filter_map(|i| batch.row(i)))
+        })?;
+        Ok(rows)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?
+    .map_err(|e| ApiError::Internal(e.into()))?;
+    let mut out: Vec<Reading> = rows
+        .iter()
+        .filter_map(|r| {
+            Some(Reading {
+                at: jiff::Timestamp::from_millisecond(r.at_ms).ok()?,
+                cpu_pct: f64::from(r.cpu_pct),
+                memory_pct: f64::from(r.memory_pct),
+                disk_read_bps: f64::from(r.disk_read_bps),
+                disk_write_bps: f64::from(r.disk_write_bps),
+                net_rx_bps: f64::from(r.net_rx_bps),
+                net_tx_bps: f64::from(r.net_tx_bps),
+                sessions: u32::from(r.sessions),
+                listening: u32::from(r.listening),
+            })
+        })
+        .collect();
+    // A day's rows come sorted, but late rows (and the log) in batches of their own.
+    out.sort_by_key(|r| r.at);
+    out.dedup_by_key(|r| r.at);
+    Ok(Json(out))
+}

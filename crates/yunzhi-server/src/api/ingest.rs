@@ -109,7 +109,7 @@ pub async fn write(State(state): State<AppState>, headers: HeaderMap, body: Byte
     }
     // Checked now, so a request that can never be read is refused at once
     // (a 400 is not retried) rather than kept.
-    crate::remote_write::decode(&body).map_err(|e| ApiError::bad_request("malformed_write_request", e))?;
+    crate::remote_write::check(&body).map_err(|e| ApiError::bad_request("malformed_write_request", e))?;
     let mut tx = state.store.begin().await?;
     tx.inbox_put(sender.id, state.now().as_millisecond(), &body).await?;
     tx.commit().await?;

@@ -81,6 +81,7 @@ pub fn router(demo: bool) -> Router<AppState> {
         .route("/resources/{id}/enrollment", post(agents::enrollment_code))
         .route("/resources/{id}/agent", get(agents::agent_of))
         .route("/resources/{id}/metrics", get(agents::metrics))
+        .route("/resources/{id}/readings", get(agents::readings))
         .route("/agent/enroll", post(agents::enroll))
         .route("/agent/report", post(agents::report))
         .route("/write", post(ingest::write))

@@ -130,6 +130,8 @@ pub struct TestServer {
     pub backend: Backend,
     running: Option<Running>,
     pub db: Option<TestDb>,
+    /// The raw readings' folder, removed with the server.
+    pub raw_dir: Option<tempfile::TempDir>,
 }
 
 pub struct Reply {
@@ -182,6 +184,7 @@ impl TestServer {
     }
 
     pub async fn start_on(backend: Backend, db: TestDb, settings: Settings) -> TestServer {
+        let raw = tempfile::tempdir().expect("a folder for raw readings");
         let config = ServerConfig {
             listen: "127.0.0.1:0".parse().expect("an address"),
             database_url: db.url.clone(),
@@ -189,12 +192,15 @@ impl TestServer {
             demo_password: DEMO_PASSWORD.into(),
             secret_key: SECRET_KEY,
             simulator_dir: None,
+            raw_dir: Some(raw.path().to_path_buf()),
             webhook_url: None,
             webhook_secret: None,
             smtp_url: None,
             smtp_from: None,
         };
-        Self::start_with(backend, db, config).await
+        let mut server = Self::start_with(backend, db, config).await;
+        server.raw_dir = Some(raw);
+        server
     }
 
     /// Starts on `db` with a whole configuration (notification channels…).
@@ -209,6 +215,7 @@ impl TestServer {
             backend,
             running: Some(running),
             db: Some(db),
+            raw_dir: None,
         }
     }
 
