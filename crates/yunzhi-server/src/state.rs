@@ -95,6 +95,8 @@ pub struct AppState {
     /// This server's raw readings (write-ahead log and daily Parquet files);
     /// `None` when it keeps only the rollups.
     pub raw: Option<Arc<yunzhi_rawstore::RawStore>>,
+    /// The fleet's daily statistics as the efficiency analysis last read them.
+    pub fleet: Arc<tokio::sync::Mutex<crate::worker::analysis::FleetDays>>,
 }
 
 impl AppState {
@@ -115,6 +117,7 @@ impl AppState {
             ingest: Arc::new(crate::ingest::Ingest::default()),
             remote_write: Arc::new(tokio::sync::Notify::new()),
             raw: None,
+            fleet: Arc::default(),
         }
     }
 

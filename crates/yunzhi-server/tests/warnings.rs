@@ -16,6 +16,7 @@ use yunzhi_store::{Span, Store};
 on_both_backends!(
     a_zombie_is_found_warned_suspended_and_resumed_once_rectified,
     an_explanation_is_accepted_or_rejected_by_the_office,
+    the_analysis_sees_days_written_or_rewritten_since_its_previous_pass,
 );
 
 /// A day of a host nobody uses: CPU about 0.3 %, nobody logged in.
@@ -237,5 +238,40 @@ async fn an_explanation_is_accepted_or_rejected_by_the_office(backend: Backend) 
         .body;
     assert_eq!(accepted["state"], "closed");
     s.post(&office, &decision, json!({"action": "accept_explanation", "comment": "again"})).await.expect(409);
+    s.stop().await;
+}
+
+async fn the_analysis_sees_days_written_or_rewritten_since_its_previous_pass(backend: Backend) {
+    let s = TestServer::demo(backend).await;
+    // A first pass reads the whole window; the host has no days yet.
+    analyse(&s).await;
+    let office = s.login("office").await;
+    assert!(s.all(&office, "/api/v1/findings?kind=zombie").await.is_empty());
+    // Its quiet days arrive afterwards: the next pass reads only what changed, and sees them.
+    let host = zombie_host(&s).await;
+    analyse(&s).await;
+    assert_eq!(zombie_finding(&s, &host).await["state"], "open");
+    // The same days written again as busy ones: the finding no longer holds.
+    let busy = {
+        let mut day = dead_day();
+        day.cpu_sum = 55.0 * 1440.0;
+        day.cpu_max = 90.0;
+        day.cpu_hist = vec![0; 101];
+        day.cpu_hist[55] = 1440;
+        day.sessions_max = 3;
+        day
+    };
+    let store = Store::open(s.db_url()).await.unwrap();
+    let today = yunzhi_domain::clock::district_date(s.state().now());
+    let id = host["id"].as_i64().unwrap();
+    let mut tx = store.begin().await.unwrap();
+    for n in 1..=45 {
+        let day = today.checked_sub(n.days()).unwrap();
+        tx.put_rollup(Span::Day, id, &day.to_string(), &busy).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    store.close().await;
+    analyse(&s).await;
+    assert_eq!(zombie_finding(&s, &host).await["state"], "resolved");
     s.stop().await;
 }

@@ -11,7 +11,7 @@ use yunzhi_domain::ids::{PlatformId, SystemId, UnitId};
 
 use crate::audit::{AuditCtx, Change};
 use crate::page::{Page, PageRequest};
-use crate::{Result, Store, StoreError, Tx, scope_param};
+use crate::{CHUNK, Result, Store, StoreError, Tx, placeholders, scope_param};
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct FindingRecord {
@@ -131,6 +131,50 @@ impl Store {
 }
 
 impl Tx {
+    /// Raises what one analysis pass found, in few statements: the new
+    /// findings one by one (each is audited), those known and still open,
+    /// confirmed or dismissed — most of every pass — seen again together
+    /// (their evidence, title and time), a resolved one reopened (audited).
+    /// Returns how many are new or reopened.
+    pub async fn raise_findings(&mut self, ctx: &AuditCtx, found: &[NewFinding]) -> Result<usize> {
+        let mut known: std::collections::HashMap<String, FindingRecord> = std::collections::HashMap::new();
+        for chunk in found.chunks(CHUNK) {
+            let sql = format!("SELECT * FROM findings WHERE dedup_key IN ({})", placeholders(1, chunk.len()));
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for f in chunk {
+                q = q.bind(f.dedup_key.as_str());
+            }
+            for row in q.fetch_all(self.conn()).await? {
+                known.insert(row.try_get("dedup_key")?, finding(&row)?);
+            }
+        }
+        let mut raised = 0;
+        let mut seen: Vec<(i64, &NewFinding)> = Vec::new();
+        for f in found {
+            match known.get(&f.dedup_key) {
+                Some(k) if k.state.seen_again() == k.state => seen.push((k.id, f)),
+                _ => raised += usize::from(self.raise_finding(ctx, f).await?.1),
+            }
+        }
+        let now = ctx.at.as_millisecond();
+        for chunk in seen.chunks(CHUNK) {
+            let rows: Vec<String> =
+                (0..chunk.len()).map(|i| format!("({})", placeholders(2 + i * 3, 3))).collect();
+            // A VALUES list's columns are column1, column2, … on both backends.
+            let sql = format!(
+                "UPDATE findings SET evidence = v.column2, title = v.column3, last_seen_at = $1, \
+                 version = version + 1, updated_at = $1 FROM (VALUES {}) AS v WHERE findings.id = v.column1",
+                rows.join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            for (id, f) in chunk {
+                q = q.bind(*id).bind(f.evidence.to_string()).bind(f.title.as_str());
+            }
+            q.execute(self.conn()).await?;
+        }
+        Ok(raised)
+    }
+
     /// Raises a finding, or notes that an existing one was seen again
     /// (fresh evidence, `last_seen_at`; a resolved one opens again). Returns
     /// the finding and whether it is news: new, or opened again.

@@ -199,3 +199,12 @@ fn like_pattern(text: &str) -> String {
 fn flag(b: bool) -> i64 {
     i64::from(b)
 }
+
+/// Rows per statement in batched reads and writes: well under both
+/// backends' limits on bound parameters (SQLite 32 766, PostgreSQL 65 535).
+pub(crate) const CHUNK: usize = 400;
+
+/// `$first, $first+1, …` for `n` parameters.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}

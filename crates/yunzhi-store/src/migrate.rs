@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "totp_replay", include_str!("../migrations/0008_totp_replay.sql")),
     (9, "platform_drivers", include_str!("../migrations/0009_platform_drivers.sql")),
     (10, "monitoring", include_str!("../migrations/0010_monitoring.sql")),
+    (11, "rollup_changes", include_str!("../migrations/0011_rollup_changes.sql")),
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that keeps two

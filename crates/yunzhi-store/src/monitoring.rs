@@ -10,7 +10,7 @@ use yunzhi_domain::clock::At;
 use yunzhi_domain::monitoring::Rollup;
 
 use crate::audit::{AuditCtx, Change};
-use crate::{Backend, Result, Store, StoreError, Tx};
+use crate::{Backend, CHUNK, Result, Store, StoreError, Tx, placeholders};
 
 /// A host's agent as the server knows it.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
@@ -150,14 +150,26 @@ impl Store {
             .collect()
     }
 
-    /// Every host's daily rollups for days in `[from, to]`, by host then day:
-    /// one read for the whole fleet's analysis.
+    /// Every host's daily rollups for days in `[from, to]`: one read for
+    /// the whole fleet.
     pub async fn fleet_daily_rollups(&self, from: Date, to: Date) -> Result<Vec<(i64, Date, Rollup)>> {
+        self.fleet_daily_changed(i64::MIN, from, to).await
+    }
+
+    /// The daily rollups for days in `[from, to]` written at or after
+    /// `since` (real time, epoch ms): what changed since an earlier read.
+    pub async fn fleet_daily_changed(
+        &self,
+        since: i64,
+        from: Date,
+        to: Date,
+    ) -> Result<Vec<(i64, Date, Rollup)>> {
         let sql = format!(
-            "SELECT resource_id, day, {ROLLUP_COLUMNS} FROM metric_daily WHERE day >= $1 AND day <= $2 \
-             ORDER BY resource_id, day"
+            "SELECT resource_id, day, {ROLLUP_COLUMNS} FROM metric_daily WHERE changed_at >= $1 AND day >= $2 \
+             AND day <= $3"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(since)
             .bind(from.to_string())
             .bind(to.to_string())
             .fetch_all(&self.read)
@@ -428,18 +440,26 @@ impl Tx {
     }
 
     /// Writes rollups, replacing what was there, a few hundred per statement.
+    /// A daily rollup is stamped with the real time of the write (not the
+    /// demo's movable clock), for [`Store::fleet_daily_changed`].
     pub async fn put_rollups(&mut self, span: Span, rollups: &[(i64, String, Rollup)]) -> Result<()> {
-        const COLUMNS: usize = 12;
         let (table, column) = (span.table(), span.key_column());
+        let (stamp_column, stamp_set) = match span {
+            Span::Day => (", changed_at", ", changed_at = excluded.changed_at"),
+            Span::Hour => ("", ""),
+        };
+        let columns = if span == Span::Day { 13 } else { 12 };
+        let changed_at = Timestamp::now().as_millisecond();
         for chunk in rollups.chunks(CHUNK) {
             let rows: Vec<String> =
-                (0..chunk.len()).map(|i| format!("({})", placeholders(i * COLUMNS + 1, COLUMNS))).collect();
+                (0..chunk.len()).map(|i| format!("({})", placeholders(i * columns + 1, columns))).collect();
             let sql = format!(
-                "INSERT INTO {table} (resource_id, {column}, {ROLLUP_COLUMNS}) VALUES {} \
+                "INSERT INTO {table} (resource_id, {column}, {ROLLUP_COLUMNS}{stamp_column}) VALUES {} \
                  ON CONFLICT (resource_id, {column}) DO UPDATE SET samples = excluded.samples, \
                  cpu_sum = excluded.cpu_sum, cpu_min = excluded.cpu_min, cpu_max = excluded.cpu_max, \
                  cpu_hist = excluded.cpu_hist, memory_sum = excluded.memory_sum, memory_max = excluded.memory_max, \
-                 net_bytes = excluded.net_bytes, disk_bytes = excluded.disk_bytes, sessions_max = excluded.sessions_max",
+                 net_bytes = excluded.net_bytes, disk_bytes = excluded.disk_bytes, \
+                 sessions_max = excluded.sessions_max{stamp_set}",
                 rows.join(", ")
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -455,20 +475,14 @@ impl Tx {
                     .bind(r.net_bytes)
                     .bind(r.disk_bytes)
                     .bind(r.sessions_max as i64);
+                if span == Span::Day {
+                    q = q.bind(changed_at);
+                }
             }
             q.execute(self.conn()).await?;
         }
         Ok(())
     }
-}
-
-/// Rows per statement in the batched reads and writes: well under both
-/// backends' limits on bound parameters (SQLite 32 766, PostgreSQL 65 535).
-const CHUNK: usize = 400;
-
-/// `$first, $first+1, …` for `n` parameters.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;

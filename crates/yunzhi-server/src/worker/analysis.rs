@@ -25,6 +25,68 @@ const KINDS: [FindingKind; 5] = [
     FindingKind::AgentTampered,
 ];
 
+/// The fleet's daily statistics as the analysis last read them, kept
+/// between passes so that a pass reads from the database only the days
+/// written since the previous one: an hour's worth of changes instead of
+/// the whole window of every host.
+#[derive(Debug, Default)]
+pub struct FleetDays {
+    /// Real time (ms) the previous read started; `None` before the first.
+    read_at: Option<i64>,
+    /// The first day held.
+    from: Option<jiff::civil::Date>,
+    /// Every host's days, oldest first, today's unfinished one included.
+    hosts: HashMap<i64, Vec<DailyStats>>,
+}
+
+/// How far before the previous read a read reaches back: a rollup stamped
+/// before that read began but committed after it was read is still seen
+/// (a writer's transaction lasts well under a second).
+const OVERLAP_MS: i64 = 10 * 60 * 1000;
+
+impl FleetDays {
+    /// Reads what changed since the previous read, for days from `from`
+    /// on, and forgets days before it. Days after the analysis' window are
+    /// read too (today's, still filling): a day is read whenever it is
+    /// written, so none is missed for having been too new at the time.
+    pub async fn refresh(
+        &mut self,
+        store: &yunzhi_store::Store,
+        from: jiff::civil::Date,
+    ) -> anyhow::Result<usize> {
+        if self.from.is_some_and(|held| from < held) {
+            // The window moved back (the demo's clock): read it all again.
+            *self = FleetDays::default();
+        }
+        let started = jiff::Timestamp::now().as_millisecond();
+        let since = self.read_at.map_or(i64::MIN, |at| at - OVERLAP_MS);
+        let changed = store.fleet_daily_changed(since, from, jiff::civil::Date::MAX).await?;
+        let read = changed.len();
+        for (id, day, r) in changed {
+            let days = self.hosts.entry(id).or_default();
+            let stats = r.daily_stats(day);
+            match days.binary_search_by_key(&day, |d| d.day) {
+                Ok(i) => days[i] = stats,
+                Err(i) => days.insert(i, stats),
+            }
+        }
+        for days in self.hosts.values_mut() {
+            let gone = days.partition_point(|d| d.day < from);
+            days.drain(..gone);
+        }
+        self.hosts.retain(|_, days| !days.is_empty());
+        self.read_at = Some(started);
+        self.from = Some(from);
+        Ok(read)
+    }
+
+    /// A host's days up to `to`, oldest first.
+    pub fn days(&self, host: i64, to: jiff::civil::Date) -> &[DailyStats] {
+        let days = self.hosts.get(&host).map(Vec::as_slice).unwrap_or_default();
+        &days[..days.partition_point(|d| d.day <= to)]
+    }
+}
+
 /// What one pass found.
 #[derive(Debug, Default, serde::Serialize)]
 pub struct AnalysisReport {
@@ -93,10 +155,8 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
     let from = today.checked_sub(i64::from(longest).days())?;
     let to = today.yesterday()?;
     let hosts = state.store.live_hosts().await?;
-    let mut rollups: HashMap<i64, Vec<DailyStats>> = HashMap::new();
-    for (resource, day, r) in state.store.fleet_daily_rollups(from, to).await? {
-        rollups.entry(resource).or_default().push(r.daily_stats(day));
-    }
+    let mut fleet = state.fleet.lock().await;
+    fleet.refresh(&state.store, from).await?;
     let agents: HashMap<i64, yunzhi_store::AgentRecord> =
         state.store.agents_all().await?.into_iter().map(|a| (a.resource_id, a)).collect();
     let mut report = AnalysisReport { hosts: hosts.len(), ..AnalysisReport::default() };
@@ -104,7 +164,7 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
     let mut raised = Vec::new();
     for live in &hosts {
         let (host, periodic) = (&live.resource, &live.periodic_load);
-        let days = rollups.get(&host.id).map(Vec::as_slice).unwrap_or_default();
+        let days = fleet.days(host.id, to);
         let mut verdicts = efficiency::usage_verdicts(rules, today, days, periodic.as_ref());
         let agent = agents.get(&host.id);
         let agent_state = AgentState {
@@ -126,10 +186,7 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
     report.verdicts = raised.len();
     let ctx = AuditCtx::system("efficiency-analysis", now);
     let mut tx = state.store.begin().await?;
-    for f in &raised {
-        let (_, news) = tx.raise_finding(&ctx, f).await?;
-        report.new_findings += usize::from(news);
-    }
+    report.new_findings = tx.raise_findings(&ctx, &raised).await?;
     for kind in KINDS {
         for open in tx.open_findings(kind).await? {
             let key = open.resource_id.map(|r| format!("{}:{r}", kind.code())).unwrap_or_default();
