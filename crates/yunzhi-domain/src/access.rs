@@ -137,6 +137,11 @@ handle!(
     IngestTokenAdmin
 );
 handle!(
+    /// May change the efficiency rules' thresholds and the analysis' data
+    /// source (sys_admin: settings of the platform).
+    EfficiencySettingsAdmin
+);
+handle!(
     /// May propose a suspension for a warning not acted on (the Big Data
     /// Center's cloud resource admin, Art. 14).
     SuspensionProposer
@@ -234,6 +239,10 @@ impl Actor {
 
     pub fn ingest_token_admin(&self) -> Option<IngestTokenAdmin> {
         self.has(Role::SysAdmin).then_some(IngestTokenAdmin { scope: Scope::AllUnits })
+    }
+
+    pub fn efficiency_settings_admin(&self) -> Option<EfficiencySettingsAdmin> {
+        self.has(Role::SysAdmin).then_some(EfficiencySettingsAdmin { scope: Scope::AllUnits })
     }
 
     pub fn suspension_proposer(&self) -> Option<SuspensionProposer> {

@@ -46,6 +46,7 @@ async fn health_metrics_and_openapi_answer(backend: Backend) {
         "/api/v1/warnings/{id}/response",
         "/api/v1/warnings/{id}/decision",
         "/api/v1/resources/{id}/readings",
+        "/api/v1/efficiency/rules",
     ] {
         assert!(doc.body["paths"][path].is_object(), "the OpenAPI document lacks {path}");
     }

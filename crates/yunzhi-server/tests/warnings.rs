@@ -17,6 +17,7 @@ on_both_backends!(
     a_zombie_is_found_warned_suspended_and_resumed_once_rectified,
     an_explanation_is_accepted_or_rejected_by_the_office,
     the_analysis_sees_days_written_or_rewritten_since_its_previous_pass,
+    the_rules_are_read_by_everyone_set_by_the_system_administrator_and_used_by_the_next_pass,
 );
 
 /// A day of a host nobody uses: CPU about 0.3 %, nobody logged in.
@@ -273,5 +274,48 @@ async fn the_analysis_sees_days_written_or_rewritten_since_its_previous_pass(bac
     store.close().await;
     analyse(&s).await;
     assert_eq!(zombie_finding(&s, &host).await["state"], "resolved");
+    s.stop().await;
+}
+
+async fn the_rules_are_read_by_everyone_set_by_the_system_administrator_and_used_by_the_next_pass(
+    backend: Backend,
+) {
+    let s = TestServer::demo(backend).await;
+    let clerk = s.login("unit1_user").await;
+    let shipped = s.get(&clerk, "/api/v1/efficiency/rules").await.expect(200).body;
+    assert_eq!(shipped["low_utilization"]["window_days"], 14, "{shipped}");
+    assert_eq!(shipped["zombie"]["window_days"], 30);
+    // Only the system administrator changes them.
+    let change = json!({"zombie": {"window_days": 40}});
+    s.send(reqwest::Method::PUT, Some(&clerk), "/api/v1/efficiency/rules", Some(&change), &[])
+        .await
+        .expect(403);
+    let sys = s.login("sys_admin").await;
+    // A rule the analysis cannot work with is refused, naming the field, and changes nothing.
+    let bad = json!({"low_utilization": {"window_days": 14, "min_days": 20}});
+    let r = s
+        .send(reqwest::Method::PUT, Some(&sys), "/api/v1/efficiency/rules", Some(&bad), &[])
+        .await
+        .expect(422);
+    assert_eq!(r.body["field"], "low_utilization.min_days");
+    let typo = json!({"zombie": {"window_dayz": 40}});
+    s.send(reqwest::Method::PUT, Some(&sys), "/api/v1/efficiency/rules", Some(&typo), &[]).await.expect(422);
+    assert_eq!(s.get(&clerk, "/api/v1/efficiency/rules").await.expect(200).body, shipped);
+    // A longer zombie window: fields left out keep their defaults.
+    let set = s
+        .send(reqwest::Method::PUT, Some(&sys), "/api/v1/efficiency/rules", Some(&change), &[])
+        .await
+        .expect(200);
+    assert_eq!(set.body["zombie"]["window_days"], 40);
+    assert_eq!(set.body["zombie"]["cpu_p95_max_pct"], shipped["zombie"]["cpu_p95_max_pct"]);
+    assert_eq!(s.get(&clerk, "/api/v1/efficiency/rules").await.expect(200).body, set.body);
+    let auditor = s.login("audit_admin").await;
+    let changes = s.all(&auditor, "/api/v1/audit?action=setting.change").await;
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    // The next pass judges by them.
+    let host = zombie_host(&s).await;
+    analyse(&s).await;
+    let finding = zombie_finding(&s, &host).await;
+    assert_eq!(finding["evidence"]["window"]["days"], 40, "{finding}");
     s.stop().await;
 }

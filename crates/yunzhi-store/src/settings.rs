@@ -2,7 +2,8 @@
 
 use sqlx::Row;
 
-use crate::{Result, Store, Tx};
+use crate::audit::{AuditCtx, Change};
+use crate::{Result, Store, StoreError, Tx};
 
 impl Store {
     pub async fn setting(&self, key: &str) -> Result<Option<String>> {
@@ -39,6 +40,44 @@ impl Tx {
             .bind(value)
             .execute(self.conn())
             .await?;
+        Ok(())
+    }
+
+    /// Changes a setting kept as JSON (the efficiency rules, the analysis'
+    /// source), audited with what it was and what it becomes.
+    pub async fn change_setting(
+        &mut self,
+        ctx: &AuditCtx,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> Result<()> {
+        let row = sqlx::query("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(self.conn())
+            .await?;
+        let before = match row {
+            Some(r) => {
+                let text: String = r.try_get("value")?;
+                Some(
+                    serde_json::from_str(&text)
+                        .map_err(|e| StoreError::corrupt(format!("setting {key}: {e}")))?,
+                )
+            }
+            None => None,
+        };
+        self.set_setting(key, &value.to_string()).await?;
+        self.audit(
+            ctx,
+            Change {
+                action: "setting.change",
+                object_type: "setting",
+                object_id: Some(key.to_owned()),
+                unit_id: None,
+                before,
+                after: Some(value.clone()),
+            },
+        )
+        .await?;
         Ok(())
     }
 }

@@ -11,6 +11,7 @@ pub mod calendar;
 pub mod catalog;
 pub mod demo;
 pub mod documents;
+pub mod efficiency;
 pub mod exports;
 pub mod findings;
 pub mod health;
@@ -86,6 +87,7 @@ pub fn router(demo: bool) -> Router<AppState> {
         .route("/agent/report", post(agents::report))
         .route("/write", post(ingest::write))
         .route("/ingest-tokens", get(ingest::list_tokens).post(ingest::create_token))
+        .route("/efficiency/rules", get(efficiency::rules).put(efficiency::set_rules))
         .route("/ingest-tokens/{id}", axum::routing::delete(ingest::revoke_token))
         .route("/findings", get(findings::list))
         .route("/findings/{id}", get(findings::get_one))

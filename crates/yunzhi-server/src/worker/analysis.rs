@@ -147,7 +147,7 @@ pub(super) async fn run(state: &AppState) -> anyhow::Result<()> {
 
 /// One pass over the fleet.
 pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
-    let rules = &state.settings.efficiency;
+    let rules = &crate::api::efficiency::rules_in_effect(state).await?;
     let now = state.now();
     let today = state.clock.today();
     let longest =
