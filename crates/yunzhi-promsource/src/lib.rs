@@ -13,6 +13,8 @@ mod days;
 mod error;
 mod promql;
 mod source;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use api::Series;
 pub use config::PromSourceConfig;

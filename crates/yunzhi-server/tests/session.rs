@@ -47,6 +47,7 @@ async fn health_metrics_and_openapi_answer(backend: Backend) {
         "/api/v1/warnings/{id}/decision",
         "/api/v1/resources/{id}/readings",
         "/api/v1/efficiency/rules",
+        "/api/v1/efficiency/source",
     ] {
         assert!(doc.body["paths"][path].is_object(), "the OpenAPI document lacks {path}");
     }

@@ -319,3 +319,113 @@ async fn the_rules_are_read_by_everyone_set_by_the_system_administrator_and_used
     assert_eq!(finding["evidence"]["window"]["days"], 40, "{finding}");
     s.stop().await;
 }
+
+/// node_exporter series of one host nobody uses (CPU 0.5 %, a trickle of
+/// network, no disk), every 5 minutes over `days` Beijing days ending
+/// yesterday, as promtool backfills them: counters with their `_total`
+/// samples, families contiguous, timestamps in seconds.
+fn idle_host_openmetrics(resource_id: i64, today: jiff::civil::Date, days: i64) -> String {
+    use std::fmt::Write as _;
+    let tz = yunzhi_domain::clock::district_zone();
+    let end = today.to_zoned(tz.clone()).unwrap().timestamp().as_second();
+    let start = end - days * 86_400 - 3600;
+    let times: Vec<i64> = (start..=end).step_by(300).collect();
+    let labels = |extra: &str| {
+        format!("{{instance=\"ghost:9100\",job=\"node\",yunzhi_resource_id=\"{resource_id}\"{extra}}}")
+    };
+    let mut out = String::new();
+    let counter = |out: &mut String, family: &str, extra: &str, per_step: f64| {
+        for (i, t) in times.iter().enumerate() {
+            let _ = writeln!(out, "{family}_total{} {} {t}", labels(extra), 1000.0 + per_step * i as f64);
+        }
+    };
+    let _ = writeln!(out, "# TYPE node_cpu_seconds counter");
+    counter(&mut out, "node_cpu_seconds", ",cpu=\"0\",mode=\"idle\"", 300.0 * 0.995);
+    counter(&mut out, "node_cpu_seconds", ",cpu=\"0\",mode=\"user\"", 300.0 * 0.005);
+    let _ = writeln!(out, "# TYPE node_network_receive_bytes counter");
+    counter(&mut out, "node_network_receive_bytes", ",device=\"eth0\"", 3_000.0);
+    let _ = writeln!(out, "# TYPE node_network_transmit_bytes counter");
+    counter(&mut out, "node_network_transmit_bytes", ",device=\"eth0\"", 3_000.0);
+    let _ = writeln!(out, "# TYPE node_disk_read_bytes counter");
+    counter(&mut out, "node_disk_read_bytes", ",device=\"vda\"", 0.0);
+    let _ = writeln!(out, "# TYPE node_disk_written_bytes counter");
+    counter(&mut out, "node_disk_written_bytes", ",device=\"vda\"", 1_000.0);
+    for (name, value) in [("node_memory_MemTotal_bytes", 8e9), ("node_memory_MemAvailable_bytes", 6e9)] {
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for t in &times {
+            let _ = writeln!(out, "{name}{} {value} {t}", labels(""));
+        }
+    }
+    out.push_str("# EOF\n");
+    out
+}
+
+#[tokio::test]
+async fn the_analysis_can_read_a_prometheus_store_instead_of_its_own_rollups() {
+    let s = TestServer::demo(Backend::Sqlite).await;
+    let sys = s.login("sys_admin").await;
+    let clerk = s.login("unit1_user").await;
+    assert_eq!(s.get(&clerk, "/api/v1/efficiency/source").await.expect(200).body, json!({"kind": "rollups"}));
+    // A host whose figures are only in Prometheus: Yunzhi's own rollups have nothing on it.
+    let ca = s.login("cloud_admin").await;
+    let unit1 = s.get(&clerk, "/api/v1/session").await.body["unit_id"].clone();
+    // A system that declared no periodic load: its quiet months are idleness.
+    let systems = s.all(&ca, "/api/v1/systems").await;
+    let steady = |system: &Value| {
+        systems.iter().any(|x| x["id"] == *system && x["periodic_load"].is_null() && x["unit_id"] == unit1)
+    };
+    let host = s
+        .all(&ca, "/api/v1/resources?state=active")
+        .await
+        .into_iter()
+        .find(|r| r["kind"] == "cloud_host" && steady(&r["system_id"]))
+        .unwrap();
+    let id = host["id"].as_i64().unwrap();
+    let today = yunzhi_domain::clock::district_date(s.state().now());
+    // A week of data and a week's zombie window: promtool writes a block per
+    // two hours, and Prometheus opens every one of them.
+    let week = json!({"zombie": {"window_days": 7}});
+    s.send(reqwest::Method::PUT, Some(&sys), "/api/v1/efficiency/rules", Some(&week), &[]).await.expect(200);
+    let prometheus = yunzhi_promsource::testing::start(&idle_host_openmetrics(id, today, 8)).await;
+    // Bad settings are refused, naming the field.
+    let bad = json!({"kind": "prometheus", "url": "ftp://somewhere"});
+    let r = s
+        .send(reqwest::Method::PUT, Some(&sys), "/api/v1/efficiency/source", Some(&bad), &[])
+        .await
+        .expect(422);
+    assert_eq!(r.body["field"], "url");
+    let bad = json!({"kind": "prometheus", "url": prometheus.url, "step_secs": 420});
+    let r = s
+        .send(reqwest::Method::PUT, Some(&sys), "/api/v1/efficiency/source", Some(&bad), &[])
+        .await
+        .expect(422);
+    assert_eq!(r.body["field"], "prometheus");
+    let set = json!({"kind": "prometheus", "url": prometheus.url, "rate_window_secs": 600});
+    s.send(reqwest::Method::PUT, Some(&clerk), "/api/v1/efficiency/source", Some(&set), &[])
+        .await
+        .expect(403);
+    let r = s
+        .send(reqwest::Method::PUT, Some(&sys), "/api/v1/efficiency/source", Some(&set), &[])
+        .await
+        .expect(200);
+    assert_eq!(
+        (r.body["step_secs"].as_u64(), r.body["resource_label"].as_str()),
+        (Some(300), Some("yunzhi_resource_id"))
+    );
+    analyse(&s).await;
+    let office = s.login("office").await;
+    let zombies = s.all(&office, "/api/v1/findings?kind=zombie").await;
+    let f = zombies
+        .iter()
+        .find(|f| f["resource_id"] == id)
+        .expect("the idle host, read from Prometheus, is a zombie");
+    assert_eq!(f["evidence"]["source"], "prometheus", "{f}");
+    let p95 = f["evidence"]["days"][0]["cpu_p95"].as_f64().unwrap();
+    assert!((p95 - 0.5).abs() < 0.01, "CPU p95 as Prometheus computes it: {f}");
+    // Back to the rollups: the next pass finds nothing on the host (it has no rollups) and resolves it.
+    let back = json!({"kind": "rollups"});
+    s.send(reqwest::Method::PUT, Some(&sys), "/api/v1/efficiency/source", Some(&back), &[]).await.expect(200);
+    analyse(&s).await;
+    assert_eq!(zombie_finding(&s, &host).await["state"], "resolved");
+    s.stop().await;
+}

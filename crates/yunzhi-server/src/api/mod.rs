@@ -88,6 +88,7 @@ pub fn router(demo: bool) -> Router<AppState> {
         .route("/write", post(ingest::write))
         .route("/ingest-tokens", get(ingest::list_tokens).post(ingest::create_token))
         .route("/efficiency/rules", get(efficiency::rules).put(efficiency::set_rules))
+        .route("/efficiency/source", get(efficiency::source).put(efficiency::set_source))
         .route("/ingest-tokens/{id}", axum::routing::delete(ingest::revoke_token))
         .route("/findings", get(findings::list))
         .route("/findings/{id}", get(findings::get_one))

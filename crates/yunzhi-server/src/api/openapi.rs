@@ -62,7 +62,7 @@ impl Modify for OperationIds {
         resources::list, resources::get_one, resources::act, notifications::list, notifications::read,
         findings::list, findings::get_one, findings::analyse, warnings::review,
         warnings::list, warnings::get_one, warnings::respond, warnings::decide,
-        agents::enrollment_code, agents::enroll, agents::report, agents::agent_of, agents::metrics, agents::readings, efficiency::rules, efficiency::set_rules,
+        agents::enrollment_code, agents::enroll, agents::report, agents::agent_of, agents::metrics, agents::readings, efficiency::rules, efficiency::set_rules, efficiency::source, efficiency::set_source,
         ingest::write, ingest::create_token, ingest::list_tokens, ingest::revoke_token,
         users::list, users::create, users::reset_password, users::unlock,
         documents::upload, documents::list, documents::download, documents::upload_to_request, documents::list_for_request,

@@ -440,7 +440,7 @@ impl Processor {
 
 /// Hosts by the name a Prometheus `instance` label carries: the agent's
 /// hostname, or the resource's own name.
-async fn hosts_by_name(state: &crate::state::AppState) -> anyhow::Result<HashMap<String, i64>> {
+pub(crate) async fn hosts_by_name(state: &crate::state::AppState) -> anyhow::Result<HashMap<String, i64>> {
     let mut by = HashMap::new();
     for live in state.store.live_hosts().await? {
         by.insert(live.resource.name.clone(), live.resource.id);

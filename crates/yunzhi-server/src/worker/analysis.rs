@@ -87,6 +87,37 @@ impl FleetDays {
     }
 }
 
+/// Every host's days from a Prometheus-compatible store, by resource: a
+/// series carries the resource's id in its resource label, or names the
+/// host in its instance label (the agent's hostname, or the resource's name).
+async fn prometheus_days(
+    state: &AppState,
+    source: &yunzhi_promsource::PromSource,
+    from: jiff::civil::Date,
+    to: jiff::civil::Date,
+) -> anyhow::Result<HashMap<i64, Vec<DailyStats>>> {
+    /// Beijing: the district's days end at its midnight.
+    const DISTRICT_OFFSET_HOURS: i8 = 8;
+    let by_name = crate::remote_write::hosts_by_name(state).await?;
+    let mut out = HashMap::new();
+    for (key, days) in source.daily_stats(from, to, DISTRICT_OFFSET_HOURS).await? {
+        let resource = match &key {
+            yunzhi_promsource::HostKey::Resource(id) => id.parse().ok(),
+            yunzhi_promsource::HostKey::Instance(instance) => {
+                let host = instance.rsplit_once(':').map_or(instance.as_str(), |(h, _)| h);
+                by_name.get(host).copied()
+            }
+        };
+        match resource {
+            Some(id) => {
+                out.insert(id, days);
+            }
+            None => tracing::debug!(%key, "a host in the Prometheus store that Yunzhi does not know"),
+        }
+    }
+    Ok(out)
+}
+
 /// What one pass found.
 #[derive(Debug, Default, serde::Serialize)]
 pub struct AnalysisReport {
@@ -120,10 +151,12 @@ pub async fn enqueue_analysis(
     Ok(job)
 }
 
-/// The finding a verdict about `host` becomes.
-fn finding(host: &ResourceRecord, v: &Verdict) -> NewFinding {
+/// The finding a verdict about `host` becomes; `source` says where its
+/// figures were read (`rollups` or `prometheus`).
+fn finding(host: &ResourceRecord, v: &Verdict, source: &str) -> NewFinding {
     let mut evidence = v.evidence.clone();
     if let Some(obj) = evidence.as_object_mut() {
+        obj.insert("source".into(), serde_json::json!(source));
         obj.insert("summary_en".into(), serde_json::json!(v.summary_en));
         obj.insert("resource".into(), serde_json::json!({"id": host.id, "name": host.name}));
     }
@@ -155,8 +188,19 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
     let from = today.checked_sub(i64::from(longest).days())?;
     let to = today.yesterday()?;
     let hosts = state.store.live_hosts().await?;
+    let source = crate::api::efficiency::source_in_effect(state).await?;
+    let prometheus = source
+        .prometheus()
+        .map_err(|e| anyhow::anyhow!("the analysis' Prometheus source is misconfigured: {:?}", e.0))?;
     let mut fleet = state.fleet.lock().await;
-    fleet.refresh(&state.store, from).await?;
+    let from_prometheus = match prometheus {
+        Some(p) => Some(prometheus_days(state, &p, from, to).await?),
+        None => {
+            fleet.refresh(&state.store, from).await?;
+            None
+        }
+    };
+    let source_name = if from_prometheus.is_some() { "prometheus" } else { "rollups" };
     let agents: HashMap<i64, yunzhi_store::AgentRecord> =
         state.store.agents_all().await?.into_iter().map(|a| (a.resource_id, a)).collect();
     let mut report = AnalysisReport { hosts: hosts.len(), ..AnalysisReport::default() };
@@ -164,7 +208,10 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
     let mut raised = Vec::new();
     for live in &hosts {
         let (host, periodic) = (&live.resource, &live.periodic_load);
-        let days = fleet.days(host.id, to);
+        let days = match &from_prometheus {
+            Some(hosts) => hosts.get(&host.id).map(Vec::as_slice).unwrap_or_default(),
+            None => fleet.days(host.id, to),
+        };
         let mut verdicts = efficiency::usage_verdicts(rules, today, days, periodic.as_ref());
         let agent = agents.get(&host.id);
         let agent_state = AgentState {
@@ -178,7 +225,7 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
         };
         verdicts.extend(efficiency::agent_verdicts(rules, now, &agent_state, &state.settings.agent_digests));
         for v in &verdicts {
-            let f = finding(host, v);
+            let f = finding(host, v, source_name);
             holding.insert(f.dedup_key.clone());
             raised.push(f);
         }
