@@ -100,6 +100,10 @@ enum Command {
         /// Minutes between two inventory passes over each platform.
         #[arg(long, default_value_t = 10)]
         reconcile_minutes: i64,
+        /// Seconds a remote-write moment waits for the rest of its series
+        /// (Prometheus sends a host's series through several shards).
+        #[arg(long, default_value_t = 30)]
+        remote_write_idle_seconds: u64,
         #[command(flatten)]
         channels: ChannelArgs,
     },
@@ -211,6 +215,7 @@ async fn main() -> anyhow::Result<()> {
             temporary_grace_days,
             job_lease_seconds,
             reconcile_minutes,
+            remote_write_idle_seconds,
             channels,
         } => {
             let limits = Limits {
@@ -220,6 +225,7 @@ async fn main() -> anyhow::Result<()> {
                 grace: temporary_grace_days,
                 job_lease: job_lease_seconds,
                 reconcile: reconcile_minutes,
+                remote_write_idle: remote_write_idle_seconds,
             };
             let key = store.secret_key()?;
             serve(store.url()?, key, Some(store.data.join("simulator")), demo, listen, limits, channels).await
@@ -271,11 +277,20 @@ struct Limits {
     grace: i64,
     job_lease: i64,
     reconcile: i64,
+    remote_write_idle: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { lockout: 15, idle: 30, expansion: 120, grace: 14, job_lease: 30, reconcile: 10 }
+        Limits {
+            lockout: 15,
+            idle: 30,
+            expansion: 120,
+            grace: 14,
+            job_lease: 30,
+            reconcile: 10,
+            remote_write_idle: 30,
+        }
     }
 }
 
@@ -302,6 +317,9 @@ async fn serve(
     }
     if !(1..=1440).contains(&limits.reconcile) {
         bail!("--reconcile-minutes must be between 1 and 1440");
+    }
+    if !(1..=3600).contains(&limits.remote_write_idle) {
+        bail!("--remote-write-idle-seconds must be between 1 and 3600");
     }
     let demo_password =
         std::env::var("YUNZHI_DEMO_PASSWORD").unwrap_or_else(|_| DEFAULT_DEMO_PASSWORD.to_owned());
@@ -338,6 +356,7 @@ async fn serve(
         agent_digests: if demo { vec![yunzhi_server::demo_agents::demo_agent_digest()] } else { Vec::new() },
         job_lease: jiff::SignedDuration::from_secs(limits.job_lease),
         reconcile_every: jiff::SignedDuration::from_mins(limits.reconcile),
+        remote_write_idle: std::time::Duration::from_secs(limits.remote_write_idle),
         ..Settings::default()
     };
     yunzhi_server::serve_forever(ServerConfig {
