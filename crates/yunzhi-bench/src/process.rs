@@ -11,6 +11,11 @@ const USER_HZ: f64 = 100.0;
 pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    stat_cpu_seconds(&stat)
+}
+
+/// User + system CPU seconds of a `/proc/…/stat` line.
+fn stat_cpu_seconds(stat: &str) -> anyhow::Result<f64> {
     // The command name (field 2) may hold spaces and parentheses: count
     // fields from the last ')'.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).context("a /proc stat line without ')'")?;
@@ -20,6 +25,35 @@ pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
         Ok(fields.get(i).context("a short /proc stat line")?.parse::<u64>()? as f64)
     };
     Ok((ticks(11)? + ticks(12)?) / USER_HZ)
+}
+
+/// One thread of a process and the CPU seconds it has used so far.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThreadCpu {
+    pub tid: u32,
+    /// Its name as the kernel keeps it (`comm`: at most 15 bytes).
+    pub name: String,
+    pub cpu_seconds: f64,
+}
+
+/// Every live thread of `pid` with the CPU time it has used: where a
+/// server's time goes, without a profiler. Threads that ended are missing.
+pub fn threads(pid: u32) -> anyhow::Result<Vec<ThreadCpu>> {
+    let mut out = Vec::new();
+    for entry in
+        std::fs::read_dir(format!("/proc/{pid}/task")).with_context(|| format!("listing /proc/{pid}/task"))?
+    {
+        let Ok(tid) = entry?.file_name().to_string_lossy().parse::<u32>() else { continue };
+        // A thread may end between the listing and the read.
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")) else { continue };
+        let name = stat
+            .split_once('(')
+            .and_then(|(_, r)| r.rsplit_once(')'))
+            .map(|(n, _)| n.to_owned())
+            .unwrap_or_default();
+        out.push(ThreadCpu { tid, name, cpu_seconds: stat_cpu_seconds(&stat)? });
+    }
+    Ok(out)
 }
 
 /// CPU seconds this process has used so far.
@@ -54,14 +88,44 @@ mod tests {
 
     #[test]
     fn a_busy_loop_shows_up_as_cpu_time() {
+        // On a shared machine the loop may get a small share of a core:
+        // spin until the counter moves, or give up after half a minute.
         let before = own_cpu_seconds().expect("own stat");
         let start = std::time::Instant::now();
         let mut x = 0u64;
-        while start.elapsed() < std::time::Duration::from_millis(300) {
-            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        let mut used = 0.0;
+        while used < 0.2 && start.elapsed() < std::time::Duration::from_secs(30) {
+            for _ in 0..1_000_000 {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+            used = own_cpu_seconds().expect("own stat") - before;
         }
-        let used = own_cpu_seconds().expect("own stat") - before;
-        assert!(used >= 0.1, "300 ms of spinning counted as {used} CPU seconds");
+        assert!(used >= 0.2, "{:?} of spinning counted as {used} CPU seconds", start.elapsed());
+    }
+
+    #[test]
+    fn a_spinning_thread_is_found_by_its_name_with_its_cpu_time() {
+        let spinner = std::thread::Builder::new()
+            .name("bench-spinner".into())
+            .spawn(|| {
+                // Until this thread has had 0.1 s of CPU, however busy the machine.
+                let start = std::time::Instant::now();
+                let mut x = 0u64;
+                loop {
+                    for _ in 0..1_000_000 {
+                        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+                    }
+                    let seen = threads(std::process::id()).expect("own threads");
+                    let mine = seen.iter().find(|t| t.name == "bench-spinner").map_or(0.0, |t| t.cpu_seconds);
+                    if mine >= 0.1 || start.elapsed() > std::time::Duration::from_secs(30) {
+                        return seen;
+                    }
+                }
+            })
+            .expect("a thread");
+        let seen = spinner.join().expect("the spinner");
+        let me = seen.iter().find(|t| t.name == "bench-spinner").expect("the spinner among the threads");
+        assert!(me.cpu_seconds >= 0.1, "{me:?}");
     }
 
     #[test]

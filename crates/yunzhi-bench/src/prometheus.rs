@@ -69,6 +69,7 @@ impl Prometheus {
     }
 
     async fn wait_ready(&mut self) -> anyhow::Result<()> {
+        yunzhi_server::courier::install_tls();
         let client = reqwest::Client::new();
         let start = Instant::now();
         // Opening a large TSDB replays its WAL and maps its blocks first.

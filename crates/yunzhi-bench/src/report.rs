@@ -25,7 +25,11 @@ impl Figure {
     pub fn line(&self) -> String {
         let mut s = format!("{:<58} {:>14.3} {:<18}", self.name, self.value, self.unit);
         if let (Some(p), Some(a)) = (self.prometheus, self.advantage()) {
-            s.push_str(&format!(" prometheus {p:.3}, yunzhi {a:.2}× better"));
+            if a >= 1.0 {
+                s.push_str(&format!(" prometheus {p:.3}, yunzhi {a:.2}× better"));
+            } else {
+                s.push_str(&format!(" prometheus {p:.3}, yunzhi {:.2}× worse", 1.0 / a));
+            }
         }
         s.push_str(&format!("  (goal: {})", self.goal));
         s
@@ -47,7 +51,10 @@ mod tests {
             higher_is_better: true,
         };
         assert_eq!(rate.advantage(), Some(3.0));
-        let time = Figure { value: 0.5, prometheus: Some(10.0), higher_is_better: false, ..rate };
+        let time = Figure { value: 0.5, prometheus: Some(10.0), higher_is_better: false, ..rate.clone() };
         assert_eq!(time.advantage(), Some(20.0));
+        assert!(rate.line().contains("yunzhi 3.00× better"), "{}", rate.line());
+        let slower = Figure { value: 0.25, ..rate };
+        assert!(slower.line().contains("yunzhi 4.00× worse"), "{}", slower.line());
     }
 }

@@ -104,6 +104,10 @@ enum Command {
         /// (the hourly and daily rollups are kept longer, in the database).
         #[arg(long, default_value_t = 35)]
         raw_retention_days: u32,
+        /// Seconds a remote-write moment waits for the rest of its series
+        /// (Prometheus sends a host's series through several shards).
+        #[arg(long, default_value_t = 30)]
+        remote_write_idle_seconds: u64,
         #[command(flatten)]
         channels: ChannelArgs,
     },
@@ -216,6 +220,7 @@ async fn main() -> anyhow::Result<()> {
             job_lease_seconds,
             reconcile_minutes,
             raw_retention_days,
+            remote_write_idle_seconds,
             channels,
         } => {
             let limits = Limits {
@@ -226,6 +231,7 @@ async fn main() -> anyhow::Result<()> {
                 job_lease: job_lease_seconds,
                 reconcile: reconcile_minutes,
                 raw_retention: raw_retention_days,
+                remote_write_idle: remote_write_idle_seconds,
             };
             let key = store.secret_key()?;
             serve(store.url()?, key, &store.data, demo, listen, limits, channels).await
@@ -277,6 +283,7 @@ struct Limits {
     job_lease: i64,
     reconcile: i64,
     raw_retention: u32,
+    remote_write_idle: u64,
 }
 
 impl Default for Limits {
@@ -289,6 +296,7 @@ impl Default for Limits {
             job_lease: 30,
             reconcile: 10,
             raw_retention: 35,
+            remote_write_idle: 30,
         }
     }
 }
@@ -319,6 +327,9 @@ async fn serve(
     }
     if !(2..=3660).contains(&limits.raw_retention) {
         bail!("--raw-retention-days must be between 2 and 3660");
+    }
+    if !(1..=3600).contains(&limits.remote_write_idle) {
+        bail!("--remote-write-idle-seconds must be between 1 and 3600");
     }
     let demo_password =
         std::env::var("YUNZHI_DEMO_PASSWORD").unwrap_or_else(|_| DEFAULT_DEMO_PASSWORD.to_owned());
@@ -356,6 +367,7 @@ async fn serve(
         job_lease: jiff::SignedDuration::from_secs(limits.job_lease),
         reconcile_every: jiff::SignedDuration::from_mins(limits.reconcile),
         raw_retention_days: limits.raw_retention,
+        remote_write_idle: std::time::Duration::from_secs(limits.remote_write_idle),
         ..Settings::default()
     };
     yunzhi_server::serve_forever(ServerConfig {
