@@ -97,6 +97,8 @@ pub struct AppState {
     pub raw: Option<Arc<yunzhi_rawstore::RawStore>>,
     /// The fleet's daily statistics as the efficiency analysis last read them.
     pub fleet: Arc<tokio::sync::Mutex<crate::worker::analysis::FleetDays>>,
+    /// Remote-write senders' tokens recently seen.
+    pub ingest_tokens: Arc<crate::api::ingest::TokenCache>,
 }
 
 impl AppState {
@@ -118,6 +120,7 @@ impl AppState {
             remote_write: Arc::new(tokio::sync::Notify::new()),
             raw: None,
             fleet: Arc::default(),
+            ingest_tokens: Arc::default(),
         }
     }
 

@@ -31,6 +31,47 @@ pub struct NewToken {
     pub token: String,
 }
 
+/// How long a sender's token is trusted without asking the database again.
+/// A token revoked on this server stops at once; one revoked on another
+/// server sharing the database stops within this long.
+const TOKEN_FRESH: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Senders' tokens recently seen, by digest: a busy Prometheus sends many
+/// requests a second, each would otherwise cost a query.
+#[derive(Default)]
+pub struct TokenCache(std::sync::Mutex<std::collections::HashMap<String, (i64, std::time::Instant)>>);
+
+impl TokenCache {
+    fn get(&self, digest: &str) -> Option<i64> {
+        let seen = self.0.lock().ok()?;
+        seen.get(digest).filter(|(_, at)| at.elapsed() < TOKEN_FRESH).map(|(id, _)| *id)
+    }
+
+    fn put(&self, digest: String, id: i64) {
+        if let Ok(mut seen) = self.0.lock() {
+            seen.retain(|_, (_, at)| at.elapsed() < TOKEN_FRESH);
+            seen.insert(digest, (id, std::time::Instant::now()));
+        }
+    }
+
+    fn forget(&self, id: i64) {
+        if let Ok(mut seen) = self.0.lock() {
+            seen.retain(|_, (known, _)| *known != id);
+        }
+    }
+}
+
+/// The id of the unrevoked token `token`, if it is one.
+async fn sender_of(state: &AppState, token: &str) -> ApiResult<Option<i64>> {
+    let digest = crate::auth::token_digest(token);
+    if let Some(id) = state.ingest_tokens.get(&digest) {
+        return Ok(Some(id));
+    }
+    let Some(record) = state.store.ingest_token_by_digest(&digest).await? else { return Ok(None) };
+    state.ingest_tokens.put(digest, record.id);
+    Ok(Some(record.id))
+}
+
 fn admin(caller: &Caller) -> ApiResult<()> {
     caller
         .actor
@@ -84,6 +125,7 @@ pub async fn revoke_token(
     let revoked =
         tx.revoke_ingest_token(&caller.audit(state.now()), path_id(&id)?).await?.ok_or(ApiError::NotFound)?;
     tx.commit().await?;
+    state.ingest_tokens.forget(revoked.id);
     Ok(Json(revoked))
 }
 
@@ -94,7 +136,7 @@ pub async fn revoke_token(
         (status = 401, description = "Unknown or revoked ingest token", body = crate::error::Problem)))]
 pub async fn write(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<StatusCode> {
     let token = crate::extract::bearer_token(&headers).unwrap_or_default();
-    let Some(sender) = state.store.ingest_token_by_digest(&crate::auth::token_digest(token)).await? else {
+    let Some(sender) = sender_of(&state, token).await? else {
         return Err(ApiError::unauthorized(
             "invalid_ingest_token",
             "this ingest token is unknown or was revoked",
@@ -111,7 +153,7 @@ pub async fn write(State(state): State<AppState>, headers: HeaderMap, body: Byte
     // (a 400 is not retried) rather than kept.
     crate::remote_write::check(&body).map_err(|e| ApiError::bad_request("malformed_write_request", e))?;
     let mut tx = state.store.begin().await?;
-    tx.inbox_put(sender.id, state.now().as_millisecond(), &body).await?;
+    tx.inbox_put(sender, state.now().as_millisecond(), &body).await?;
     tx.commit().await?;
     state.remote_write.notify_one();
     Ok(StatusCode::NO_CONTENT)

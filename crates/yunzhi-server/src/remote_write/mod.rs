@@ -81,8 +81,6 @@ pub fn decode(body: &[u8]) -> Result<WriteRequest, String> {
 /// What a host's series said about one scrape time.
 #[derive(Debug, Default, Clone, Copy)]
 struct Parts {
-    /// When its first sample arrived (the caller's clock, ms).
-    arrived: i64,
     cpu_busy: f64,
     cpu_total: f64,
     memory_available: Option<f64>,
@@ -194,6 +192,13 @@ pub struct Assembler {
     last: Fast<u64, (i64, f64)>,
     /// Moments not yet complete, by host and scrape time (ms).
     pending: Fast<(i64, i64), Parts>,
+    /// The pending moments in the order they first arrived (arrival times
+    /// only grow), so that the settled ones are taken from the front
+    /// rather than found by a scan of every pending moment.
+    arrivals: VecDeque<(i64, (i64, i64))>,
+    /// How many pending moments each scrape time has: the oldest is the
+    /// first key.
+    pending_times: std::collections::BTreeMap<i64, usize>,
     /// The newest scrape time seen.
     newest: i64,
 }
@@ -228,10 +233,14 @@ impl Assembler {
 
     fn add(&mut self, resource: i64, key: u64, role: Role, timestamp: i64, value: f64, arrived: i64) {
         self.newest = self.newest.max(timestamp);
-        let parts = self
-            .pending
-            .entry((resource, timestamp))
-            .or_insert_with(|| Parts { arrived, ..Parts::default() });
+        let parts = match self.pending.entry((resource, timestamp)) {
+            std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+            std::collections::hash_map::Entry::Vacant(new) => {
+                self.arrivals.push_back((arrived, (resource, timestamp)));
+                *self.pending_times.entry(timestamp).or_default() += 1;
+                new.insert(Parts::default())
+            }
+        };
         match role {
             Role::MemAvailable => parts.memory_available = Some(value),
             Role::MemTotal => parts.memory_total = Some(value),
@@ -270,12 +279,24 @@ impl Assembler {
     /// get. Moments without CPU time are dropped (the first scrape after a
     /// start only sets the counters' base).
     pub fn emit(&mut self, settled: i64) -> Vec<(i64, Reading)> {
-        let mut ready: Vec<(i64, i64)> =
-            self.pending.iter().filter(|(_, p)| p.arrived <= settled).map(|(k, _)| *k).collect();
+        let mut ready: Vec<(i64, i64)> = Vec::new();
+        while let Some(&(arrived, key)) = self.arrivals.front() {
+            if arrived > settled {
+                break;
+            }
+            self.arrivals.pop_front();
+            ready.push(key);
+        }
         ready.sort_unstable();
         let mut out = Vec::with_capacity(ready.len());
         for key in ready {
             let Some(p) = self.pending.remove(&key) else { continue };
+            if let Some(n) = self.pending_times.get_mut(&key.1) {
+                *n -= 1;
+                if *n == 0 {
+                    self.pending_times.remove(&key.1);
+                }
+            }
             if p.cpu_total <= 0.0 {
                 continue;
             }
@@ -304,7 +325,7 @@ impl Assembler {
 
     /// The newest scrape time all of whose readings were emitted.
     pub fn emitted_up_to(&self) -> i64 {
-        self.pending.keys().map(|(_, ts)| *ts - 1).min().unwrap_or(self.newest)
+        self.pending_times.first_key_value().map_or(self.newest, |(ts, _)| ts - 1)
     }
 }
 
