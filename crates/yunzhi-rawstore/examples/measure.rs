@@ -93,7 +93,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         stats.parquet_bytes as f64 / (rows * 4.0),
         stats.parquet_bytes as f64 / rows
     );
-    column_sizes(&store, first, days, rows)?;
+    let by_column = column_sizes(&store, first, days, rows)?;
+    let readings: i64 = by_column[2..8].iter().sum();
+    println!(
+        "the 6 reading columns alone (cpu, memory, disk r/w, net rx/tx): {:.3} B per value",
+        readings as f64 / (rows * 6.0)
+    );
 
     let last = first.plus(days - 1);
     let (t, c) = (Instant::now(), cpu_seconds());
@@ -132,13 +137,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Compressed bytes of each column, per value.
+/// Prints the compressed bytes of each column per value; returns the bytes.
 fn column_sizes(
     store: &RawStore,
     first: Day,
     days: i32,
     rows: f64,
-) -> Result<(), Box<dyn std::error::Error>> {
+) -> Result<[i64; 10], Box<dyn std::error::Error>> {
     let mut bytes = [0i64; 10];
     for d in 0..days {
         for path in store.day_files(first.plus(d))? {
@@ -153,7 +158,7 @@ fn column_sizes(
     let line: Vec<String> =
         COLUMN_NAMES.iter().zip(bytes).map(|(n, b)| format!("{n} {:.3}", b as f64 / rows)).collect();
     println!("bytes per value by column: {}", line.join(", "));
-    Ok(())
+    Ok(bytes)
 }
 
 /// The process's user + system CPU time, from /proc/self/stat (Linux).

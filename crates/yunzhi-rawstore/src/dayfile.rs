@@ -5,33 +5,47 @@
 //! - rows sorted by `resource_id` then `at_ms`, so a host's day is one run,
 //!   `resource_id` and `at_ms` delta-encode to almost nothing, and a filtered
 //!   scan can skip row groups by their min/max statistics;
-//! - the `f32` columns BYTE_STREAM_SPLIT with dictionaries off: noisy
-//!   utilisation has nearly as many distinct values as rows, and splitting
-//!   the bytes puts the slowly changing exponent bytes together for zstd;
+//! - readings as whole hundredths (see `hundredths.rs`) in `DECIMAL(9, 2)`
+//!   (percentages, `INT32`) and `DECIMAL(18, 2)` (byte rates, `INT64`)
+//!   columns, so any Parquet reader sees `12.34`, not a float near it;
 //! - the two small counters dictionary-encoded (few distinct values);
 //! - `at_ms` a UTC millisecond TIMESTAMP so other Parquet readers (the
-//!   district's big-data platform) see a time without being told.
+//!   district's big-data platform) see a time without being told;
+//! - only encodings every mainstream reader decodes (PLAIN, RLE dictionary,
+//!   DELTA_BINARY_PACKED), for the same reason.
+//!
+//! The key-value metadata carries the layout's version
+//! (`yunzhi.format`); a file of another version is refused by name rather
+//! than misread.
 
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Float32Array, Int64Array, RecordBatch, TimestampMillisecondArray, UInt16Array};
+use arrow_array::{
+    ArrayRef, Decimal32Array, Decimal64Array, Int64Array, RecordBatch, TimestampMillisecondArray, UInt16Array,
+};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression as PqCompression, Encoding, ZstdLevel};
-use parquet::file::metadata::{KeyValue, ParquetMetaDataReader, SortingColumn};
+use parquet::file::metadata::{
+    FileMetaData, KeyValue, ParquetMetaDataReader, RowGroupMetaData, SortingColumn,
+};
 use parquet::file::properties::{WriterProperties, WriterVersion};
+use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnPath;
 
 use crate::day::Day;
 use crate::error::{Error, Result, io, pq};
+use crate::hundredths::{PCT_LIMIT, RATE_LIMIT, to_hundredths};
+use crate::pages::Column;
 use crate::row::Row;
-use crate::scan::{Columns, ColumnsBuf};
+use crate::scan::Columns;
+use crate::stored::{Chunk, ChunkBuf, Stored};
 use crate::wal::sync_dir;
 
 /// Column names, in file order.
@@ -47,8 +61,20 @@ pub const COLUMN_NAMES: [&str; 10] = [
     "sessions",
     "listening",
 ];
-const FLOAT_COLUMNS: std::ops::Range<usize> = 2..8;
+/// The percentage columns (hundredths in `INT32`) and the byte-rate columns
+/// (hundredths in `INT64`), by index into [`COLUMN_NAMES`].
+const PCT_COLUMNS: std::ops::Range<usize> = 2..4;
+const RATE_COLUMNS: std::ops::Range<usize> = 4..8;
+/// `DECIMAL(9, 2)`: the most digits an `INT32` decimal may declare.
+const PCT_DECIMAL: (u8, i8) = (9, 2);
+/// `DECIMAL(18, 2)`: the most digits an `INT64` decimal may declare.
+const RATE_DECIMAL: (u8, i8) = (18, 2);
 const WAL_THROUGH_KEY: &str = "yunzhi.wal_through";
+/// The layout's version. 1 (no key) stored readings as `FLOAT`; 2 stores
+/// them as hundredths. Bump it whenever a reader of the old layout would
+/// misread a file of the new one.
+const FORMAT_KEY: &str = "yunzhi.format";
+const FORMAT_VERSION: u32 = 2;
 /// Rows turned into one Arrow batch while writing: bounds the copy's memory.
 const WRITE_CHUNK_ROWS: usize = 65_536;
 /// Rows per batch while reading.
@@ -65,18 +91,20 @@ pub enum Compression {
     None,
 }
 
-/// The Arrow schema of a day file.
+/// The Arrow schema of a day file. Readings are decimals with two places
+/// (whole hundredths); a reading that was NaN is null.
 pub fn schema() -> SchemaRef {
-    let f32_field = |name: &str| Field::new(name, DataType::Float32, false);
+    let pct = |name: &str| Field::new(name, DataType::Decimal32(PCT_DECIMAL.0, PCT_DECIMAL.1), true);
+    let rate = |name: &str| Field::new(name, DataType::Decimal64(RATE_DECIMAL.0, RATE_DECIMAL.1), true);
     Arc::new(Schema::new(vec![
         Field::new(COLUMN_NAMES[0], DataType::Int64, false),
         Field::new(COLUMN_NAMES[1], DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
-        f32_field(COLUMN_NAMES[2]),
-        f32_field(COLUMN_NAMES[3]),
-        f32_field(COLUMN_NAMES[4]),
-        f32_field(COLUMN_NAMES[5]),
-        f32_field(COLUMN_NAMES[6]),
-        f32_field(COLUMN_NAMES[7]),
+        pct(COLUMN_NAMES[2]),
+        pct(COLUMN_NAMES[3]),
+        rate(COLUMN_NAMES[4]),
+        rate(COLUMN_NAMES[5]),
+        rate(COLUMN_NAMES[6]),
+        rate(COLUMN_NAMES[7]),
         Field::new(COLUMN_NAMES[8], DataType::UInt16, false),
         Field::new(COLUMN_NAMES[9], DataType::UInt16, false),
     ]))
@@ -104,11 +132,14 @@ fn writer_properties(
             SortingColumn { column_idx: 0, descending: false, nulls_first: false },
             SortingColumn { column_idx: 1, descending: false, nulls_first: false },
         ]))
-        .set_key_value_metadata(Some(vec![KeyValue::new(WAL_THROUGH_KEY.into(), wal_through.to_string())]))
+        .set_key_value_metadata(Some(vec![
+            KeyValue::new(FORMAT_KEY.into(), FORMAT_VERSION.to_string()),
+            KeyValue::new(WAL_THROUGH_KEY.into(), wal_through.to_string()),
+        ]))
         .set_column_encoding(col(0), Encoding::DELTA_BINARY_PACKED)
         .set_column_encoding(col(1), Encoding::DELTA_BINARY_PACKED);
-    for i in FLOAT_COLUMNS {
-        b = b.set_column_encoding(col(i), Encoding::BYTE_STREAM_SPLIT);
+    for i in PCT_COLUMNS.chain(RATE_COLUMNS) {
+        b = b.set_column_encoding(col(i), Encoding::DELTA_BINARY_PACKED);
     }
     for i in 8..10 {
         b = b.set_column_dictionary_enabled(col(i), true);
@@ -138,11 +169,8 @@ pub(crate) fn write(spec: &WriteSpec<'_>, rows: &[Row]) -> Result<(PathBuf, u64)
     let mut writer =
         ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, file), schema.clone(), Some(props))
             .map_err(pq("start writing", &tmp))?;
-    let mut cols = ColumnsBuf::default();
     for chunk in rows.chunks(WRITE_CHUNK_ROWS) {
-        cols.clear();
-        cols.extend_rows(chunk);
-        let batch = record_batch(&schema, &mut cols)?;
+        let batch = record_batch(&schema, chunk)?;
         writer.write(&batch).map_err(pq("write", &tmp))?;
     }
     let buf = writer.into_inner().map_err(pq("finish", &tmp))?;
@@ -179,22 +207,53 @@ pub(crate) struct Footer {
     pub(crate) wal_through: u64,
 }
 
-/// Reads a day file's footer.
+fn metadata_value<'m>(fm: &'m FileMetaData, key: &str) -> Option<&'m str> {
+    fm.key_value_metadata()?.iter().find(|k| k.key == key)?.value.as_deref()
+}
+
+/// Refuses a file whose layout this build does not know, naming what it found.
+fn check_format(path: &Path, fm: &FileMetaData) -> Result<()> {
+    let found = metadata_value(fm, FORMAT_KEY);
+    if found.and_then(|v| v.parse::<u32>().ok()) == Some(FORMAT_VERSION) {
+        return Ok(());
+    }
+    let found = match found {
+        None => format!("no {FORMAT_KEY} key (format 1, readings as FLOAT)"),
+        Some(v) => format!("{FORMAT_KEY} = {v:?}"),
+    };
+    Err(Error::Malformed {
+        path: path.into(),
+        what: format!("{found}; this build reads day files of format {FORMAT_VERSION} only"),
+    })
+}
+
+/// Reads a day file's footer, refusing a file of another format version.
 pub(crate) fn read_footer(path: &Path) -> Result<Footer> {
     let file = File::open(path).map_err(io("open", path))?;
     let meta =
         ParquetMetaDataReader::new().parse_and_finish(&file).map_err(pq("read the footer of", path))?;
     let fm = meta.file_metadata();
-    let wal_through = fm
-        .key_value_metadata()
-        .and_then(|kv| kv.iter().find(|k| k.key == WAL_THROUGH_KEY))
-        .and_then(|k| k.value.as_deref())
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| Error::Malformed {
-            path: path.into(),
-            what: format!("no {WAL_THROUGH_KEY} in its metadata"),
-        })?;
+    check_format(path, fm)?;
+    let wal_through = metadata_value(fm, WAL_THROUGH_KEY).and_then(|v| v.parse().ok()).ok_or_else(|| {
+        Error::Malformed { path: path.into(), what: format!("no {WAL_THROUGH_KEY} in its metadata") }
+    })?;
     Ok(Footer { rows: u64::try_from(fm.num_rows()).unwrap_or(0), wal_through })
+}
+
+/// Whether a row group could hold one of `wanted` (sorted, deduplicated),
+/// by its `resource_id` statistics; `None` wants every row group.
+fn may_hold(rg: &RowGroupMetaData, wanted: Option<&[i64]>) -> bool {
+    let Some(wanted) = wanted else { return true };
+    match rg.column(0).statistics() {
+        Some(Statistics::Int64(s)) => match (s.min_opt(), s.max_opt()) {
+            (Some(&lo), Some(&hi)) => {
+                let from = wanted.partition_point(|&r| r < lo);
+                wanted.get(from).is_some_and(|&r| r <= hi)
+            }
+            _ => true,
+        },
+        _ => true,
+    }
 }
 
 /// Reads the projected columns of a day file, giving batches to `f`.
@@ -204,34 +263,37 @@ pub(crate) fn read(
     path: &Path,
     columns: Columns,
     resources: Option<&[i64]>,
+    f: impl FnMut(&RecordBatch) -> Result<()>,
+) -> Result<()> {
+    read_groups(path, columns, |_, rg| may_hold(rg, resources), f)
+}
+
+/// [`read`] of the row groups `pick` chooses.
+fn read_groups(
+    path: &Path,
+    columns: Columns,
+    pick: impl Fn(usize, &RowGroupMetaData) -> bool,
     mut f: impl FnMut(&RecordBatch) -> Result<()>,
 ) -> Result<()> {
     let file = File::open(path).map_err(io("open", path))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq("open", path))?;
+    check_format(path, builder.metadata().file_metadata())?;
     let leaves: Vec<usize> = (0..COLUMN_NAMES.len()).filter(|&i| i == 0 || columns.has_index(i)).collect();
     let mask = ProjectionMask::leaves(builder.parquet_schema(), leaves);
-    let mut builder = builder.with_projection(mask).with_batch_size(READ_BATCH_ROWS);
-    if let Some(wanted) = resources {
-        let groups: Vec<usize> = builder
-            .metadata()
-            .row_groups()
-            .iter()
-            .enumerate()
-            .filter(|(_, rg)| match rg.column(0).statistics() {
-                Some(Statistics::Int64(s)) => match (s.min_opt(), s.max_opt()) {
-                    (Some(&lo), Some(&hi)) => {
-                        let from = wanted.partition_point(|&r| r < lo);
-                        wanted.get(from).is_some_and(|&r| r <= hi)
-                    }
-                    _ => true,
-                },
-                _ => true,
-            })
-            .map(|(i, _)| i)
-            .collect();
-        builder = builder.with_row_groups(groups);
-    }
-    let reader = builder.build().map_err(pq("start reading", path))?;
+    let groups: Vec<usize> = builder
+        .metadata()
+        .row_groups()
+        .iter()
+        .enumerate()
+        .filter(|(i, rg)| pick(*i, rg))
+        .map(|(i, _)| i)
+        .collect();
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(READ_BATCH_ROWS)
+        .with_row_groups(groups)
+        .build()
+        .map_err(pq("start reading", path))?;
     for batch in reader {
         let batch = batch.map_err(|cause| Error::Arrow { action: "decode a day-file batch", cause })?;
         f(&batch)?;
@@ -239,24 +301,110 @@ pub(crate) fn read(
     Ok(())
 }
 
-/// Builds the Arrow arrays of a day file, moving the column vectors out of `c`.
-pub(crate) fn record_batch(schema: &SchemaRef, c: &mut ColumnsBuf) -> Result<RecordBatch> {
-    use std::mem::take;
-    let f = |v: &mut Vec<f32>| Arc::new(Float32Array::from(take(v))) as ArrayRef;
+/// Reads the projected columns of a day file as hundredths, giving
+/// [`Chunk`]s of up to [`CHUNK_ROWS`] rows to `f`; with `resources`, only
+/// row groups that could hold one of them.
+///
+/// A row group whose projected readings are all present (its statistics
+/// count no nulls: the usual case) is decoded page by page (`pages.rs`);
+/// one with a missing reading goes through the Arrow reader.
+pub(crate) fn read_chunks(
+    path: &Path,
+    columns: Columns,
+    resources: Option<&[i64]>,
+    mut f: impl FnMut(&Chunk<'_>) -> Result<()>,
+) -> Result<()> {
+    let file = File::open(path).map_err(io("open", path))?;
+    let reader = SerializedFileReader::new(file).map_err(pq("open", path))?;
+    check_format(path, reader.metadata().file_metadata())?;
+    // The time and reading columns asked for (`resource_id` is always read).
+    let projected: Vec<usize> = (1..RATE_COLUMNS.end).filter(|&c| columns.has_index(c)).collect();
+    let mut buf = ChunkBuf::default();
+    for (g, rg) in reader.metadata().row_groups().iter().enumerate() {
+        if !may_hold(rg, resources) {
+            continue;
+        }
+        let complete = projected.iter().all(|&c| {
+            c < PCT_COLUMNS.start || rg.column(c).statistics().and_then(|s| s.null_count_opt()) == Some(0)
+        });
+        if !complete {
+            read_groups(
+                path,
+                columns,
+                |i, _| i == g,
+                |rb| {
+                    Stored::of(rb)?.to_chunk(&mut buf);
+                    f(&buf.chunk(true))
+                },
+            )?;
+            continue;
+        }
+        let group = reader.get_row_group(g).map_err(pq("open a row group of", path))?;
+        let page_reader = |c: usize| -> Result<Column<'_>> {
+            let pages = group.get_column_page_reader(c).map_err(pq("read the pages of", path))?;
+            Ok(Column::new(pages, path, COLUMN_NAMES[c]))
+        };
+        let mut ids = page_reader(0)?;
+        let mut cols = projected.iter().map(|&c| Ok((c, page_reader(c)?))).collect::<Result<Vec<_>>>()?;
+        let rows = usize::try_from(rg.num_rows()).unwrap_or(0);
+        let mut done = 0;
+        while done < rows {
+            let n = CHUNK_ROWS.min(rows - done);
+            buf.clear();
+            ids.read(&mut buf.resource_id, n)?;
+            for (c, col) in &mut cols {
+                match *c {
+                    1 => col.read(&mut buf.at_ms, n)?,
+                    c if PCT_COLUMNS.contains(&c) => col.read(&mut buf.pct[c - PCT_COLUMNS.start], n)?,
+                    c => col.read(&mut buf.rates[c - RATE_COLUMNS.start], n)?,
+                }
+            }
+            f(&buf.chunk(false))?;
+            done += n;
+        }
+    }
+    Ok(())
+}
+
+/// Rows per [`Chunk`]: a few hundred kilobytes of columns, which stay in
+/// the processor's cache between decoding and summing.
+pub(crate) const CHUNK_ROWS: usize = 4096;
+
+/// The Arrow arrays of a day file for `rows`.
+fn record_batch(schema: &SchemaRef, rows: &[Row]) -> Result<RecordBatch> {
+    let arrow = |cause| Error::Arrow { action: "assemble a day-file batch", cause };
+    // Without a missing reading (nearly always) no validity bitmap is built.
+    let pct = |f: fn(&Row) -> f32| -> Result<ArrayRef> {
+        let n = |r: &Row| to_hundredths(f(r), PCT_LIMIT).map(|n| n as i32);
+        let a: Decimal32Array = match rows.iter().map(n).collect::<Option<Vec<i32>>>() {
+            Some(all) => all.into(),
+            None => rows.iter().map(n).collect(),
+        };
+        Ok(Arc::new(a.with_precision_and_scale(PCT_DECIMAL.0, PCT_DECIMAL.1).map_err(arrow)?))
+    };
+    let rate = |f: fn(&Row) -> f32| -> Result<ArrayRef> {
+        let n = |r: &Row| to_hundredths(f(r), RATE_LIMIT);
+        let a: Decimal64Array = match rows.iter().map(n).collect::<Option<Vec<i64>>>() {
+            Some(all) => all.into(),
+            None => rows.iter().map(n).collect(),
+        };
+        Ok(Arc::new(a.with_precision_and_scale(RATE_DECIMAL.0, RATE_DECIMAL.1).map_err(arrow)?))
+    };
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(Int64Array::from(take(&mut c.resource_id))),
-        Arc::new(TimestampMillisecondArray::from(take(&mut c.at_ms)).with_timezone("UTC")),
-        f(&mut c.cpu_pct),
-        f(&mut c.memory_pct),
-        f(&mut c.disk_read_bps),
-        f(&mut c.disk_write_bps),
-        f(&mut c.net_rx_bps),
-        f(&mut c.net_tx_bps),
-        Arc::new(UInt16Array::from(take(&mut c.sessions))),
-        Arc::new(UInt16Array::from(take(&mut c.listening))),
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.resource_id))),
+        Arc::new(
+            TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| r.at_ms)).with_timezone("UTC"),
+        ),
+        pct(|r| r.cpu_pct)?,
+        pct(|r| r.memory_pct)?,
+        rate(|r| r.disk_read_bps)?,
+        rate(|r| r.disk_write_bps)?,
+        rate(|r| r.net_rx_bps)?,
+        rate(|r| r.net_tx_bps)?,
+        Arc::new(UInt16Array::from_iter_values(rows.iter().map(|r| r.sessions))),
+        Arc::new(UInt16Array::from_iter_values(rows.iter().map(|r| r.listening))),
     ];
-    RecordBatch::try_new(schema.clone(), columns)
-        .map_err(|cause| Error::Arrow { action: "assemble a day-file batch", cause })
+    RecordBatch::try_new(schema.clone(), columns).map_err(arrow)
 }
 
 #[cfg(test)]

@@ -23,10 +23,14 @@
 mod day;
 mod dayfile;
 mod error;
+mod hundredths;
+mod pages;
 mod rollup;
 mod row;
 mod scan;
+mod select;
 mod store;
+mod stored;
 mod wal;
 
 pub use day::Day;

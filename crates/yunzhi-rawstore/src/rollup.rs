@@ -2,27 +2,44 @@
 //! analysis: one pass over the columns it needs, days in parallel.
 //!
 //! A sealed day's main file is sorted by host, so a host's day is one run and
-//! is summarised as the file streams past, holding one host's day in memory
+//! is summarised as the file streams past, decoded page by page a few
+//! thousand rows at a time (`pages.rs`), holding one host's day in memory
 //! at a time. Rows that arrived late (extra files, the unsealed WAL) are few;
 //! they are read first, sorted, and merged into their host's run.
+//!
+//! The arithmetic is on the stored hundredths (see `hundredths.rs`), in
+//! integers: sums and bytes are exact until the one division that makes the
+//! figure, so a day gives the same statistics whether its rows come from the
+//! WAL, a day file or both, in whatever order they are added up.
 
+use std::ops::Range;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::day::Day;
 use crate::dayfile;
 use crate::error::{Error, Result};
+use crate::hundredths::{NO_PCT, NO_RATE, PCT_LIMIT, RATE_LIMIT, from_hundredths, to_hundredths};
 use crate::row::Row;
-use crate::scan::{Batch, Columns};
+use crate::scan::{Columns, wanted_runs};
+use crate::select::kth_smallest;
 use crate::store::DayPlan;
+use crate::stored::{Chunk, Stored};
 
 /// The longest gap one reading is taken to cover when adding up bytes: an
 /// agent that was silent for an hour did not move an hour's worth of bytes.
 const MAX_GAP_MS: i64 = 10 * 60_000;
 /// What a lone reading of a day is taken to cover: the agent's interval.
 const LONE_READING_MS: i64 = 60_000;
+/// Hundredths of a byte per second times milliseconds, per byte.
+const HUNDREDTH_MS_PER_BYTE: f64 = 100.0 * 1000.0;
 
 /// One host's day, summarised.
+///
+/// Readings are taken as stored: to the hundredth (see the crate's README).
+/// A reading stored as missing (NaN) makes that day's average and bytes of
+/// its metric NaN; the maximum passes over it; the 95th percentile ranks it
+/// above every number, as `f32::total_cmp` does.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ResourceDay {
     pub resource_id: i64,
@@ -105,8 +122,8 @@ fn summarise_day(
     let columns = group.columns;
     for path in extras {
         dayfile::read(path, columns, wanted, |rb| {
-            Batch::from_record(day, rb)?
-                .for_each_wanted(wanted, |b| late.extend((0..b.len()).filter_map(|i| b.row(i))));
+            let s = Stored::of(rb)?;
+            wanted_runs(s.resource_id, wanted, |run| late.extend(run.map(|i| s.row(i))));
             Ok(())
         })?;
     }
@@ -114,8 +131,8 @@ fn summarise_day(
     let mut m = Merge { day, late: &late, next_late: 0, out: Vec::new(), group };
     m.group.active = false;
     if plan.has_main {
-        dayfile::read(&plan.files[0], columns, wanted, |rb| {
-            Batch::from_record(day, rb)?.for_each_wanted(wanted, |b| m.add_sorted(b));
+        dayfile::read_chunks(&plan.files[0], columns, wanted, |chunk| {
+            wanted_runs(chunk.resource_id, wanted, |run| m.add_sorted(chunk, run));
             Ok(())
         })?;
     }
@@ -133,12 +150,13 @@ struct Merge<'a> {
 }
 
 impl Merge<'_> {
-    fn add_sorted(&mut self, b: &Batch<'_>) {
-        let ids = b.resource_id;
-        let mut i = 0;
-        while i < ids.len() {
+    /// Adds the rows `run` of `chunk`, sorted by host then time.
+    fn add_sorted(&mut self, chunk: &Chunk<'_>, run: Range<usize>) {
+        let ids = chunk.resource_id;
+        let mut i = run.start;
+        while i < run.end {
             let r = ids[i];
-            let end = i + ids[i..].partition_point(|&x| x == r);
+            let end = i + ids[i..run.end].partition_point(|&x| x == r);
             if !(self.group.active && self.group.resource_id == r) {
                 self.flush_late_before(r);
                 self.group.start(r);
@@ -148,7 +166,7 @@ impl Merge<'_> {
                     self.next_late += 1;
                 }
             }
-            self.group.extend(&b.slice(i..end));
+            self.group.extend(chunk, i..end);
             i = end;
         }
     }
@@ -170,25 +188,33 @@ impl Merge<'_> {
     }
 }
 
-/// One host's day being gathered; buffers are reused from host to host.
+/// One host's day being gathered, in hundredths; buffers are reused from
+/// host to host. A column not read stays empty.
 #[derive(Default)]
 struct Group {
-    /// What is read; the other vectors stay empty.
+    /// What is read.
     columns: Columns,
     active: bool,
     count: usize,
     resource_id: i64,
+    /// Whether `at` may be out of time order (late rows were merged in).
     unsorted: bool,
     at: Vec<i64>,
-    cpu: Vec<f32>,
-    mem: Vec<f32>,
-    disk_r: Vec<f32>,
-    disk_w: Vec<f32>,
-    rx: Vec<f32>,
-    tx: Vec<f32>,
+    /// CPU, memory.
+    pct: [Vec<i32>; 2],
+    /// Disk read, disk write, network rx, network tx.
+    rates: [Vec<i64>; 4],
+    /// Whether a column holds a missing reading, by the same index.
+    pct_missing: [bool; 2],
+    rates_missing: [bool; 4],
+    /// The milliseconds each reading covers, by position in the buffers.
+    covers: Vec<i64>,
     order: Vec<u32>,
-    scratch: Vec<f32>,
 }
+
+const PCT_FLAGS: [Columns; 2] = [Columns::CPU_PCT, Columns::MEMORY_PCT];
+const RATE_FLAGS: [Columns; 4] =
+    [Columns::DISK_READ_BPS, Columns::DISK_WRITE_BPS, Columns::NET_RX_BPS, Columns::NET_TX_BPS];
 
 impl Group {
     fn start(&mut self, resource_id: i64) {
@@ -196,107 +222,179 @@ impl Group {
         self.resource_id = resource_id;
         self.unsorted = false;
         self.count = 0;
-        for v in
-            [&mut self.cpu, &mut self.mem, &mut self.disk_r, &mut self.disk_w, &mut self.rx, &mut self.tx]
-        {
-            v.clear();
-        }
         self.at.clear();
+        self.pct.iter_mut().for_each(Vec::clear);
+        self.rates.iter_mut().for_each(Vec::clear);
+        self.pct_missing = [false; 2];
+        self.rates_missing = [false; 4];
     }
 
-    fn extend(&mut self, b: &Batch<'_>) {
-        self.count += b.len();
-        self.at.extend_from_slice(b.at_ms);
-        self.cpu.extend_from_slice(b.cpu_pct);
-        self.mem.extend_from_slice(b.memory_pct);
-        self.disk_r.extend_from_slice(b.disk_read_bps);
-        self.disk_w.extend_from_slice(b.disk_write_bps);
-        self.rx.extend_from_slice(b.net_rx_bps);
-        self.tx.extend_from_slice(b.net_tx_bps);
+    fn reads(&self, c: Columns) -> bool {
+        self.columns.intersection(c) != Columns::NONE
+    }
+
+    fn extend(&mut self, chunk: &Chunk<'_>, run: Range<usize>) {
+        self.count += run.len();
+        if let Some(at) = chunk.at_ms.get(run.clone()) {
+            self.at.extend_from_slice(at);
+        }
+        for (k, col) in chunk.pct.iter().enumerate() {
+            if let Some(v) = col.get(run.clone()) {
+                self.pct[k].extend_from_slice(v);
+                self.pct_missing[k] |= chunk.missing && v.contains(&NO_PCT);
+            }
+        }
+        for (k, col) in chunk.rates.iter().enumerate() {
+            if let Some(v) = col.get(run.clone()) {
+                self.rates[k].extend_from_slice(v);
+                self.rates_missing[k] |= chunk.missing && v.contains(&NO_RATE);
+            }
+        }
     }
 
     fn push_row(&mut self, r: &Row) {
         self.count += 1;
-        let c = self.columns;
-        let push = |v: &mut Vec<f32>, on: Columns, x: f32| {
-            if c.intersection(on) != Columns::NONE {
-                v.push(x);
-            }
-        };
-        push(&mut self.cpu, Columns::CPU_PCT, r.cpu_pct);
-        push(&mut self.mem, Columns::MEMORY_PCT, r.memory_pct);
-        push(&mut self.disk_r, Columns::DISK_READ_BPS, r.disk_read_bps);
-        push(&mut self.disk_w, Columns::DISK_WRITE_BPS, r.disk_write_bps);
-        push(&mut self.rx, Columns::NET_RX_BPS, r.net_rx_bps);
-        push(&mut self.tx, Columns::NET_TX_BPS, r.net_tx_bps);
-        if c.intersection(Columns::AT_MS) != Columns::NONE {
+        if self.reads(Columns::AT_MS) {
             self.at.push(r.at_ms);
+        }
+        for (k, v) in [r.cpu_pct, r.memory_pct].into_iter().enumerate() {
+            if self.reads(PCT_FLAGS[k]) {
+                let n = to_hundredths(v, PCT_LIMIT).map(|n| n as i32);
+                self.pct_missing[k] |= n.is_none();
+                self.pct[k].push(n.unwrap_or(NO_PCT));
+            }
+        }
+        let rates = [r.disk_read_bps, r.disk_write_bps, r.net_rx_bps, r.net_tx_bps];
+        for (k, v) in rates.into_iter().enumerate() {
+            if self.reads(RATE_FLAGS[k]) {
+                let n = to_hundredths(v, RATE_LIMIT);
+                self.rates_missing[k] |= n.is_none();
+                self.rates[k].push(n.unwrap_or(NO_RATE));
+            }
         }
     }
 
     fn finish(&mut self, day: Day) -> ResourceDay {
         self.active = false;
-        let n = self.count;
-        let (cpu_sum, cpu_max) = sum_max(&self.cpu);
-        let (mem_sum, mem_max) = sum_max(&self.mem);
-        self.scratch.clear();
-        self.scratch.extend_from_slice(&self.cpu);
-        let rank = (self.scratch.len() * 95).div_ceil(100).max(1) - 1;
-        let cpu_p95 = if self.scratch.is_empty() {
-            0.0
-        } else {
-            *self.scratch.select_nth_unstable_by(rank, f32::total_cmp).1
-        };
-
-        // Bytes: every reading's rate times the time it covers, in time order.
-        let n_at = self.at.len();
-        self.order.clear();
-        self.order.extend(0..n_at as u32);
-        if self.unsorted {
-            let at = &self.at;
-            self.order.sort_by_key(|&i| at[i as usize]);
-        }
+        let cpu = level(&self.pct[0], self.pct_missing[0], true);
+        let memory = level(&self.pct[1], self.pct_missing[1], false);
+        self.fill_covers();
         let mut bytes = [0f64; 4];
-        let mut prev: Option<i64> = None;
-        let rate = |v: &[f32], i: usize| f64::from(v.get(i).copied().unwrap_or(0.0));
-        for k in 0..n_at {
-            let i = self.order[k] as usize;
-            let gap = match prev {
-                Some(p) => self.at[i] - p,
-                None => match self.order.get(k + 1) {
-                    Some(&j) => self.at[j as usize] - self.at[i],
-                    None => LONE_READING_MS,
-                },
+        for (k, b) in bytes.iter_mut().enumerate() {
+            let rates = &self.rates[k];
+            *b = if rates.is_empty() {
+                0.0
+            } else if self.rates_missing[k] {
+                f64::NAN
+            } else {
+                bytes_moved(rates, &self.covers)
             };
-            prev = Some(self.at[i]);
-            let secs = gap.clamp(0, MAX_GAP_MS) as f64 / 1000.0;
-            bytes[0] += rate(&self.disk_r, i) * secs;
-            bytes[1] += rate(&self.disk_w, i) * secs;
-            bytes[2] += rate(&self.rx, i) * secs;
-            bytes[3] += rate(&self.tx, i) * secs;
         }
-        let avg = |sum: f64, v: &[f32]| if v.is_empty() { 0.0 } else { (sum / v.len() as f64) as f32 };
         ResourceDay {
             resource_id: self.resource_id,
             day,
-            count: n as u32,
-            cpu_avg: avg(cpu_sum, &self.cpu),
-            cpu_max,
-            cpu_p95,
-            memory_avg: avg(mem_sum, &self.mem),
-            memory_max: mem_max,
+            count: self.count as u32,
+            cpu_avg: cpu.avg,
+            cpu_max: cpu.max,
+            cpu_p95: cpu.p95,
+            memory_avg: memory.avg,
+            memory_max: memory.max,
             disk_read_bytes: bytes[0],
             disk_write_bytes: bytes[1],
             net_rx_bytes: bytes[2],
             net_tx_bytes: bytes[3],
         }
     }
+
+    /// The milliseconds each reading covers, in time order: the gap since
+    /// the previous reading, capped; the first covers the gap to the next.
+    fn fill_covers(&mut self) {
+        let at = &self.at;
+        self.covers.clear();
+        let cap = |gap: i64| gap.clamp(0, MAX_GAP_MS);
+        if !self.unsorted {
+            if let Some(first) = at.first() {
+                self.covers.push(at.get(1).map_or(LONE_READING_MS, |next| cap(next - first)));
+            }
+            self.covers.extend(at.windows(2).map(|w| cap(w[1] - w[0])));
+            return;
+        }
+        self.covers.resize(at.len(), 0);
+        self.order.clear();
+        self.order.extend(0..at.len() as u32);
+        self.order.sort_by_key(|&i| at[i as usize]);
+        for w in self.order.windows(2) {
+            self.covers[w[1] as usize] = cap(at[w[1] as usize] - at[w[0] as usize]);
+        }
+        if let Some(&first) = self.order.first() {
+            self.covers[first as usize] = match self.order.get(1) {
+                Some(&next) => cap(at[next as usize] - at[first as usize]),
+                None => LONE_READING_MS,
+            };
+        }
+    }
 }
 
-/// Sum and maximum; (0, 0) for no values.
-fn sum_max(v: &[f32]) -> (f64, f32) {
+/// Bytes moved at `rates` (hundredths of a byte per second) over `covers`
+/// (milliseconds, each below 2^20), summed exactly. The covers of a day's
+/// readings add up to less than 2^27 ms (a day and one capped gap), so with
+/// every rate below 2^32 hundredths (43 MB/s) each product is one 32 × 32
+/// bit multiplication and the sum fits a `u64`; faster rates take `i128`.
+fn bytes_moved(rates: &[i64], covers: &[i64]) -> f64 {
+    // Rates are never negative in practice; one that is takes the wide sum.
+    let bits = rates.iter().fold(0u64, |bits, &n| bits | n as u64);
+    let total = if bits < 1 << 32 {
+        let narrow: u64 =
+            rates.iter().zip(covers).map(|(&n, &ms)| u64::from(n as u32) * u64::from(ms as u32)).sum();
+        i128::from(narrow)
+    } else {
+        rates.iter().zip(covers).map(|(&n, &ms)| i128::from(n) * i128::from(ms)).sum()
+    };
+    total as f64 / HUNDREDTH_MS_PER_BYTE
+}
+
+/// Average, maximum and (when asked) 95th percentile of a level such as
+/// CPU %; all zero for a metric not read.
+struct Level {
+    avg: f32,
+    max: f32,
+    p95: f32,
+}
+
+fn level(v: &[i32], missing: bool, with_p95: bool) -> Level {
     if v.is_empty() {
-        return (0.0, 0.0);
+        return Level { avg: 0.0, max: 0.0, p95: 0.0 };
     }
-    v.iter().fold((0.0, f32::NEG_INFINITY), |(s, m), &x| (s + f64::from(x), m.max(x)))
+    if missing {
+        return level_with_nan(v, with_p95);
+    }
+    // Three plain loops, which the compiler turns into vector code.
+    let sum: i64 = v.iter().map(|&x| i64::from(x)).sum();
+    let lo = v.iter().copied().min().unwrap_or(0);
+    let hi = v.iter().copied().max().unwrap_or(0);
+    // Exact: |sum| < 2^53. One rounding to f64, one to f32.
+    let avg = (sum as f64 / (v.len() as f64 * 100.0)) as f32;
+    let p95 =
+        if with_p95 { from_hundredths(i64::from(kth_smallest(v, p95_rank(v.len()), (lo, hi)))) } else { 0.0 };
+    Level { avg, max: from_hundredths(i64::from(hi)), p95 }
+}
+
+/// Nearest rank of the 95th percentile among `n` values, from 0.
+fn p95_rank(n: usize) -> usize {
+    (n * 95).div_ceil(100).max(1) - 1
+}
+
+/// [`level`] of a day with a missing reading, in `f32` as the readings are
+/// handed out (NaN for the missing one), so it answers as it always has.
+fn level_with_nan(v: &[i32], with_p95: bool) -> Level {
+    let mut f: Vec<f32> =
+        v.iter().map(|&x| if x == NO_PCT { f32::NAN } else { from_hundredths(i64::from(x)) }).collect();
+    let (sum, max) = f.iter().fold((0.0, f32::NEG_INFINITY), |(s, m), &x| (s + f64::from(x), m.max(x)));
+    let p95 = if with_p95 {
+        let rank = p95_rank(f.len());
+        *f.select_nth_unstable_by(rank, f32::total_cmp).1
+    } else {
+        0.0
+    };
+    Level { avg: (sum / f.len() as f64) as f32, max, p95 }
 }

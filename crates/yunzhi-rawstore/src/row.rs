@@ -1,11 +1,22 @@
 //! One reading of one host, and its fixed-width binary form in the WAL.
 
+use crate::hundredths;
+
 /// One per-minute reading of one cloud host.
 ///
 /// Utilisation figures are `f32`: an agent's CPU percentage comes from jiffy
 /// counters and its byte rates from one-minute differences, so seven
 /// significant digits are more than the reading has, and four bytes instead
 /// of eight halve what the columns cost before compression.
+///
+/// **Precision kept**: the agent sends every figure rounded to hundredths,
+/// and the store keeps exactly that: a reading comes back from a scan as the
+/// very `f32` appended. Digits finer than a hundredth (from another writer)
+/// are rounded away, half away from zero, and `-0.0` comes back as `0.0`.
+/// NaN, the infinities and readings beyond what a column holds (a
+/// percentage above 21 474 836.47, a byte rate above 10^16 B/s) are kept as
+/// missing and come back as NaN. Appends keep what they are given, bit for
+/// bit, in the write-ahead log; the rounding applies wherever rows are read.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Row {
     /// The platform's id of the cloud host (resource).
@@ -28,6 +39,24 @@ pub struct Row {
     pub sessions: u16,
     /// Listening sockets.
     pub listening: u16,
+}
+
+impl Row {
+    /// The row as the store keeps it: each reading to the hundredth (see
+    /// the type's documentation).
+    pub(crate) fn as_stored(self) -> Row {
+        let pct = |v| hundredths::canonical(v, hundredths::PCT_LIMIT);
+        let rate = |v| hundredths::canonical(v, hundredths::RATE_LIMIT);
+        Row {
+            cpu_pct: pct(self.cpu_pct),
+            memory_pct: pct(self.memory_pct),
+            disk_read_bps: rate(self.disk_read_bps),
+            disk_write_bps: rate(self.disk_write_bps),
+            net_rx_bps: rate(self.net_rx_bps),
+            net_tx_bps: rate(self.net_tx_bps),
+            ..self
+        }
+    }
 }
 
 /// Bytes of one row in a WAL frame: 2 × i64, 6 × f32, 2 × u16, little-endian.

@@ -2,12 +2,11 @@
 
 use std::ops::{BitOr, Range};
 
-use arrow_array::{Array, Float32Array, Int64Array, RecordBatch, TimestampMillisecondArray, UInt16Array};
+use arrow_array::{ArrowPrimitiveType, PrimitiveArray};
 
 use crate::day::Day;
-use crate::dayfile::COLUMN_NAMES;
-use crate::error::{Error, Result};
 use crate::row::Row;
+use crate::stored::{Stored, extend_readings};
 
 /// Which columns a scan decodes. `resource_id` is always decoded; a column
 /// left out is an empty slice in every [`Batch`], and costs nothing to read
@@ -46,7 +45,7 @@ impl Columns {
         Columns((self.0 & other.0) | 1)
     }
 
-    /// Whether the column at `index` of [`COLUMN_NAMES`] is in the set.
+    /// Whether the column at `index` of [`crate::COLUMN_NAMES`] is in the set.
     pub(crate) fn has_index(self, index: usize) -> bool {
         index == 0 || (index < 16 && self.0 & (1 << index) != 0)
     }
@@ -127,65 +126,73 @@ impl<'a> Batch<'a> {
         }
     }
 
-    /// The columns of a record batch read from a day file.
-    pub(crate) fn from_record(day: Day, rb: &'a RecordBatch) -> Result<Batch<'a>> {
-        fn col<A: Array + 'static>(rb: &RecordBatch, i: usize) -> Result<Option<&A>> {
-            match rb.column_by_name(COLUMN_NAMES[i]) {
-                None => Ok(None),
-                Some(a) => a.as_any().downcast_ref::<A>().map(Some).ok_or_else(|| Error::Arrow {
-                    action: "read a day-file column",
-                    cause: arrow_schema::ArrowError::SchemaError(format!(
-                        "column {} has type {}",
-                        COLUMN_NAMES[i],
-                        a.data_type()
-                    )),
-                }),
-            }
-        }
-        let f = |i: usize| -> Result<&'a [f32]> {
-            Ok(col::<Float32Array>(rb, i)?.map(|a| &a.values()[..]).unwrap_or(&[]))
-        };
-        let u = |i: usize| -> Result<&'a [u16]> {
-            Ok(col::<UInt16Array>(rb, i)?.map(|a| &a.values()[..]).unwrap_or(&[]))
-        };
-        Ok(Batch {
-            day,
-            resource_id: col::<Int64Array>(rb, 0)?.map(|a| &a.values()[..]).unwrap_or(&[]),
-            at_ms: col::<TimestampMillisecondArray>(rb, 1)?.map(|a| &a.values()[..]).unwrap_or(&[]),
-            cpu_pct: f(2)?,
-            memory_pct: f(3)?,
-            disk_read_bps: f(4)?,
-            disk_write_bps: f(5)?,
-            net_rx_bps: f(6)?,
-            net_tx_bps: f(7)?,
-            sessions: u(8)?,
-            listening: u(9)?,
-        })
-    }
-
     /// Calls `f` with the parts of the batch whose resource is in `wanted`
     /// (sorted, deduplicated), or with the whole batch when `wanted` is `None`.
     pub(crate) fn for_each_wanted(&self, wanted: Option<&[i64]>, mut f: impl FnMut(&Batch<'a>)) {
-        let Some(wanted) = wanted else {
-            if !self.is_empty() {
-                f(self);
+        wanted_runs(self.resource_id, wanted, |run| f(&self.slice(run)));
+    }
+}
+
+/// Calls `f` with each non-empty run of `ids` (sorted) whose resources are
+/// in `wanted` (sorted, deduplicated), or with all of `ids` when `wanted` is `None`.
+pub(crate) fn wanted_runs(ids: &[i64], wanted: Option<&[i64]>, mut f: impl FnMut(Range<usize>)) {
+    let Some(wanted) = wanted else {
+        if !ids.is_empty() {
+            f(0..ids.len());
+        }
+        return;
+    };
+    let mut i = 0;
+    while i < ids.len() {
+        // Jump to the first row whose resource is the next wanted one at or after ids[i].
+        let Some(&next) = wanted.get(wanted.partition_point(|&w| w < ids[i])) else { return };
+        i += ids[i..].partition_point(|&r| r < next);
+        let start = i;
+        while i < ids.len() && wanted.binary_search(&ids[i]).is_ok() {
+            let r = ids[i];
+            i += ids[i..].partition_point(|&x| x == r);
+        }
+        if i > start {
+            f(start..i);
+        }
+    }
+}
+
+/// Readings of a day-file batch turned back into `f32`, lent out as a [`Batch`].
+#[derive(Debug, Default)]
+pub(crate) struct Readings {
+    cpu_pct: Vec<f32>,
+    memory_pct: Vec<f32>,
+    /// Disk read, disk write, network rx, network tx.
+    rates: [Vec<f32>; 4],
+}
+
+impl Readings {
+    /// `s` as a batch of `day`, its readings converted into these buffers.
+    pub(crate) fn batch<'a>(&'a mut self, day: Day, s: &Stored<'a>) -> Batch<'a> {
+        fn fill<'b, T: ArrowPrimitiveType>(out: &'b mut Vec<f32>, a: Option<&PrimitiveArray<T>>) -> &'b [f32]
+        where
+            T::Native: Into<i64>,
+        {
+            out.clear();
+            if let Some(a) = a {
+                extend_readings(out, a);
             }
-            return;
-        };
-        let ids = self.resource_id;
-        let mut i = 0;
-        while i < ids.len() {
-            // Jump to the first row whose resource is the next wanted one at or after ids[i].
-            let Some(&next) = wanted.get(wanted.partition_point(|&w| w < ids[i])) else { return };
-            i += ids[i..].partition_point(|&r| r < next);
-            let start = i;
-            while i < ids.len() && wanted.binary_search(&ids[i]).is_ok() {
-                let r = ids[i];
-                i += ids[i..].partition_point(|&x| x == r);
-            }
-            if i > start {
-                f(&self.slice(start..i));
-            }
+            out
+        }
+        let [disk_r, disk_w, rx, tx] = &mut self.rates;
+        Batch {
+            day,
+            resource_id: s.resource_id,
+            at_ms: s.at_ms,
+            cpu_pct: fill(&mut self.cpu_pct, s.cpu_pct),
+            memory_pct: fill(&mut self.memory_pct, s.memory_pct),
+            disk_read_bps: fill(disk_r, s.rates[0]),
+            disk_write_bps: fill(disk_w, s.rates[1]),
+            net_rx_bps: fill(rx, s.rates[2]),
+            net_tx_bps: fill(tx, s.rates[3]),
+            sessions: s.sessions,
+            listening: s.listening,
         }
     }
 }

@@ -16,7 +16,8 @@ use crate::day::Day;
 use crate::dayfile::{self, Compression, WriteSpec};
 use crate::error::{Error, Result, io};
 use crate::row::Row;
-use crate::scan::{Batch, Columns, ColumnsBuf};
+use crate::scan::{Batch, Columns, ColumnsBuf, Readings};
+use crate::stored::Stored;
 use crate::wal::{self, SegmentWriter};
 
 const WAL_DIR: &str = "wal";
@@ -163,7 +164,9 @@ pub(crate) struct DayPlan {
 }
 
 impl DayPlan {
-    /// The day's unsealed rows (of the wanted resources), sorted by resource then time.
+    /// The day's unsealed rows (of the wanted resources), sorted by resource
+    /// then time, as appended: whoever hands them out rounds them to the
+    /// hundredth as a day file would (see `Row::as_stored`).
     pub(crate) fn wal_rows(&self, offset_secs: i32, wanted: Option<&[i64]>) -> Result<Vec<Row>> {
         let mut rows = Vec::new();
         for (path, len) in &self.wal {
@@ -398,14 +401,17 @@ impl RawStore {
         let wanted = resources.map(sorted_ids);
         let wanted = wanted.as_deref();
         let offset = self.config.day_offset_secs;
+        let mut readings = Readings::default();
         for plan in self.plan(from, to)? {
             for path in &plan.files {
                 dayfile::read(path, columns, wanted, |rb| {
-                    Batch::from_record(plan.day, rb)?.for_each_wanted(wanted, &mut f);
+                    let stored = Stored::of(rb)?;
+                    readings.batch(plan.day, &stored).for_each_wanted(wanted, &mut f);
                     Ok(())
                 })?;
             }
-            let rows = plan.wal_rows(offset, wanted)?;
+            // As a day file keeps them, so that a seal changes nothing a scan sees.
+            let rows: Vec<Row> = plan.wal_rows(offset, wanted)?.into_iter().map(Row::as_stored).collect();
             let mut buf = ColumnsBuf::default();
             for chunk in rows.chunks(WAL_BATCH_ROWS) {
                 buf.clear();
