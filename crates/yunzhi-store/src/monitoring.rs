@@ -104,6 +104,12 @@ fn rollup(row: &AnyRow) -> Result<Rollup> {
     })
 }
 
+/// A daily rollup row's day.
+fn day_of(row: &AnyRow) -> Result<Date> {
+    let day: String = row.try_get("day")?;
+    day.parse().map_err(|e| corrupt("metric_daily.day", e))
+}
+
 const ROLLUP_COLUMNS: &str = "samples, cpu_sum, cpu_min, cpu_max, cpu_hist, memory_sum, memory_max, net_bytes, \
                               disk_bytes, sessions_max";
 
@@ -142,12 +148,7 @@ impl Store {
             .bind(to.to_string())
             .fetch_all(&self.read)
             .await?;
-        rows.iter()
-            .map(|r| {
-                let day: String = r.try_get("day")?;
-                Ok((day.parse().map_err(|e| corrupt("metric_daily.day", e))?, rollup(r)?))
-            })
-            .collect()
+        rows.iter().map(|r| Ok((day_of(r)?, rollup(r)?))).collect()
     }
 
     /// Every host's daily rollups for days in `[from, to]`: one read for
@@ -174,16 +175,7 @@ impl Store {
             .bind(to.to_string())
             .fetch_all(&self.read)
             .await?;
-        rows.iter()
-            .map(|r| {
-                let day: String = r.try_get("day")?;
-                Ok((
-                    r.try_get("resource_id")?,
-                    day.parse().map_err(|e| corrupt("metric_daily.day", e))?,
-                    rollup(r)?,
-                ))
-            })
-            .collect()
+        rows.iter().map(|r| Ok((r.try_get("resource_id")?, day_of(r)?, rollup(r)?))).collect()
     }
 
     /// A host's hourly rollups for hours starting in `[from, to)`.

@@ -246,10 +246,24 @@ pub async fn agent_of(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<yunzhi_store::AgentRecord>> {
+    let res = readable_resource(&state, &caller, &id).await?;
+    state.store.agent(res.id).await?.map(Json).ok_or(ApiError::NotFound)
+}
+
+/// The resource `id` if the caller may read it; another unit's is missing.
+async fn readable_resource(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<yunzhi_store::ResourceRecord> {
     let reader =
         caller.actor.reader().ok_or_else(|| ApiError::forbidden("this role does not read resources"))?;
-    let res = state.store.resource(reader.scope(), path_id(&id)?).await?.ok_or(ApiError::NotFound)?;
-    state.store.agent(res.id).await?.map(Json).ok_or(ApiError::NotFound)
+    state.store.resource(reader.scope(), path_id(id)?).await?.ok_or(ApiError::NotFound)
+}
+
+/// A day given as `field` (`YYYY-MM-DD`), if it was given; a bad one is noted in `c`.
+fn day(c: &mut Checker, field: &str, raw: &Option<String>) -> Option<jiff::civil::Date> {
+    raw.as_deref().and_then(|r| c.take(yunzhi_domain::system::parse_date(field, r)))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -307,15 +321,10 @@ pub async fn metrics(
     Path(id): Path<String>,
     super::ApiQuery(q): super::ApiQuery<MetricsQuery>,
 ) -> ApiResult<Json<Vec<MetricPoint>>> {
-    let reader =
-        caller.actor.reader().ok_or_else(|| ApiError::forbidden("this role does not read resources"))?;
-    let res = state.store.resource(reader.scope(), path_id(&id)?).await?.ok_or(ApiError::NotFound)?;
+    let res = readable_resource(&state, &caller, &id).await?;
     let mut c = Checker::new();
-    let day = |field: &str, raw: &Option<String>, c: &mut Checker| {
-        raw.as_deref().and_then(|r| c.take(yunzhi_domain::system::parse_date(field, r)))
-    };
-    let to = day("to", &q.to, &mut c).unwrap_or_else(|| state.clock.today());
-    let from = day("from", &q.from, &mut c).unwrap_or_else(|| to.saturating_sub(jiff::Span::new().days(30)));
+    let to = day(&mut c, "to", &q.to).unwrap_or_else(|| state.clock.today());
+    let from = day(&mut c, "from", &q.from).unwrap_or_else(|| to.saturating_sub(jiff::Span::new().days(30)));
     let hourly = match q.span.as_deref() {
         None | Some("day") => false,
         Some("hour") => true,
@@ -370,15 +379,10 @@ pub async fn readings(
     Path(id): Path<String>,
     super::ApiQuery(q): super::ApiQuery<ReadingsQuery>,
 ) -> ApiResult<Json<Vec<Reading>>> {
-    let reader =
-        caller.actor.reader().ok_or_else(|| ApiError::forbidden("this role does not read resources"))?;
-    let res = state.store.resource(reader.scope(), path_id(&id)?).await?.ok_or(ApiError::NotFound)?;
+    let res = readable_resource(&state, &caller, &id).await?;
     let mut c = Checker::new();
-    let day = |field: &str, raw: &Option<String>, c: &mut Checker| {
-        raw.as_deref().and_then(|r| c.take(yunzhi_domain::system::parse_date(field, r)))
-    };
-    let to = day("to", &q.to, &mut c).unwrap_or_else(|| state.clock.today());
-    let from = day("from", &q.from, &mut c).unwrap_or(to);
+    let to = day(&mut c, "to", &q.to).unwrap_or_else(|| state.clock.today());
+    let from = day(&mut c, "from", &q.from).unwrap_or(to);
     if from > to || (to - from).get_days() >= READINGS_DAYS {
         c.push(FieldError::new(
             "from",

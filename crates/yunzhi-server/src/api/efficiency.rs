@@ -26,6 +26,28 @@ pub async fn rules_in_effect(state: &AppState) -> anyhow::Result<Rules> {
     }
 }
 
+/// The caller as the system administrator, who alone changes these settings.
+fn admin(caller: &Caller) -> ApiResult<yunzhi_domain::access::EfficiencySettingsAdmin> {
+    caller.actor.efficiency_settings_admin().ok_or_else(|| {
+        ApiError::forbidden("the system administrator sets the efficiency rules and their source")
+    })
+}
+
+/// Keeps a checked setting, audited; `_admin` is the proof of who may.
+async fn change(
+    state: &AppState,
+    caller: &Caller,
+    _admin: yunzhi_domain::access::EfficiencySettingsAdmin,
+    key: &str,
+    value: &impl serde::Serialize,
+) -> ApiResult<()> {
+    let value = serde_json::to_value(value).map_err(anyhow::Error::from)?;
+    let mut tx = state.store.begin().await?;
+    tx.change_setting(&caller.audit(state.now()), key, &value).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 #[utoipa::path(get, path = "/api/v1/efficiency/rules", tag = "findings",
     responses((status = 200, description = "The efficiency rules and thresholds in effect (Art. 13)", body = Rules)))]
 pub async fn rules(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<Rules>> {
@@ -41,20 +63,10 @@ pub async fn set_rules(
     caller: Caller,
     body: ApiJson<Rules>,
 ) -> ApiResult<Json<Rules>> {
-    caller
-        .actor
-        .efficiency_settings_admin()
-        .ok_or_else(|| ApiError::forbidden("the system administrator sets the efficiency rules"))?;
+    let admin = admin(&caller)?;
     let rules = body.value;
     rules.check()?;
-    let mut tx = state.store.begin().await?;
-    tx.change_setting(
-        &caller.audit(state.now()),
-        RULES_KEY,
-        &serde_json::to_value(&rules).map_err(anyhow::Error::from)?,
-    )
-    .await?;
-    tx.commit().await?;
+    change(&state, &caller, admin, RULES_KEY, &rules).await?;
     Ok(Json(rules))
 }
 
@@ -174,19 +186,9 @@ pub async fn set_source(
     caller: Caller,
     body: ApiJson<AnalysisSource>,
 ) -> ApiResult<Json<AnalysisSource>> {
-    caller
-        .actor
-        .efficiency_settings_admin()
-        .ok_or_else(|| ApiError::forbidden("the system administrator sets the analysis' source"))?;
+    let admin = admin(&caller)?;
     let source = body.value;
     source.prometheus()?;
-    let mut tx = state.store.begin().await?;
-    tx.change_setting(
-        &caller.audit(state.now()),
-        SOURCE_KEY,
-        &serde_json::to_value(&source).map_err(anyhow::Error::from)?,
-    )
-    .await?;
-    tx.commit().await?;
+    change(&state, &caller, admin, SOURCE_KEY, &source).await?;
     Ok(Json(source))
 }
