@@ -75,6 +75,37 @@ pub fn memory(pid: u32) -> anyhow::Result<Memory> {
     Ok(Memory { resident: kib("VmRSS:")?, peak: kib("VmHWM:")? })
 }
 
+/// Starts the peak (`VmHWM`) of `pid` over from its resident size now, so
+/// that [`memory`] afterwards gives the peak of what ran in between rather
+/// than of the process's whole life. Linux resets it when `5` is written to
+/// `/proc/<pid>/clear_refs` (since 4.0; the caller must own the process).
+pub fn reset_peak(pid: u32) -> anyhow::Result<()> {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
+        .with_context(|| format!("resetting the peak memory of {pid} (/proc/{pid}/clear_refs)"))
+}
+
+/// Hands the heap memory this process has freed back to the system.
+///
+/// glibc keeps freed memory for reuse, so after a step that allocated and
+/// freed a lot (a fleet's rollups) the resident size stays high, and a
+/// later step's peak would show the earlier step's leftovers rather than
+/// what it holds itself. Measure a step's memory after calling this.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn release_freed_memory() {
+    unsafe extern "C" {
+        fn malloc_trim(pad: usize) -> std::ffi::c_int;
+    }
+    // SAFETY: glibc's malloc_trim takes the allocator's own locks and only
+    // returns pages of free chunks to the kernel; memory in use is untouched.
+    unsafe {
+        malloc_trim(0);
+    }
+}
+
+/// Elsewhere there is nothing to hand back that this could reach.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn release_freed_memory() {}
+
 /// Resident memory of a process, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Memory {
@@ -126,6 +157,29 @@ mod tests {
         let seen = spinner.join().expect("the spinner");
         let me = seen.iter().find(|t| t.name == "bench-spinner").expect("the spinner among the threads");
         assert!(me.cpu_seconds >= 0.1, "{me:?}");
+    }
+
+    #[test]
+    fn a_reset_peak_forgets_memory_used_and_freed_before_it() {
+        let me = std::process::id();
+        let big = std::hint::black_box(vec![1u8; 256 << 20]);
+        drop(big);
+        let before = memory(me).expect("own status").peak;
+        reset_peak(me).expect("own clear_refs");
+        let after = memory(me).expect("own status").peak;
+        assert!(after + (128 << 20) < before, "peak {before} before the reset, {after} after");
+    }
+
+    #[test]
+    fn freed_small_allocations_are_handed_back() {
+        let me = std::process::id();
+        // Many small blocks, as a fleet's rollups are: glibc keeps them once freed.
+        let blocks: Vec<Vec<u64>> = (0..300_000).map(|i| vec![i; 101]).collect();
+        let held = memory(me).expect("own status").resident;
+        drop(std::hint::black_box(blocks));
+        release_freed_memory();
+        let after = memory(me).expect("own status").resident;
+        assert!(after + (100 << 20) < held, "{held} resident while held, {after} after release");
     }
 
     #[test]

@@ -1,0 +1,173 @@
+//! The server's own analysis pass (`worker::analysis::analyse`) on a site's
+//! database, timed twice (the first pass raises the findings, the second
+//! finds them raised: the hourly steady state), and taken apart: reading
+//! the hosts, reading the daily rollups (of which parsing their JSON CPU
+//! histograms), turning them into daily figures, and the rules.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::ToSpan;
+use jiff::civil::Date;
+use yunzhi_domain::clock::ShiftableClock;
+use yunzhi_domain::efficiency::{self, DailyStats, Rules};
+use yunzhi_server::worker::analysis::{self, AnalysisReport};
+use yunzhi_server::{AppState, Settings};
+
+use super::answers::Answer;
+use super::site::Site;
+use crate::process::{self, Memory};
+
+/// What one site's analysis measured.
+pub struct Measured {
+    pub first: Duration,
+    pub first_report: AnalysisReport,
+    pub second: Duration,
+    pub second_report: AnalysisReport,
+    /// Resident memory before the passes, and at most during them.
+    pub memory_before: Memory,
+    pub memory_peak: u64,
+    pub split: Split,
+    /// The daily figures the rules read, for comparison with other sources.
+    pub answer: Answer,
+}
+
+/// Where a pass's time goes, each part timed on its own as the pass does it.
+pub struct Split {
+    pub live_hosts: Duration,
+    pub rows: usize,
+    /// `fleet_daily_rollups`: the SQL read, each row's JSON histogram parsed.
+    pub read: Duration,
+    /// Parsing the same histograms' JSON texts alone.
+    pub json: Duration,
+    /// Rollups to daily figures (the p95 read off each histogram), grouped by host.
+    pub to_stats: Duration,
+    /// `efficiency::usage_verdicts` for every host.
+    pub rules: Duration,
+    /// Of which the hosts with a verdict, whose evidence is built, and how many.
+    pub rules_with_verdict: Duration,
+    pub hosts_with_verdict: usize,
+}
+
+/// The analysis' reading and rules with another window, without the
+/// findings' bookkeeping: (rows read, read time, rules time).
+pub struct Reading {
+    pub rows: usize,
+    pub read: Duration,
+    pub rules: Duration,
+}
+
+/// A server's state on `site`'s database, its clock at `now`, with `rules`.
+pub async fn state(site: &Site, rules: &Rules, now: jiff::Timestamp) -> anyhow::Result<AppState> {
+    let store = site.open_db().await?;
+    let clock = Arc::new(ShiftableClock::new());
+    clock.set_now(now);
+    let settings = Settings { efficiency: rules.clone(), ..Settings::default() };
+    Ok(AppState::new(store, clock, settings))
+}
+
+/// The first day the analysis reads with `rules`, for an analysis on `today`.
+pub fn window_start(rules: &Rules, today: Date) -> anyhow::Result<Date> {
+    let longest =
+        rules.low_utilization.window_days.max(rules.long_term_low.window_days).max(rules.zombie.window_days);
+    Ok(today.checked_sub(i64::from(longest).days())?)
+}
+
+pub async fn measure(
+    site: &Site,
+    rules: &Rules,
+    now: jiff::Timestamp,
+    today: Date,
+) -> anyhow::Result<Measured> {
+    let state = state(site, rules, now).await?;
+    let me = std::process::id();
+    process::release_freed_memory();
+    process::reset_peak(me)?;
+    let memory_before = process::memory(me)?;
+    let t = Instant::now();
+    let first_report = analysis::analyse(&state).await?;
+    let first = t.elapsed();
+    let t = Instant::now();
+    let second_report = analysis::analyse(&state).await?;
+    let second = t.elapsed();
+    let memory_peak = process::memory(me)?.peak;
+
+    // The pass taken apart, on the same database.
+    let (from, to) = (window_start(rules, today)?, today.yesterday()?);
+    let t = Instant::now();
+    let hosts = state.store.live_hosts().await?;
+    let live_hosts = t.elapsed();
+    let t = Instant::now();
+    let rollups = state.store.fleet_daily_rollups(from, to).await?;
+    let read = t.elapsed();
+    let texts: Vec<String> =
+        rollups.iter().map(|(_, _, r)| serde_json::to_string(&r.cpu_hist)).collect::<Result<_, _>>()?;
+    let t = Instant::now();
+    let mut parsed = 0usize;
+    for text in &texts {
+        parsed += serde_json::from_str::<Vec<u64>>(text)?.len();
+    }
+    let json = t.elapsed();
+    std::hint::black_box(parsed);
+    drop(texts);
+    let t = Instant::now();
+    let mut answer: Answer = HashMap::new();
+    for (resource, day, r) in &rollups {
+        answer.entry(*resource).or_default().push(r.daily_stats(*day));
+    }
+    let to_stats = t.elapsed();
+    let t = Instant::now();
+    let (mut with_verdict, mut rules_with_verdict) = (0usize, Duration::ZERO);
+    for live in &hosts {
+        let days = answer.get(&live.resource.id).map(Vec::as_slice).unwrap_or_default();
+        let one = Instant::now();
+        let found = efficiency::usage_verdicts(rules, today, days, live.periodic_load.as_ref());
+        if !found.is_empty() {
+            rules_with_verdict += one.elapsed();
+            with_verdict += 1;
+        }
+        std::hint::black_box(found);
+    }
+    let rules_time = t.elapsed();
+    state.store.close().await;
+    let split = Split {
+        live_hosts,
+        rows: rollups.len(),
+        read,
+        json,
+        to_stats,
+        rules: rules_time,
+        rules_with_verdict,
+        hosts_with_verdict: with_verdict,
+    };
+    Ok(Measured { first, first_report, second, second_report, memory_before, memory_peak, split, answer })
+}
+
+/// Reading and rules alone with `rules`' windows (e.g. the shipped 30 days).
+pub async fn read_and_rules(
+    site: &Site,
+    rules: &Rules,
+    now: jiff::Timestamp,
+    today: Date,
+) -> anyhow::Result<Reading> {
+    let state = state(site, rules, now).await?;
+    let hosts = state.store.live_hosts().await?;
+    let t = Instant::now();
+    let rollups = state.store.fleet_daily_rollups(window_start(rules, today)?, today.yesterday()?).await?;
+    let read = t.elapsed();
+    let t = Instant::now();
+    let mut by_host: HashMap<i64, Vec<DailyStats>> = HashMap::new();
+    for (resource, day, r) in &rollups {
+        by_host.entry(*resource).or_default().push(r.daily_stats(*day));
+    }
+    let mut verdicts = 0usize;
+    for live in &hosts {
+        let days = by_host.get(&live.resource.id).map(Vec::as_slice).unwrap_or_default();
+        verdicts += efficiency::usage_verdicts(rules, today, days, live.periodic_load.as_ref()).len();
+    }
+    let rules_time = t.elapsed();
+    std::hint::black_box(verdicts);
+    state.store.close().await;
+    Ok(Reading { rows: rollups.len(), read, rules: rules_time })
+}
