@@ -16,7 +16,7 @@ use yunzhi_domain::system::{
     Arch, Editor, GoLiveChecks, MlpsLevel, NewSystem, PeriodicLoad, Quota, SystemPatch, SystemState,
 };
 use yunzhi_domain::unit::{Contact, CreditCode, NewUnit};
-use yunzhi_store::{AgentUpdate, AuditCtx, Enrolment, NewRequest, NewResource, Store};
+use yunzhi_store::{AuditCtx, Enrolment, NewRequest, NewResource, Store};
 
 use super::generate::{Fleet, Profile, SEASONS};
 
@@ -246,19 +246,13 @@ pub async fn record(store: &Store, fleet: &Fleet, hosts: usize) -> anyhow::Resul
             version: "bench",
             binary_sm3: "bench",
         };
-        tx.enroll_agent(&ctx, unit.0, &enrolment).await?;
-        let update = AgentUpdate {
-            last_sequence: 1,
-            boot_id: None,
-            version: None,
-            binary_sm3: None,
-            report_at: last_report,
-            last_sample_at: Some(last_report),
-            sequence_reset: false,
-            clock_skew_ms: 0,
-            dropped_batches: 0,
-        };
-        tx.update_agent(*id, &update).await?;
+        let mut agent = tx.enroll_agent(&ctx, unit.0, &enrolment).await?;
+        // It reported a minute before the analysis: not silent.
+        agent.last_sequence = 1;
+        agent.last_report_at = Some(yunzhi_domain::clock::At(last_report));
+        agent.last_sample_at = Some(yunzhi_domain::clock::At(last_report));
+        agent.last_clock_skew_ms = Some(0);
+        tx.update_agents(&[agent]).await?;
     }
     tx.commit().await?;
     Ok(ids)
