@@ -48,7 +48,9 @@ async fn start_with(args: &[String], failpoint: Option<&str>) -> Server {
         .spawn()
         .expect("yunzhi starts");
     let base = format!("http://127.0.0.1:{port}");
-    for _ in 0..200 {
+    // A first start migrates and seeds the demo district, which on a busy
+    // two-core machine with PostgreSQL can take well over ten seconds.
+    for _ in 0..1200 {
         if reqwest::get(format!("{base}/healthz")).await.is_ok_and(|r| r.status() == 200) {
             return Server { child, base };
         }
