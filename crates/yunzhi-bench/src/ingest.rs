@@ -271,14 +271,7 @@ async fn measure_yunzhi(
         .map_err(|e| anyhow::anyhow!("{e:#}; the server's log ends:\n{}", server.log_tail()))?;
     let cpu_acknowledged = process::cpu_seconds(pid)? - cpu_before;
     let threads_acknowledged = process::threads(pid)?;
-    println!(
-        "yunzhi: {} requests acknowledged in {:.1} s ({:.0} samples/s; {} resent after 429/503), {:.2} CPU-s so far",
-        sent.requests,
-        sent.elapsed.as_secs_f64(),
-        sent.samples as f64 / sent.elapsed.as_secs_f64().max(1e-3),
-        sent.retries,
-        cpu_acknowledged,
-    );
+    println!("yunzhi: {}, {cpu_acknowledged:.2} CPU-s so far", sent.summary());
     let stored = wait_for_count(
         client,
         &url,
@@ -342,14 +335,7 @@ async fn measure_prometheus(
     let start = Instant::now();
     let sent = send::post_all(client, &format!("{url}/api/v1/write"), None, payloads).await?;
     let cpu_acknowledged = process::cpu_seconds(pid)? - cpu_before;
-    println!(
-        "prometheus: {} requests acknowledged in {:.1} s ({:.0} samples/s; {} resent after 429/503), {:.2} CPU-s",
-        sent.requests,
-        sent.elapsed.as_secs_f64(),
-        sent.samples as f64 / sent.elapsed.as_secs_f64().max(1e-3),
-        sent.retries,
-        cpu_acknowledged,
-    );
+    println!("prometheus: {}, {cpu_acknowledged:.2} CPU-s", sent.summary());
     let stored = wait_for_count(
         client,
         &url,

@@ -21,6 +21,11 @@ use crate::state::AppState;
 const QUEUE: usize = 4096;
 /// Reports applied in one transaction at most.
 const GROUP: usize = 512;
+/// Readings applied in one transaction at most (a group closes once it
+/// holds this many): a backlog of long reports — an agent resending days of
+/// spool, the demo's history — must not hold the single SQLite writer for
+/// so long that approvals and jobs time out waiting for it.
+const GROUP_READINGS: usize = 20_000;
 /// How long a reading stands for when its host's previous one is unknown,
 /// and at most (a longer gap is silence, not a long busy minute).
 const INTERVAL: SignedDuration = SignedDuration::from_mins(1);
@@ -153,10 +158,14 @@ pub fn spawn(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::J
                 _ = stop.changed() => None,
             };
             let Some(first) = first else { return };
+            let mut readings = first.batch.readings.len();
             let mut group = vec![first];
-            while group.len() < GROUP {
+            while group.len() < GROUP && readings < GROUP_READINGS {
                 match rx.try_recv() {
-                    Ok(p) => group.push(p),
+                    Ok(p) => {
+                        readings += p.batch.readings.len();
+                        group.push(p);
+                    }
                     Err(_) => break,
                 }
             }
@@ -189,7 +198,7 @@ fn hour_of(at: Timestamp) -> i64 {
 }
 
 /// A reading as the raw store keeps it.
-fn raw_row(resource_id: i64, r: &Reading) -> yunzhi_rawstore::Row {
+pub fn raw_row(resource_id: i64, r: &Reading) -> yunzhi_rawstore::Row {
     yunzhi_rawstore::Row {
         resource_id,
         at_ms: r.at.as_millisecond(),

@@ -344,21 +344,8 @@ pub async fn demo_district(store: &Store, now: jiff::Timestamp, password: &str) 
             SystemState::Approved => &[SystemState::Approved],
             _ => &[SystemState::Approved, SystemState::Online],
         };
-        for step in steps {
-            let checked = today.checked_sub(jiff::Span::new().days(30)).unwrap_or(today);
-            let patch = SystemPatch {
-                state: Some(*step),
-                golive: (*step == SystemState::Online).then_some(GoLiveChecks {
-                    self_check_on: Some(checked),
-                    assessment_on: Some(checked),
-                    hardening_on: Some(checked),
-                }),
-                ..SystemPatch::default()
-            };
-            let next =
-                record.system.apply(&patch, Editor::CloudAdmin).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            record = tx.update_system(&systems, &ctx, &record, &next).await?;
-        }
+        let checked = today.checked_sub(jiff::Span::new().days(30)).unwrap_or(today);
+        record = advance_system(&mut tx, &systems, &ctx, record, steps, checked).await?;
         records.push(record);
     }
     let mut users = std::collections::HashMap::new();
@@ -539,6 +526,33 @@ impl RequestSeeder {
 /// that they do not have yet (the demo's seeded ones, made "before" the
 /// server started), keyed by its id, with a utilisation profile for each
 /// host, and records the platform's name for it.
+/// Takes a registered system through `steps` (approved, then online) as
+/// the Big Data Center would, its go-live checks done on `checked`: the
+/// demo district's systems and the benchmarks' fleets.
+pub async fn advance_system(
+    tx: &mut yunzhi_store::Tx,
+    systems: &yunzhi_domain::access::SystemRegistrar,
+    ctx: &AuditCtx,
+    mut record: yunzhi_store::SystemRecord,
+    steps: &[SystemState],
+    checked: jiff::civil::Date,
+) -> anyhow::Result<yunzhi_store::SystemRecord> {
+    for step in steps {
+        let patch = SystemPatch {
+            state: Some(*step),
+            golive: (*step == SystemState::Online).then_some(GoLiveChecks {
+                self_check_on: Some(checked),
+                assessment_on: Some(checked),
+                hardening_on: Some(checked),
+            }),
+            ..SystemPatch::default()
+        };
+        let next = record.system.apply(&patch, Editor::CloudAdmin).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        record = tx.update_system(systems, ctx, &record, &next).await?;
+    }
+    Ok(record)
+}
+
 pub async fn place_on_simulators(state: &crate::state::AppState) -> anyhow::Result<usize> {
     let mut made = 0;
     for platform in state.store.platforms_all().await? {

@@ -12,9 +12,7 @@ use yunzhi_domain::ids::UserId;
 use yunzhi_domain::platform::{Capacity, DriverKind, NewPlatform, Overcommit};
 use yunzhi_domain::request::{self, Decision, Demand, RequestDraft, RequestKind, RequestState, SlaPolicy};
 use yunzhi_domain::role::{Role, RoleSet};
-use yunzhi_domain::system::{
-    Arch, Editor, GoLiveChecks, MlpsLevel, NewSystem, PeriodicLoad, Quota, SystemPatch, SystemState,
-};
+use yunzhi_domain::system::{Arch, MlpsLevel, NewSystem, PeriodicLoad, Quota, SystemState};
 use yunzhi_domain::unit::{Contact, CreditCode, NewUnit};
 use yunzhi_store::{AuditCtx, Enrolment, NewRequest, NewResource, Store};
 
@@ -149,20 +147,15 @@ pub async fn record(store: &Store, fleet: &Fleet, hosts: usize) -> anyhow::Resul
             .create_system(&systems, &ctx, &new)
             .await?
             .ok_or_else(|| anyhow::anyhow!("system {name} was not created"))?;
-        for step in [SystemState::Approved, SystemState::Online] {
-            let patch = SystemPatch {
-                state: Some(step),
-                golive: (step == SystemState::Online).then_some(GoLiveChecks {
-                    self_check_on: Some(checked),
-                    assessment_on: Some(checked),
-                    hardening_on: Some(checked),
-                }),
-                ..SystemPatch::default()
-            };
-            let next =
-                record.system.apply(&patch, Editor::CloudAdmin).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            record = tx.update_system(&systems, &ctx, &record, &next).await?;
-        }
+        record = yunzhi_server::seed::advance_system(
+            &mut tx,
+            &systems,
+            &ctx,
+            record,
+            &[SystemState::Approved, SystemState::Online],
+            checked,
+        )
+        .await?;
         records.push(record);
     }
 

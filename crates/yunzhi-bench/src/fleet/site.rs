@@ -213,7 +213,7 @@ fn generate(
             }
             for (s, (n, ids, _)) in plan.iter().enumerate() {
                 if h < *n {
-                    rows[s].extend(readings.iter().map(|r| row(ids[h], r)));
+                    rows[s].extend(readings.iter().map(|r| yunzhi_server::ingest::raw_row(ids[h], r)));
                     rollups[s].push((ids[h], rollup.clone()));
                 }
             }
@@ -243,20 +243,4 @@ fn generate(
         }
     }
     Ok(())
-}
-
-/// A reading as the raw store keeps it.
-pub fn row(resource_id: i64, r: &Reading) -> Row {
-    Row {
-        resource_id,
-        at_ms: r.at.as_millisecond(),
-        cpu_pct: r.cpu_pct as f32,
-        memory_pct: r.memory_pct as f32,
-        disk_read_bps: r.disk_read_bps as f32,
-        disk_write_bps: r.disk_write_bps as f32,
-        net_rx_bps: r.net_rx_bps as f32,
-        net_tx_bps: r.net_tx_bps as f32,
-        sessions: u16::try_from(r.sessions).unwrap_or(u16::MAX),
-        listening: u16::try_from(r.listening).unwrap_or(u16::MAX),
-    }
 }

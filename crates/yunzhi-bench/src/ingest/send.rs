@@ -19,6 +19,19 @@ pub struct Sent {
     pub elapsed: Duration,
 }
 
+impl Sent {
+    /// "N requests acknowledged in T s (R samples/s; K resent after 429/503)".
+    pub fn summary(&self) -> String {
+        let secs = self.elapsed.as_secs_f64();
+        format!(
+            "{} requests acknowledged in {secs:.1} s ({:.0} samples/s; {} resent after 429/503)",
+            self.requests,
+            self.samples as f64 / secs.max(1e-3),
+            self.retries
+        )
+    }
+}
+
 /// Longest wait a `Retry-After` may ask for before the run gives up.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// Attempts of one request before the run gives up.

@@ -13,9 +13,7 @@ use yunzhi_domain::ids::UserId;
 use yunzhi_domain::platform::{Capacity, DriverKind, NewPlatform, Overcommit, PlatformState};
 use yunzhi_domain::request::{self, Decision, Demand, RequestDraft, RequestKind, RequestState, SlaPolicy};
 use yunzhi_domain::role::{Role, RoleSet};
-use yunzhi_domain::system::{
-    Arch, Editor, GoLiveChecks, MlpsLevel, NewSystem, Quota, SystemPatch, SystemState,
-};
+use yunzhi_domain::system::{Arch, MlpsLevel, NewSystem, Quota, SystemState};
 use yunzhi_domain::unit::{Contact, CreditCode, NewUnit};
 use yunzhi_store::{AuditCtx, NewRequest, NewResource, Store};
 
@@ -138,19 +136,15 @@ async fn record_fleet(store: &Store, hosts: usize) -> anyhow::Result<Prepared> {
         description: None,
     };
     let mut system = tx.create_system(&systems, &ctx, &new_system).await?.context("the system")?;
-    for step in [SystemState::Approved, SystemState::Online] {
-        let patch = SystemPatch {
-            state: Some(step),
-            golive: (step == SystemState::Online).then_some(GoLiveChecks {
-                self_check_on: Some(today),
-                assessment_on: Some(today),
-                hardening_on: Some(today),
-            }),
-            ..SystemPatch::default()
-        };
-        let next = system.system.apply(&patch, Editor::CloudAdmin).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        system = tx.update_system(&systems, &ctx, &system, &next).await?;
-    }
+    system = yunzhi_server::seed::advance_system(
+        &mut tx,
+        &systems,
+        &ctx,
+        system,
+        &[SystemState::Approved, SystemState::Online],
+        today,
+    )
+    .await?;
 
     // The hosts come from a request approved along its whole route.
     let item =
