@@ -21,6 +21,14 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
 }
 
+/// [`verify_password`] on the blocking pool: argon2 is built to cost tens
+/// of milliseconds of CPU, which on the async runtime would hold up every
+/// other request and job on that thread.
+pub async fn verify_password_off_runtime(password: &str, hash: &str) -> bool {
+    let (password, hash) = (password.to_owned(), hash.to_owned());
+    tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await.unwrap_or(false)
+}
+
 /// A hash of no real password, verified against when the username is
 /// unknown, so that a wrong username takes as long as a wrong password.
 pub fn decoy_hash() -> &'static str {

@@ -3,9 +3,10 @@
 
 mod common;
 
-use common::{Backend, TestDb};
+use common::{Backend, TestDb, TestServer};
 use jiff::{SignedDuration, Timestamp};
-use serde_json::json;
+use serde_json::{Value, json};
+use yunzhi_server::Settings;
 use yunzhi_store::{NewJob, Store};
 
 on_both_backends!(
@@ -13,7 +14,35 @@ on_both_backends!(
     a_job_whose_worker_died_is_claimed_again_after_its_lease,
     racing_workers_never_claim_the_same_job,
     one_server_at_a_time_holds_the_scheduler_lease,
+    a_job_holding_the_writer_is_not_stalled_by_its_own_lease_renewals,
 );
+
+/// A lease renewed every 10 ms ticks many times while an analysis pass
+/// holds its write transaction. The renewal must wait beside the job: had
+/// it run in the job's place, on SQLite it would wait for the one writer
+/// the job holds, the job would not move, and both would stand until the
+/// pool gave up (15 s), failing the renewal.
+async fn a_job_holding_the_writer_is_not_stalled_by_its_own_lease_renewals(backend: Backend) {
+    let settings = Settings { demo: true, job_lease: SignedDuration::from_millis(30), ..Settings::default() };
+    let s = TestServer::start(backend, settings).await;
+    let ca = s.login("cloud_admin").await;
+    for _ in 0..3 {
+        let job = s.post(&ca, "/api/v1/findings/analysis", json!(null)).await.expect(202).body;
+        let asked = std::time::Instant::now();
+        let mut state = Value::Null;
+        // Well under the pool's 15 s: a stalled pass cannot finish in time.
+        while asked.elapsed() < std::time::Duration::from_secs(8) {
+            state =
+                s.get(&ca, &format!("/api/v1/jobs/{}", job["id"])).await.expect(200).body["state"].clone();
+            if state == "done" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(state, "done", "the analysis pass finished while its lease was renewed every 10 ms");
+    }
+    s.stop().await;
+}
 
 async fn one_server_at_a_time_holds_the_scheduler_lease(backend: Backend) {
     let (store, db) = store(backend).await;

@@ -34,7 +34,7 @@ mod users;
 mod warnings;
 
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::AnyPool;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -149,9 +149,28 @@ impl Store {
         Ok(())
     }
 
-    /// Starts a write transaction.
-    pub async fn begin(&self) -> Result<Tx> {
-        Ok(Tx { inner: self.write.begin().await?, backend: self.backend })
+    /// Starts a write transaction. On SQLite every write goes through one
+    /// connection, so a transaction that waits long for it, or holds it
+    /// long, is logged with the place in the code that began it: that is
+    /// how a slow writer starving the others is found.
+    #[track_caller]
+    pub fn begin(&self) -> impl std::future::Future<Output = Result<Tx>> + Send + '_ {
+        let at = std::panic::Location::caller();
+        async move {
+            let asked = Instant::now();
+            let inner = self.write.begin().await.inspect_err(|e| {
+                tracing::warn!(
+                    at = %at,
+                    waited_ms = asked.elapsed().as_millis() as u64,
+                    "no write connection: {e}"
+                );
+            })?;
+            let waited = asked.elapsed();
+            if waited >= SLOW_TX {
+                tracing::warn!(at = %at, waited_ms = waited.as_millis() as u64, "write transaction waited long for the writer");
+            }
+            Ok(Tx { inner: Some(inner), backend: self.backend, at, began: Instant::now() })
+        }
     }
 
     pub async fn close(&self) {
@@ -162,18 +181,40 @@ impl Store {
 
 /// One write transaction. Dropped without [`Tx::commit`], it rolls back.
 pub struct Tx {
-    inner: sqlx::Transaction<'static, sqlx::Any>,
+    /// Taken by [`Tx::commit`]; still here on drop means a rollback.
+    inner: Option<sqlx::Transaction<'static, sqlx::Any>>,
     backend: Backend,
+    /// Where the transaction was begun and when, for the slow-writer log.
+    at: &'static std::panic::Location<'static>,
+    began: Instant,
 }
 
+/// A write transaction waiting for, or holding, the writer this long is
+/// logged: on SQLite every other write waits behind it.
+const SLOW_TX: Duration = Duration::from_secs(2);
+
 impl Tx {
-    pub async fn commit(self) -> Result<()> {
-        self.inner.commit().await?;
+    pub async fn commit(mut self) -> Result<()> {
+        let inner = self.inner.take().expect("a transaction is committed once");
+        inner.commit().await?;
+        let held = self.began.elapsed();
+        if held >= SLOW_TX {
+            tracing::warn!(at = %self.at, held_ms = held.as_millis() as u64, "write transaction held the writer long");
+        }
         Ok(())
     }
 
     fn conn(&mut self) -> &mut sqlx::AnyConnection {
-        &mut self.inner
+        self.inner.as_mut().expect("a transaction in use is not committed")
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        let held = self.began.elapsed();
+        if self.inner.is_some() && held >= SLOW_TX {
+            tracing::warn!(at = %self.at, held_ms = held.as_millis() as u64, "write transaction rolled back after holding the writer long");
+        }
     }
 }
 

@@ -202,7 +202,10 @@ enum CalendarChore {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // The log goes to stderr: stdout carries what a command prints for its
+    // user (the demo's sign-in table, a benchmark's figures).
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),

@@ -40,7 +40,9 @@ async fn start_with(args: &[String], failpoint: Option<&str>) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_yunzhi"))
         .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
         .args(args)
-        .env("RUST_LOG", "warn")
+        // YUNZHI_DRILL_LOG sets the drilled servers' RUST_LOG, to see what
+        // a failing drill's server did.
+        .env("RUST_LOG", std::env::var("YUNZHI_DRILL_LOG").unwrap_or_else(|_| "warn".into()))
         .env("YUNZHI_FAILPOINT", failpoint.unwrap_or(""))
         .env("YUNZHI_SECRET_KEY", "000102030405060708090a0b0c0d0e0f")
         .stdout(Stdio::null())
@@ -60,16 +62,18 @@ async fn start_with(args: &[String], failpoint: Option<&str>) -> Server {
 }
 
 async fn login(base: &str, user: &str) -> String {
-    let r: Value = reqwest::Client::new()
+    let r = reqwest::Client::new()
         .post(format!("{base}/api/v1/session"))
         .json(&json!({"username": user, "password": "Yunzhi@Demo2026"}))
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
-    r["token"].as_str().expect("a token").to_owned()
+    let status = r.status();
+    let r: Value = r.json().await.unwrap();
+    match r["token"].as_str() {
+        Some(token) => token.to_owned(),
+        None => panic!("{user} could not sign in: {status} {r}"),
+    }
 }
 
 async fn acknowledged_writes_survive_a_kill(args: Vec<String>) {

@@ -70,7 +70,7 @@ pub async fn login(
     let record = state.store.auth_by_username(input.username.trim()).await?;
     // Demo accounts exist only in demo mode: outside it they are unknown.
     let Some(record) = record.filter(|r| !r.user.demo || settings.demo) else {
-        let _ = auth::verify_password(&input.password, auth::decoy_hash());
+        let _ = auth::verify_password_off_runtime(&input.password, auth::decoy_hash()).await;
         return Err(invalid_credentials());
     };
     let user = &record.user;
@@ -80,7 +80,7 @@ pub async fn login(
         return Err(ApiError::Locked { until: At(until).to_string() });
     }
     if user.disabled {
-        let _ = auth::verify_password(&input.password, auth::decoy_hash());
+        let _ = auth::verify_password_off_runtime(&input.password, auth::decoy_hash()).await;
         return Err(invalid_credentials());
     }
     let fail = async |err: ApiError| -> ApiResult<(StatusCode, Json<SessionOut>)> {
@@ -94,7 +94,7 @@ pub async fn login(
             None => Err(err),
         }
     };
-    if !auth::verify_password(&input.password, &record.password_hash) {
+    if !auth::verify_password_off_runtime(&input.password, &record.password_hash).await {
         return fail(invalid_credentials()).await;
     }
     let excused = settings.demo && user.demo;

@@ -89,24 +89,31 @@ async fn run_one(state: &AppState, worker: &str) -> anyhow::Result<bool> {
     tx.commit().await?;
     let result = {
         let work = run(state, &job);
-        tokio::pin!(work);
-        // Renew the lease at a third of its length while the job runs.
+        // Renew the lease at a third of its length while the job runs. The
+        // renewal runs beside the job, never in place of it: awaited inside
+        // a select! arm it would stop the job being polled, and on SQLite a
+        // job holding the one writer would then wait for a renewal that
+        // waits for that writer, until the pool gave up.
         let every = Duration::from_millis((lease.as_millis() / 3).max(10) as u64);
-        loop {
-            tokio::select! {
-                r = &mut work => break r,
-                _ = tokio::time::sleep(every) => {
-                    let renewed = async {
-                        let mut tx = state.store.begin().await?;
-                        let ok = tx.extend_job_lease(job.id, worker, state.now() + lease).await?;
-                        tx.commit().await?;
-                        anyhow::Ok(ok)
-                    };
-                    if let Err(e) = renewed.await {
-                        tracing::warn!(job = job.id.0, error = %e, "could not renew a job's lease");
-                    }
+        let renew = async {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let renewed = async {
+                    let mut tx = state.store.begin().await?;
+                    let ok = tx.extend_job_lease(job.id, worker, state.now() + lease).await?;
+                    tx.commit().await?;
+                    anyhow::Ok(ok)
+                };
+                if let Err(e) = renewed.await {
+                    tracing::warn!(job = job.id.0, error = %e, "could not renew a job's lease");
                 }
             }
+        };
+        tokio::select! {
+            r = work => r,
+            never = renew => never,
         }
     };
     let now = state.now();
