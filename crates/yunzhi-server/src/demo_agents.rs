@@ -99,6 +99,14 @@ pub fn spawn(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::J
     })
 }
 
+/// Whether the demo's agents have yet to write their history (a demo's
+/// first start). A scheduled analysis pass waits for it: run now, it would
+/// find every host's agent missing, tell the office so, and take it back a
+/// minute later. The demo's agents run the pass themselves when done.
+pub async fn history_pending(state: &AppState) -> anyhow::Result<bool> {
+    Ok(state.settings.demo && state.settings.demo_agents && state.store.setting(SEEDED).await?.is_none())
+}
+
 /// The demo hosts with agents, enrolled (and their history written) once.
 async fn prepare(state: &AppState) -> anyhow::Result<Vec<(ResourceRecord, Behaviour)>> {
     let mut hosts = Vec::new();

@@ -87,8 +87,10 @@ pub async fn tick(state: &AppState) -> anyhow::Result<TickReport> {
     report.reconciliations =
         crate::worker::enqueue_reconciliations(state, state.now(), state.settings.reconcile_every).await?;
     report.notices += crate::api::warnings::check_deadlines(state).await?;
-    let hour = state.now().as_millisecond() / 3_600_000;
-    crate::worker::analysis::enqueue_analysis(state, Some(format!("analyze:{hour}"))).await?;
+    if !crate::demo_agents::history_pending(state).await? {
+        let hour = state.now().as_millisecond() / 3_600_000;
+        crate::worker::analysis::enqueue_analysis(state, Some(format!("analyze:{hour}"))).await?;
+    }
     let mut tx = state.store.begin().await?;
     tx.prune_jobs(state.now() - JOB_RETENTION).await?;
     tx.commit().await?;

@@ -17,6 +17,7 @@ on_both_backends!(
     a_zombie_is_found_warned_suspended_and_resumed_once_rectified,
     an_explanation_is_accepted_or_rejected_by_the_office,
     the_analysis_sees_days_written_or_rewritten_since_its_previous_pass,
+    a_finding_seen_again_unchanged_keeps_its_version,
     the_rules_are_read_by_everyone_set_by_the_system_administrator_and_used_by_the_next_pass,
 );
 
@@ -274,6 +275,23 @@ async fn the_analysis_sees_days_written_or_rewritten_since_its_previous_pass(bac
     store.close().await;
     analyse(&s).await;
     assert_eq!(zombie_finding(&s, &host).await["state"], "resolved");
+    s.stop().await;
+}
+
+/// The hourly pass finds the same zombie with the same evidence: the
+/// finding is marked seen, not rewritten, so an office member reviewing it
+/// (with the version they read) is not told it changed meanwhile.
+async fn a_finding_seen_again_unchanged_keeps_its_version(backend: Backend) {
+    let s = TestServer::demo(backend).await;
+    let host = zombie_host(&s).await;
+    analyse(&s).await;
+    let before = zombie_finding(&s, &host).await;
+    s.clock.advance(jiff::SignedDuration::from_mins(5));
+    analyse(&s).await;
+    let after = zombie_finding(&s, &host).await;
+    assert_eq!(after["version"], before["version"], "{before} → {after}");
+    assert_eq!(after["evidence"], before["evidence"]);
+    assert!(after["last_seen_at"].as_str() > before["last_seen_at"].as_str(), "{before} → {after}");
     s.stop().await;
 }
 

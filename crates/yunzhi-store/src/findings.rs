@@ -132,27 +132,49 @@ impl Store {
 
 impl Tx {
     /// Raises what one analysis pass found, in few statements: the new
-    /// findings one by one (each is audited), those known and still open,
-    /// confirmed or dismissed — most of every pass — seen again together
-    /// (their evidence, title and time), a resolved one reopened (audited).
-    /// Returns how many are new or reopened.
-    pub async fn raise_findings(&mut self, ctx: &AuditCtx, found: &[NewFinding]) -> Result<usize> {
-        let mut known: std::collections::HashMap<String, FindingRecord> = std::collections::HashMap::new();
+    /// findings one by one (each is audited); those known and still open,
+    /// confirmed or dismissed — most of every pass — seen again together;
+    /// a resolved one reopened (audited). Of the seen again, those whose
+    /// dedup key is in `unchanged` (title and evidence as the caller last
+    /// wrote them) only have `last_seen_at` moved, without a new version, so
+    /// that an office member reviewing one is not told it changed meanwhile;
+    /// the others get their new evidence. Returns how many are new or
+    /// reopened.
+    pub async fn raise_findings(
+        &mut self,
+        ctx: &AuditCtx,
+        found: &[&NewFinding],
+        unchanged: &std::collections::HashSet<&str>,
+    ) -> Result<usize> {
+        let mut known: std::collections::HashMap<String, (i64, FindingState)> =
+            std::collections::HashMap::new();
         for chunk in found.chunks(CHUNK) {
-            let sql = format!("SELECT * FROM findings WHERE dedup_key IN ({})", placeholders(1, chunk.len()));
+            let sql = format!(
+                "SELECT id, dedup_key, state FROM findings WHERE dedup_key IN ({})",
+                placeholders(1, chunk.len())
+            );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for f in chunk {
                 q = q.bind(f.dedup_key.as_str());
             }
             for row in q.fetch_all(self.conn()).await? {
-                known.insert(row.try_get("dedup_key")?, finding(&row)?);
+                let state = FindingState::parse("state", &row.try_get::<String, _>("state")?)
+                    .map_err(|e| corrupt("state", e))?;
+                known.insert(row.try_get("dedup_key")?, (row.try_get("id")?, state));
             }
         }
         let mut raised = 0;
-        let mut seen: Vec<(i64, &NewFinding)> = Vec::new();
+        let mut seen: Vec<(i64, &&NewFinding)> = Vec::new();
+        let mut touched: Vec<i64> = Vec::new();
         for f in found {
             match known.get(&f.dedup_key) {
-                Some(k) if k.state.seen_again() == k.state => seen.push((k.id, f)),
+                Some((id, state)) if state.seen_again() == *state => {
+                    if unchanged.contains(f.dedup_key.as_str()) {
+                        touched.push(*id);
+                    } else {
+                        seen.push((*id, f));
+                    }
+                }
                 _ => raised += usize::from(self.raise_finding(ctx, f).await?.1),
             }
         }
@@ -169,6 +191,17 @@ impl Tx {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
             for (id, f) in chunk {
                 q = q.bind(*id).bind(f.evidence.to_string()).bind(f.title.as_str());
+            }
+            q.execute(self.conn()).await?;
+        }
+        for chunk in touched.chunks(CHUNK) {
+            let sql = format!(
+                "UPDATE findings SET last_seen_at = $1 WHERE id IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            for id in chunk {
+                q = q.bind(*id);
             }
             q.execute(self.conn()).await?;
         }
@@ -258,6 +291,18 @@ impl Tx {
     }
 
     /// Every open finding of `kind`, to resolve those not seen again.
+    /// The ids and dedup keys of every open finding of `kind`: what an
+    /// analysis pass checks against what it found, reading the whole
+    /// finding (evidence and all) only for those it resolves.
+    pub async fn open_finding_keys(&mut self, kind: FindingKind) -> Result<Vec<(i64, String)>> {
+        let rows =
+            sqlx::query("SELECT id, dedup_key FROM findings WHERE kind = $1 AND state = 'open' ORDER BY id")
+                .bind(kind.code())
+                .fetch_all(self.conn())
+                .await?;
+        rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("dedup_key")?))).collect()
+    }
+
     pub async fn open_findings(&mut self, kind: FindingKind) -> Result<Vec<FindingRecord>> {
         let rows = sqlx::query("SELECT * FROM findings WHERE kind = $1 AND state = 'open' ORDER BY id")
             .bind(kind.code())

@@ -158,24 +158,42 @@ impl Store {
     }
 
     /// The daily rollups for days in `[from, to]` written at or after
-    /// `since` (real time, epoch ms): what changed since an earlier read.
+    /// `since` (real time, ms), as a list.
     pub async fn fleet_daily_changed(
         &self,
         since: i64,
         from: Date,
         to: Date,
     ) -> Result<Vec<(i64, Date, Rollup)>> {
+        let mut out = Vec::new();
+        self.each_fleet_daily_changed(since, from, to, |id, day, r| out.push((id, day, r))).await?;
+        Ok(out)
+    }
+
+    /// The same, handed to `each` row by row as the database returns them:
+    /// a whole fleet's window (900 000 rows for 10 000 hosts × 90 days) is
+    /// never held at once, only what `each` keeps of it. Returns how many.
+    pub async fn each_fleet_daily_changed(
+        &self,
+        since: i64,
+        from: Date,
+        to: Date,
+        mut each: impl FnMut(i64, Date, Rollup),
+    ) -> Result<usize> {
+        use futures_util::TryStreamExt;
         let sql = format!(
             "SELECT resource_id, day, {ROLLUP_COLUMNS} FROM metric_daily WHERE changed_at >= $1 AND day >= $2 \
              AND day <= $3"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(since)
-            .bind(from.to_string())
-            .bind(to.to_string())
-            .fetch_all(&self.read)
-            .await?;
-        rows.iter().map(|r| Ok((r.try_get("resource_id")?, day_of(r)?, rollup(r)?))).collect()
+        let (from, to) = (from.to_string(), to.to_string());
+        let mut rows =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(since).bind(&from).bind(&to).fetch(&self.read);
+        let mut n = 0;
+        while let Some(r) = rows.try_next().await? {
+            each(r.try_get("resource_id")?, day_of(&r)?, rollup(&r)?);
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// A host's hourly rollups for hours starting in `[from, to)`.
@@ -427,6 +445,20 @@ impl Tx {
     }
 
     /// Writes a rollup, replacing what was there.
+    /// Sets when `day`'s daily rollups last changed (real time, ms), for
+    /// rollups written after the fact — an import of history, the
+    /// benchmark's generated fleet: stamped with the end of their day, as a
+    /// server taking the readings as they came would have stamped them, a
+    /// later analysis pass does not take them for news. Returns how many.
+    pub async fn stamp_daily_changed(&mut self, day: Date, at_ms: i64) -> Result<u64> {
+        let done = sqlx::query("UPDATE metric_daily SET changed_at = $1 WHERE day = $2")
+            .bind(at_ms)
+            .bind(day.to_string())
+            .execute(self.conn())
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn put_rollup(&mut self, span: Span, resource_id: i64, key: &str, r: &Rollup) -> Result<()> {
         self.put_rollups(span, &[(resource_id, key.to_owned(), r.clone())]).await
     }

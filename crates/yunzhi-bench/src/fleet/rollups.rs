@@ -14,6 +14,7 @@ use yunzhi_domain::clock::ShiftableClock;
 use yunzhi_domain::efficiency::{self, DailyStats, Rules};
 use yunzhi_server::worker::analysis::{self, AnalysisReport};
 use yunzhi_server::{AppState, Settings};
+use yunzhi_store::Span;
 
 use super::answers::Answer;
 use super::site::Site;
@@ -21,10 +22,17 @@ use crate::process::{self, Memory};
 
 /// What one site's analysis measured.
 pub struct Measured {
+    /// The first pass: every host's window read cold, every host judged.
     pub first: Duration,
     pub first_report: AnalysisReport,
+    /// An hour later, after an hour's readings (today's rollups of every
+    /// host, and yesterday's again for one host in a hundred: late
+    /// reports): the hourly steady state.
     pub second: Duration,
     pub second_report: AnalysisReport,
+    /// A day later: the day just ended read whole, every host judged again.
+    pub third: Duration,
+    pub third_report: AnalysisReport,
     /// Resident memory before the passes, and at most during them.
     pub memory_before: Memory,
     pub memory_peak: u64,
@@ -88,9 +96,18 @@ pub async fn measure(
     let t = Instant::now();
     let first_report = analysis::analyse(&state).await?;
     let first = t.elapsed();
+    an_hour_of_readings(&state, today, now + jiff::SignedDuration::from_hours(1)).await?;
+    let clock = state.clock.clone();
+    clock.set_now(now + jiff::SignedDuration::from_hours(1));
     let t = Instant::now();
     let second_report = analysis::analyse(&state).await?;
     let second = t.elapsed();
+    agents_reported(&state, now + jiff::SignedDuration::from_hours(24)).await?;
+    clock.set_now(now + jiff::SignedDuration::from_hours(24));
+    let t = Instant::now();
+    let third_report = analysis::analyse(&state).await?;
+    let third = t.elapsed();
+    clock.set_now(now);
     let memory_peak = process::memory(me)?.peak;
 
     // The pass taken apart, on the same database.
@@ -141,7 +158,52 @@ pub async fn measure(
         rules_with_verdict,
         hosts_with_verdict: with_verdict,
     };
-    Ok(Measured { first, first_report, second, second_report, memory_before, memory_peak, split, answer })
+    Ok(Measured {
+        first,
+        first_report,
+        second,
+        second_report,
+        third,
+        third_report,
+        memory_before,
+        memory_peak,
+        split,
+        answer,
+    })
+}
+
+/// What an hour brings the database: every host's rollup of `today`
+/// (yesterday's figures again, as if the day repeated), one host in a
+/// hundred reporting yesterday late, and every agent's report received
+/// by `until` (its last report then a minute before it).
+async fn an_hour_of_readings(state: &AppState, today: Date, until: jiff::Timestamp) -> anyhow::Result<()> {
+    let yesterday = today.yesterday()?;
+    let rows = state.store.fleet_daily_rollups(yesterday, yesterday).await?;
+    agents_reported(state, until).await?;
+    let mut tx = state.store.begin().await?;
+    let (today_key, yesterday_key) = (today.to_string(), yesterday.to_string());
+    for (n, (id, _, r)) in rows.iter().enumerate() {
+        tx.put_rollup(Span::Day, *id, &today_key, r).await?;
+        if n % 100 == 0 {
+            tx.put_rollup(Span::Day, *id, &yesterday_key, r).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Every reporting agent's last report a minute before `until`.
+async fn agents_reported(state: &AppState, until: jiff::Timestamp) -> anyhow::Result<()> {
+    let mut agents = state.store.agents_all().await?;
+    for agent in &mut agents {
+        if agent.last_report_at.is_some() {
+            agent.last_report_at = Some(yunzhi_domain::clock::At(until - jiff::SignedDuration::from_mins(1)));
+        }
+    }
+    let mut tx = state.store.begin().await?;
+    tx.update_agents(&agents).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Reading and rules alone with `rules`' windows (e.g. the shipped 30 days).

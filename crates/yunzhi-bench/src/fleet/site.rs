@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
+use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 use yunzhi_domain::monitoring::{Reading, Rollup};
 use yunzhi_rawstore::{Config, Day, RawStore, Row};
@@ -20,7 +21,7 @@ use super::generate::{Fleet, INTERVAL_SECS, READINGS_PER_DAY};
 
 /// Bumped when the generator or the layout changes: a folder built by
 /// another version is built again rather than measured.
-const LAYOUT: u32 = 1;
+const LAYOUT: u32 = 2;
 /// Rows per raw-store append, each one fsync: the ingest writer's group commit.
 const APPEND_ROWS: usize = 100_000;
 
@@ -120,7 +121,7 @@ fn url(db: &Path) -> String {
 /// One day's rollups of one site, to be written in one transaction.
 struct DayRollups {
     site: usize,
-    day: String,
+    day: Date,
     rollups: Vec<(i64, Rollup)>,
 }
 
@@ -159,9 +160,15 @@ pub async fn build(fleet: &Arc<Fleet>, sites: &mut [&mut Site]) -> anyhow::Resul
     let mut written = 0usize;
     while let Some(day) = receive.recv().await {
         let mut tx = stores[day.site].begin().await?;
+        let key = day.day.to_string();
         for (id, r) in &day.rollups {
-            tx.put_rollup(Span::Day, *id, &day.day, r).await?;
+            tx.put_rollup(Span::Day, *id, &key, r).await?;
         }
+        // Written now, but as of the end of their day, as a server that
+        // took the readings as they came would have: the analysis' steady
+        // state does not take this history for news.
+        let end = day.day.tomorrow()?.to_zoned(yunzhi_domain::clock::district_zone())?.timestamp();
+        tx.stamp_daily_changed(day.day, end.as_millisecond()).await?;
         tx.commit().await?;
         written += day.rollups.len();
     }
@@ -218,9 +225,9 @@ fn generate(
                 }
             }
         }
-        let day = fleet.date(d).to_string();
+        let day = fleet.date(d);
         for (s, rollups) in rollups.into_iter().enumerate() {
-            send.blocking_send(DayRollups { site: s, day: day.clone(), rollups })
+            send.blocking_send(DayRollups { site: s, day, rollups })
                 .map_err(|_| anyhow::anyhow!("the rollup writer stopped"))?;
         }
         let seal_started = Instant::now();

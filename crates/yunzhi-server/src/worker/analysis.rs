@@ -7,6 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use jiff::ToSpan;
+use jiff::civil::Date;
 use yunzhi_domain::clock::Clock;
 use yunzhi_domain::efficiency::{self, AgentState, DailyStats, Verdict};
 use yunzhi_domain::finding::FindingKind;
@@ -25,66 +26,157 @@ const KINDS: [FindingKind; 5] = [
     FindingKind::AgentTampered,
 ];
 
-/// The fleet's daily statistics as the analysis last read them, kept
-/// between passes so that a pass reads from the database only the days
-/// written since the previous one: an hour's worth of changes instead of
-/// the whole window of every host.
+/// The fleet's daily statistics as the analysis last read them, and what
+/// it concluded from them, kept between passes. A pass then reads from the
+/// database only the days written since the previous one (in the hourly
+/// steady state: late reports; once a day: the day just ended), judges
+/// again only the hosts whose days, rules or records changed, and rewrites
+/// only the findings whose evidence changed.
 #[derive(Debug, Default)]
 pub struct FleetDays {
     /// Real time (ms) the previous read started; `None` before the first.
     read_at: Option<i64>,
-    /// The first day held.
-    from: Option<jiff::civil::Date>,
-    /// Every host's days, oldest first, today's unfinished one included.
+    /// The first and last day held.
+    from: Option<Date>,
+    to: Option<Date>,
+    /// Every host's days in `[from, to]`, oldest first.
     hosts: HashMap<i64, Vec<DailyStats>>,
+    /// Each host's usage findings as last judged, and from what.
+    judged: HashMap<i64, Judged>,
+    /// What the last committed pass wrote: a digest of each finding's title
+    /// and evidence, by dedup key.
+    written: HashMap<String, u64>,
+}
+
+/// A host's usage findings and the digest of everything they were judged
+/// from except its days (whose change forgets the entry).
+#[derive(Debug)]
+struct Judged {
+    today: Date,
+    inputs: u64,
+    findings: Vec<(NewFinding, u64)>,
 }
 
 /// How far before the previous read a read reaches back: a rollup stamped
 /// before that read began but committed after it was read is still seen
-/// (a writer's transaction lasts well under a second).
+/// (a writer's transaction lasts well under a second; a slower one is
+/// logged).
 const OVERLAP_MS: i64 = 10 * 60 * 1000;
 
 impl FleetDays {
-    /// Reads what changed since the previous read, for days from `from`
-    /// on, and forgets days before it. Days after the analysis' window are
-    /// read too (today's, still filling): a day is read whenever it is
-    /// written, so none is missed for having been too new at the time.
+    /// Brings the days in `[from, to]` up to date: the days already held,
+    /// as far as they changed since the previous read; the days that
+    /// entered the window since (the day just ended), whole; the days that
+    /// left it, forgotten. Returns how many daily rows were read.
     pub async fn refresh(
         &mut self,
         store: &yunzhi_store::Store,
-        from: jiff::civil::Date,
+        from: Date,
+        to: Date,
     ) -> anyhow::Result<usize> {
-        if self.from.is_some_and(|held| from < held) {
+        if self.from.is_some_and(|held| from < held) || self.to.is_some_and(|held| to < held) {
             // The window moved back (the demo's clock): read it all again.
             *self = FleetDays::default();
         }
         let started = jiff::Timestamp::now().as_millisecond();
-        let since = self.read_at.map_or(i64::MIN, |at| at - OVERLAP_MS);
-        let changed = store.fleet_daily_changed(since, from, jiff::civil::Date::MAX).await?;
-        let read = changed.len();
-        for (id, day, r) in changed {
-            let days = self.hosts.entry(id).or_default();
-            let stats = r.daily_stats(day);
-            match days.binary_search_by_key(&day, |d| d.day) {
-                Ok(i) => days[i] = stats,
-                Err(i) => days.insert(i, stats),
+        let mut read = 0;
+        match (self.read_at, self.to) {
+            (Some(at), Some(held_to)) => {
+                let held_from = from.max(self.from.unwrap_or(from));
+                if held_from <= held_to {
+                    read += store
+                        .each_fleet_daily_changed(
+                            at - OVERLAP_MS,
+                            held_from,
+                            held_to.min(to),
+                            |id, day, r| self.put(id, day, &r),
+                        )
+                        .await?;
+                }
+                if to > held_to {
+                    let first_new = held_to.tomorrow()?.max(from);
+                    read += store
+                        .each_fleet_daily_changed(i64::MIN, first_new, to, |id, day, r| self.put(id, day, &r))
+                        .await?;
+                }
+            }
+            _ => {
+                read += store
+                    .each_fleet_daily_changed(i64::MIN, from, to, |id, day, r| self.put(id, day, &r))
+                    .await?
             }
         }
-        for days in self.hosts.values_mut() {
+        let mut emptied = Vec::new();
+        for (id, days) in self.hosts.iter_mut() {
             let gone = days.partition_point(|d| d.day < from);
-            days.drain(..gone);
+            if gone > 0 {
+                days.drain(..gone);
+                emptied.push(*id);
+            }
         }
-        self.hosts.retain(|_, days| !days.is_empty());
+        for id in emptied {
+            // Its window moved: judged again on the next pass.
+            self.judged.remove(&id);
+            if self.hosts.get(&id).is_some_and(Vec::is_empty) {
+                self.hosts.remove(&id);
+            }
+        }
         self.read_at = Some(started);
         self.from = Some(from);
+        self.to = Some(to);
         Ok(read)
     }
 
+    fn put(&mut self, id: i64, day: Date, r: &yunzhi_domain::monitoring::Rollup) {
+        let days = self.hosts.entry(id).or_default();
+        let stats = r.daily_stats(day);
+        match days.binary_search_by_key(&day, |d| d.day) {
+            Ok(i) => days[i] = stats,
+            Err(i) => days.insert(i, stats),
+        }
+        self.judged.remove(&id);
+    }
+
     /// A host's days up to `to`, oldest first.
-    pub fn days(&self, host: i64, to: jiff::civil::Date) -> &[DailyStats] {
+    pub fn days(&self, host: i64, to: Date) -> &[DailyStats] {
         let days = self.hosts.get(&host).map(Vec::as_slice).unwrap_or_default();
         &days[..days.partition_point(|d| d.day <= to)]
     }
+
+    /// Makes sure `host`'s usage findings are judged for `today` from its
+    /// days and `inputs` (the digest of the rules, its system's periodic
+    /// load and its own record), judging it again only if one changed.
+    fn judge(
+        &mut self,
+        host: &ResourceRecord,
+        today: Date,
+        to: Date,
+        inputs: u64,
+        judge: impl FnOnce(&[DailyStats]) -> Vec<Verdict>,
+    ) {
+        if self.judged.get(&host.id).is_some_and(|j| j.today == today && j.inputs == inputs) {
+            return;
+        }
+        let findings =
+            judge(self.days(host.id, to)).iter().map(|v| digested(finding(host, v, "rollups"))).collect();
+        self.judged.insert(host.id, Judged { today, inputs, findings });
+    }
+
+    fn judged(&self, host: i64) -> &[(NewFinding, u64)] {
+        self.judged.get(&host).map(|j| j.findings.as_slice()).unwrap_or_default()
+    }
+}
+
+/// A digest of anything hashable, to tell whether it changed.
+fn digest(parts: &impl std::hash::Hash) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(parts)
+}
+
+/// A finding with the digest of its title and evidence.
+fn digested(f: NewFinding) -> (NewFinding, u64) {
+    let d = digest(&(&f.title, f.evidence.to_string()));
+    (f, d)
 }
 
 /// Every host's days from a Prometheus-compatible store, by resource: a
@@ -122,6 +214,8 @@ async fn prometheus_days(
 #[derive(Debug, Default, serde::Serialize)]
 pub struct AnalysisReport {
     pub hosts: usize,
+    /// Daily rollup rows read from the database (none from Prometheus).
+    pub rows_read: usize,
     pub verdicts: usize,
     pub new_findings: usize,
     pub resolved: usize,
@@ -193,26 +287,43 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
         .prometheus()
         .map_err(|e| anyhow::anyhow!("the analysis' Prometheus source is misconfigured: {:?}", e.0))?;
     let mut fleet = state.fleet.lock().await;
-    let from_prometheus = match prometheus {
-        Some(p) => Some(prometheus_days(state, &p, from, to).await?),
-        None => {
-            fleet.refresh(&state.store, from).await?;
-            None
-        }
-    };
-    let source_name = if from_prometheus.is_some() { "prometheus" } else { "rollups" };
     let agents: HashMap<i64, yunzhi_store::AgentRecord> =
         state.store.agents_all().await?.into_iter().map(|a| (a.resource_id, a)).collect();
-    let mut report = AnalysisReport { hosts: hosts.len(), ..AnalysisReport::default() };
-    let mut holding: HashSet<String> = HashSet::new();
-    let mut raised = Vec::new();
+    // Usage findings: judged here from Prometheus, or kept judged in `fleet`.
+    let mut local: Vec<(NewFinding, u64)> = Vec::new();
+    let mut rows_read = 0;
+    match &prometheus {
+        Some(p) => {
+            let days = prometheus_days(state, p, from, to).await?;
+            for live in &hosts {
+                let host_days = days.get(&live.resource.id).map(Vec::as_slice).unwrap_or_default();
+                for v in efficiency::usage_verdicts(rules, today, host_days, live.periodic_load.as_ref()) {
+                    local.push(digested(finding(&live.resource, &v, "prometheus")));
+                }
+            }
+        }
+        None => {
+            rows_read = fleet.refresh(&state.store, from, to).await?;
+            let rules_digest = digest(&serde_json::to_string(rules)?);
+            for live in &hosts {
+                let (host, periodic) = (&live.resource, live.periodic_load.as_ref());
+                let inputs = digest(&(
+                    rules_digest,
+                    periodic.map(serde_json::to_string).transpose()?,
+                    &host.name,
+                    host.unit_id.0,
+                    host.system_id.0,
+                    host.platform_id.map(|p| p.0),
+                ));
+                fleet.judge(host, today, to, inputs, |days| {
+                    efficiency::usage_verdicts(rules, today, days, periodic)
+                });
+            }
+        }
+    }
+    // Agent findings depend on the time: judged every pass (few, small).
     for live in &hosts {
-        let (host, periodic) = (&live.resource, &live.periodic_load);
-        let days = match &from_prometheus {
-            Some(hosts) => hosts.get(&host.id).map(Vec::as_slice).unwrap_or_default(),
-            None => fleet.days(host.id, to),
-        };
-        let mut verdicts = efficiency::usage_verdicts(rules, today, days, periodic.as_ref());
+        let host = &live.resource;
         let agent = agents.get(&host.id);
         let agent_state = AgentState {
             enrolled: agent.is_some(),
@@ -223,21 +334,38 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
             sequence_reset: agent.is_some_and(|a| a.sequence_resets > 0),
             clock_skew_secs: agent.and_then(|a| a.last_clock_skew_ms).map(|ms| ms / 1000),
         };
-        verdicts.extend(efficiency::agent_verdicts(rules, now, &agent_state, &state.settings.agent_digests));
-        for v in &verdicts {
-            let f = finding(host, v, source_name);
-            holding.insert(f.dedup_key.clone());
-            raised.push(f);
+        for v in efficiency::agent_verdicts(rules, now, &agent_state, &state.settings.agent_digests) {
+            local.push(digested(finding(
+                host,
+                &v,
+                if prometheus.is_some() { "prometheus" } else { "rollups" },
+            )));
         }
     }
-    report.verdicts = raised.len();
+    let fleet_findings = if prometheus.is_some() {
+        Vec::new()
+    } else {
+        hosts.iter().flat_map(|live| fleet.judged(live.resource.id)).collect::<Vec<_>>()
+    };
+    let all: Vec<&(NewFinding, u64)> = local.iter().chain(fleet_findings).collect();
+    let raised: Vec<&NewFinding> = all.iter().map(|(f, _)| f).collect();
+    let unchanged: HashSet<&str> = all
+        .iter()
+        .filter(|(f, d)| fleet.written.get(&f.dedup_key) == Some(d))
+        .map(|(f, _)| f.dedup_key.as_str())
+        .collect();
+    let holding: HashSet<&str> = raised.iter().map(|f| f.dedup_key.as_str()).collect();
+    let mut report =
+        AnalysisReport { hosts: hosts.len(), rows_read, verdicts: raised.len(), ..AnalysisReport::default() };
     let ctx = AuditCtx::system("efficiency-analysis", now);
     let mut tx = state.store.begin().await?;
-    report.new_findings = tx.raise_findings(&ctx, &raised).await?;
+    report.new_findings = tx.raise_findings(&ctx, &raised, &unchanged).await?;
     for kind in KINDS {
-        for open in tx.open_findings(kind).await? {
-            let key = open.resource_id.map(|r| format!("{}:{r}", kind.code())).unwrap_or_default();
-            if !holding.contains(&key) {
+        for (id, key) in tx.open_finding_keys(kind).await? {
+            if holding.contains(key.as_str()) {
+                continue;
+            }
+            if let Some(open) = tx.finding_for_update(id).await? {
                 tx.resolve_finding(&ctx, &open, "the rule no longer holds").await?;
                 report.resolved += 1;
             }
@@ -260,5 +388,7 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
         }
     }
     tx.commit().await?;
+    let written = all.iter().map(|(f, d)| (f.dedup_key.clone(), *d)).collect();
+    fleet.written = written;
     Ok(report)
 }
