@@ -106,15 +106,15 @@ impl FleetDays {
                     .await?
             }
         }
-        let mut emptied = Vec::new();
+        let mut trimmed = Vec::new();
         for (id, days) in self.hosts.iter_mut() {
             let gone = days.partition_point(|d| d.day < from);
             if gone > 0 {
                 days.drain(..gone);
-                emptied.push(*id);
+                trimmed.push(*id);
             }
         }
-        for id in emptied {
+        for id in trimmed {
             // Its window moved: judged again on the next pass.
             self.judged.remove(&id);
             if self.hosts.get(&id).is_some_and(Vec::is_empty) {
