@@ -219,6 +219,26 @@ pub struct AnalysisReport {
     pub verdicts: usize,
     pub new_findings: usize,
     pub resolved: usize,
+    /// Where the pass's time went, in milliseconds, for the log and the
+    /// benchmark: reading the live hosts, the agents, the days; judging;
+    /// writing the findings (raising, marking seen, resolving).
+    pub ms: PassTimes,
+}
+
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct PassTimes {
+    pub hosts: f64,
+    pub agents: f64,
+    pub days: f64,
+    pub judge: f64,
+    pub write: f64,
+}
+
+/// Milliseconds since `t`, restarting it.
+fn lap(t: &mut std::time::Instant) -> f64 {
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    *t = std::time::Instant::now();
+    ms
 }
 
 /// Queues an analysis for the current hour: one per hour, however many servers tick.
@@ -281,7 +301,10 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
         rules.low_utilization.window_days.max(rules.long_term_low.window_days).max(rules.zombie.window_days);
     let from = today.checked_sub(i64::from(longest).days())?;
     let to = today.yesterday()?;
+    let mut ms = PassTimes::default();
+    let mut t = std::time::Instant::now();
     let hosts = state.store.live_hosts().await?;
+    ms.hosts = lap(&mut t);
     let source = crate::api::efficiency::source_in_effect(state).await?;
     let prometheus = source
         .prometheus()
@@ -289,6 +312,7 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
     let mut fleet = state.fleet.lock().await;
     let agents: HashMap<i64, yunzhi_store::AgentRecord> =
         state.store.agents_all().await?.into_iter().map(|a| (a.resource_id, a)).collect();
+    ms.agents = lap(&mut t);
     // Usage findings: judged here from Prometheus, or kept judged in `fleet`.
     let mut local: Vec<(NewFinding, u64)> = Vec::new();
     let mut rows_read = 0;
@@ -304,6 +328,7 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
         }
         None => {
             rows_read = fleet.refresh(&state.store, from, to).await?;
+            ms.days = lap(&mut t);
             let rules_digest = digest(&serde_json::to_string(rules)?);
             for live in &hosts {
                 let (host, periodic) = (&live.resource, live.periodic_load.as_ref());
@@ -355,6 +380,7 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
         .map(|(f, _)| f.dedup_key.as_str())
         .collect();
     let holding: HashSet<&str> = raised.iter().map(|f| f.dedup_key.as_str()).collect();
+    ms.judge = lap(&mut t);
     let mut report =
         AnalysisReport { hosts: hosts.len(), rows_read, verdicts: raised.len(), ..AnalysisReport::default() };
     let ctx = AuditCtx::system("efficiency-analysis", now);
@@ -390,5 +416,7 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
     tx.commit().await?;
     let written = all.iter().map(|(f, d)| (f.dedup_key.clone(), *d)).collect();
     fleet.written = written;
+    ms.write = lap(&mut t);
+    report.ms = ms;
     Ok(report)
 }
