@@ -65,6 +65,18 @@ pub struct FindingFilter {
     pub platform: Option<PlatformId>,
 }
 
+/// `SELECT` of whole findings with their last sighting (`sighted_at`,
+/// from `finding_sightings`), followed by `$rest` (`WHERE …`).
+macro_rules! select_findings {
+    ($rest:literal) => {
+        concat!(
+            "SELECT f.*, s.seen_at AS sighted_at FROM findings f \
+             LEFT JOIN finding_sightings s ON s.finding_id = f.id ",
+            $rest
+        )
+    };
+}
+
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::corrupt(format!("findings.{what}: {e}"))
 }
@@ -84,7 +96,11 @@ pub(crate) fn finding(row: &AnyRow) -> Result<FindingRecord> {
         evidence: serde_json::from_str(&row.try_get::<String, _>("evidence")?)
             .map_err(|e| corrupt("evidence", e))?,
         first_seen_at: At::from_millis(row.try_get("first_seen_at")?),
-        last_seen_at: At::from_millis(row.try_get("last_seen_at")?),
+        // Seen with new evidence (`last_seen_at`) or, later, with the same.
+        last_seen_at: At::from_millis(
+            row.try_get::<i64, _>("last_seen_at")?
+                .max(row.try_get::<Option<i64>, _>("sighted_at")?.unwrap_or(i64::MIN)),
+        ),
         resolved_at: row.try_get::<Option<i64>, _>("resolved_at")?.map(At::from_millis),
         review_comment: row.try_get("review_comment")?,
         reviewed_at: row.try_get::<Option<i64>, _>("reviewed_at")?.map(At::from_millis),
@@ -101,11 +117,11 @@ impl Store {
         filter: &FindingFilter,
         page: PageRequest,
     ) -> Result<Page<FindingRecord>> {
-        let rows = sqlx::query(
-            "SELECT * FROM findings WHERE id > $1 AND (CAST($2 AS BIGINT) IS NULL OR unit_id = $2) \
+        let rows = sqlx::query(select_findings!(
+            "WHERE id > $1 AND (CAST($2 AS BIGINT) IS NULL OR unit_id = $2) \
              AND (CAST($3 AS TEXT) IS NULL OR kind = $3) AND (CAST($4 AS TEXT) IS NULL OR state = $4) \
-             AND (CAST($5 AS BIGINT) IS NULL OR platform_id = $5) ORDER BY id LIMIT $6",
-        )
+             AND (CAST($5 AS BIGINT) IS NULL OR platform_id = $5) ORDER BY id LIMIT $6"
+        ))
         .bind(page.after)
         .bind(scope_param(scope))
         .bind(filter.kind.map(|k| k.code()))
@@ -119,13 +135,12 @@ impl Store {
     }
 
     pub async fn finding(&self, scope: Scope, id: i64) -> Result<Option<FindingRecord>> {
-        let row = sqlx::query(
-            "SELECT * FROM findings WHERE id = $1 AND (CAST($2 AS BIGINT) IS NULL OR unit_id = $2)",
-        )
-        .bind(id)
-        .bind(scope_param(scope))
-        .fetch_optional(&self.read)
-        .await?;
+        let row =
+            sqlx::query(select_findings!("WHERE id = $1 AND (CAST($2 AS BIGINT) IS NULL OR unit_id = $2)"))
+                .bind(id)
+                .bind(scope_param(scope))
+                .fetch_optional(&self.read)
+                .await?;
         row.as_ref().map(finding).transpose()
     }
 }
@@ -136,9 +151,10 @@ impl Tx {
     /// confirmed or dismissed — most of every pass — seen again together;
     /// a resolved one reopened (audited). Of the seen again, those whose
     /// dedup key is in `unchanged` (title and evidence as the caller last
-    /// wrote them) only have `last_seen_at` moved, without a new version, so
-    /// that an office member reviewing one is not told it changed meanwhile;
-    /// the others get their new evidence. Returns how many are new or
+    /// wrote them) only get a sighting (`finding_sightings`: a few bytes,
+    /// where moving a column of `findings` would rewrite its evidence too),
+    /// without a new version, so that an office member reviewing one is not
+    /// told it changed meanwhile; the others get their new evidence. Returns how many are new or
     /// reopened.
     pub async fn raise_findings(
         &mut self,
@@ -195,9 +211,11 @@ impl Tx {
             q.execute(self.conn()).await?;
         }
         for chunk in touched.chunks(CHUNK) {
+            let rows: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, $1)", i + 2)).collect();
             let sql = format!(
-                "UPDATE findings SET last_seen_at = $1 WHERE id IN ({})",
-                placeholders(2, chunk.len())
+                "INSERT INTO finding_sightings (finding_id, seen_at) VALUES {} \
+                 ON CONFLICT (finding_id) DO UPDATE SET seen_at = excluded.seen_at",
+                rows.join(", ")
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
             for id in chunk {
@@ -219,7 +237,7 @@ impl Tx {
             "INSERT INTO findings (kind, state, unit_id, system_id, resource_id, platform_id, title, evidence, dedup_key, \
              first_seen_at, last_seen_at, version, created_at, updated_at) \
              VALUES ($1, 'open', $2, $3, $4, $5, $6, $7, $8, $9, $9, 1, $9, $9) ON CONFLICT (dedup_key) DO NOTHING \
-             RETURNING *",
+             RETURNING *, CAST(NULL AS BIGINT) AS sighted_at",
         )
         .bind(new.kind.code())
         .bind(new.unit.map(|u| u.0))
@@ -247,7 +265,7 @@ impl Tx {
             .await?;
             return Ok((created, true));
         }
-        let row = sqlx::query("SELECT * FROM findings WHERE dedup_key = $1")
+        let row = sqlx::query(select_findings!("WHERE dedup_key = $1"))
             .bind(&new.dedup_key)
             .fetch_one(self.conn())
             .await?;
@@ -256,7 +274,8 @@ impl Tx {
         let row = sqlx::query(
             "UPDATE findings SET state = $1, evidence = $2, title = $3, last_seen_at = $4, \
              resolved_at = CASE WHEN $1 = 'resolved' THEN resolved_at ELSE NULL END, \
-             version = version + 1, updated_at = $4 WHERE id = $5 RETURNING *",
+             version = version + 1, updated_at = $4 WHERE id = $5 RETURNING *, \
+             (SELECT seen_at FROM finding_sightings WHERE finding_id = findings.id) AS sighted_at",
         )
         .bind(state.code())
         .bind(new.evidence.to_string())
@@ -285,8 +304,7 @@ impl Tx {
     }
 
     pub async fn finding_for_update(&mut self, id: i64) -> Result<Option<FindingRecord>> {
-        let row =
-            sqlx::query("SELECT * FROM findings WHERE id = $1").bind(id).fetch_optional(self.conn()).await?;
+        let row = sqlx::query(select_findings!("WHERE id = $1")).bind(id).fetch_optional(self.conn()).await?;
         row.as_ref().map(finding).transpose()
     }
 
@@ -304,7 +322,7 @@ impl Tx {
     }
 
     pub async fn open_findings(&mut self, kind: FindingKind) -> Result<Vec<FindingRecord>> {
-        let rows = sqlx::query("SELECT * FROM findings WHERE kind = $1 AND state = 'open' ORDER BY id")
+        let rows = sqlx::query(select_findings!("WHERE kind = $1 AND state = 'open' ORDER BY id"))
             .bind(kind.code())
             .fetch_all(self.conn())
             .await?;
@@ -318,9 +336,9 @@ impl Tx {
         kind: FindingKind,
         platform: PlatformId,
     ) -> Result<Vec<FindingRecord>> {
-        let rows = sqlx::query(
-            "SELECT * FROM findings WHERE kind = $1 AND platform_id = $2 AND state = 'open' ORDER BY id",
-        )
+        let rows = sqlx::query(select_findings!(
+            "WHERE kind = $1 AND platform_id = $2 AND state = 'open' ORDER BY id"
+        ))
         .bind(kind.code())
         .bind(platform.0)
         .fetch_all(self.conn())

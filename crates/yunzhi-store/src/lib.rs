@@ -47,7 +47,7 @@ pub use findings::{FindingFilter, FindingRecord, NewFinding};
 pub use idempotency::StoredResponse;
 pub use ingest_tokens::{InboxEntry, IngestTokenRecord};
 pub use jobs::{JobAttempt, JobRecord, NewJob};
-pub use monitoring::{AgentRecord, Enrolment, Span};
+pub use monitoring::{AgentRecord, AgentSignals, Enrolment, Span};
 pub use notifications::{Notice, NotificationRecord, Outgoing};
 pub use page::{Page, PageRequest};
 pub use platforms::{PlatformRecord, PlatformUsage};

@@ -50,6 +50,17 @@ fn agent(row: &AnyRow) -> Result<AgentRecord> {
     })
 }
 
+/// What the analysis judges an agent by (`efficiency::agent_verdicts`):
+/// the few columns of [`AgentRecord`] it reads every hour for every host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentSignals {
+    pub resource_id: i64,
+    pub last_report_at: Option<At>,
+    pub binary_sm3: Option<String>,
+    pub sequence_resets: i64,
+    pub last_clock_skew_ms: Option<i64>,
+}
+
 /// Who enrols, with what.
 pub struct Enrolment<'a> {
     pub resource_id: i64,
@@ -132,6 +143,26 @@ impl Store {
     }
 
     /// Every agent, for the analysis.
+    /// Every agent's [`AgentSignals`], by resource.
+    pub async fn agent_signals(&self) -> Result<Vec<AgentSignals>> {
+        let rows = sqlx::query(
+            "SELECT resource_id, last_report_at, binary_sm3, sequence_resets, last_clock_skew_ms FROM agents",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AgentSignals {
+                    resource_id: r.try_get("resource_id")?,
+                    last_report_at: r.try_get::<Option<i64>, _>("last_report_at")?.map(At::from_millis),
+                    binary_sm3: r.try_get("binary_sm3")?,
+                    sequence_resets: r.try_get("sequence_resets")?,
+                    last_clock_skew_ms: r.try_get("last_clock_skew_ms")?,
+                })
+            })
+            .collect()
+    }
+
     pub async fn agents_all(&self) -> Result<Vec<AgentRecord>> {
         let rows = sqlx::query("SELECT * FROM agents ORDER BY resource_id").fetch_all(&self.read).await?;
         rows.iter().map(agent).collect()

@@ -168,13 +168,23 @@ impl Store {
         )
         .fetch_all(&self.read)
         .await?;
+        // Thousands of hosts share a few systems: each declaration parsed once.
+        let mut parsed: std::collections::HashMap<String, yunzhi_domain::system::PeriodicLoad> =
+            std::collections::HashMap::new();
         rows.iter()
             .map(|row| {
-                let periodic: Option<String> = row.try_get("system_periodic_load")?;
-                let periodic = periodic
-                    .map(|p| serde_json::from_str(&p))
-                    .transpose()
-                    .map_err(|e| corrupt("periodic_load", e))?;
+                let periodic = match row.try_get::<Option<String>, _>("system_periodic_load")? {
+                    None => None,
+                    Some(text) => match parsed.get(&text) {
+                        Some(p) => Some(p.clone()),
+                        None => {
+                            let p: yunzhi_domain::system::PeriodicLoad =
+                                serde_json::from_str(&text).map_err(|e| corrupt("periodic_load", e))?;
+                            parsed.insert(text, p.clone());
+                            Some(p)
+                        }
+                    },
+                };
                 Ok(LiveHost {
                     resource: resource(row)?,
                     periodic_load: periodic,

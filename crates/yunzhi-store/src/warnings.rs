@@ -149,7 +149,8 @@ impl Tx {
     ) -> Result<FindingRecord> {
         let row = sqlx::query(
             "UPDATE findings SET state = $1, reviewed_by = $2, review_comment = $3, reviewed_at = $4, \
-             version = version + 1, updated_at = $4 WHERE id = $5 AND version = $6 AND state = 'open' RETURNING *",
+             version = version + 1, updated_at = $4 WHERE id = $5 AND version = $6 AND state = 'open' RETURNING *, \
+             (SELECT seen_at FROM finding_sightings WHERE finding_id = findings.id) AS sighted_at",
         )
         .bind(decision.code())
         .bind(ctx.actor_id)

@@ -32,7 +32,7 @@ fn create_user(url: &str, username: &str, roles: &[&str], password: &str) -> Out
 async fn chores(url: &str) {
     let o = yunzhi(url, &["migrate"]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("11 migration(s) applied"), "{}", text(&o));
+    assert!(text(&o).contains("12 migration(s) applied"), "{}", text(&o));
     let o = yunzhi(url, &["migrate"]);
     assert!(text(&o).contains("0 migration(s) applied"), "migrating twice changes nothing: {}", text(&o));
 

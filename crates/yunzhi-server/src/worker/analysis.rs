@@ -310,8 +310,8 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
         .prometheus()
         .map_err(|e| anyhow::anyhow!("the analysis' Prometheus source is misconfigured: {:?}", e.0))?;
     let mut fleet = state.fleet.lock().await;
-    let agents: HashMap<i64, yunzhi_store::AgentRecord> =
-        state.store.agents_all().await?.into_iter().map(|a| (a.resource_id, a)).collect();
+    let agents: HashMap<i64, yunzhi_store::AgentSignals> =
+        state.store.agent_signals().await?.into_iter().map(|a| (a.resource_id, a)).collect();
     ms.agents = lap(&mut t);
     // Usage findings: judged here from Prometheus, or kept judged in `fleet`.
     let mut local: Vec<(NewFinding, u64)> = Vec::new();
