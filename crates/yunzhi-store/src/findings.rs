@@ -321,14 +321,6 @@ impl Tx {
         rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("dedup_key")?))).collect()
     }
 
-    pub async fn open_findings(&mut self, kind: FindingKind) -> Result<Vec<FindingRecord>> {
-        let rows = sqlx::query(select_findings!("WHERE kind = $1 AND state = 'open' ORDER BY id"))
-            .bind(kind.code())
-            .fetch_all(self.conn())
-            .await?;
-        rows.iter().map(finding).collect()
-    }
-
     /// The open findings of `kind` about `platform`, to resolve those not
     /// seen again.
     pub async fn open_findings_on(

@@ -185,25 +185,16 @@ impl Store {
     /// Every host's daily rollups for days in `[from, to]`: one read for
     /// the whole fleet.
     pub async fn fleet_daily_rollups(&self, from: Date, to: Date) -> Result<Vec<(i64, Date, Rollup)>> {
-        self.fleet_daily_changed(i64::MIN, from, to).await
-    }
-
-    /// The daily rollups for days in `[from, to]` written at or after
-    /// `since` (real time, ms), as a list.
-    pub async fn fleet_daily_changed(
-        &self,
-        since: i64,
-        from: Date,
-        to: Date,
-    ) -> Result<Vec<(i64, Date, Rollup)>> {
         let mut out = Vec::new();
-        self.each_fleet_daily_changed(since, from, to, |id, day, r| out.push((id, day, r))).await?;
+        self.each_fleet_daily_changed(i64::MIN, from, to, |id, day, r| out.push((id, day, r))).await?;
         Ok(out)
     }
 
-    /// The same, handed to `each` row by row as the database returns them:
-    /// a whole fleet's window (900 000 rows for 10 000 hosts × 90 days) is
-    /// never held at once, only what `each` keeps of it. Returns how many.
+    /// The daily rollups for days in `[from, to]` written at or after
+    /// `since` (real time, ms), handed to `each` row by row as the database
+    /// returns them: a whole fleet's window (900 000 rows for 10 000 hosts ×
+    /// 90 days) is never held at once, only what `each` keeps of it.
+    /// Returns how many.
     pub async fn each_fleet_daily_changed(
         &self,
         since: i64,
