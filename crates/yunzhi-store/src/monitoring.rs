@@ -142,8 +142,7 @@ impl Store {
         Ok(row.map(|r| r.try_get("resource_id")).transpose()?)
     }
 
-    /// Every agent, for the analysis.
-    /// Every agent's [`AgentSignals`], by resource.
+    /// Every agent's [`AgentSignals`], for the analysis.
     pub async fn agent_signals(&self) -> Result<Vec<AgentSignals>> {
         let rows = sqlx::query(
             "SELECT resource_id, last_report_at, binary_sm3, sequence_resets, last_clock_skew_ms FROM agents",
@@ -163,6 +162,7 @@ impl Store {
             .collect()
     }
 
+    /// Every agent, whole, by resource.
     pub async fn agents_all(&self) -> Result<Vec<AgentRecord>> {
         let rows = sqlx::query("SELECT * FROM agents ORDER BY resource_id").fetch_all(&self.read).await?;
         rows.iter().map(agent).collect()

@@ -158,7 +158,7 @@ impl FleetDays {
             return;
         }
         let findings =
-            judge(self.days(host.id, to)).iter().map(|v| digested(finding(host, v, "rollups"))).collect();
+            judge(self.days(host.id, to)).iter().map(|v| digested(finding(host, v, ROLLUPS))).collect();
         self.judged.insert(host.id, Judged { today, inputs, findings });
     }
 
@@ -166,6 +166,10 @@ impl FleetDays {
         self.judged.get(&host).map(|j| j.findings.as_slice()).unwrap_or_default()
     }
 }
+
+/// The sources a finding's evidence names (`evidence.source`).
+const ROLLUPS: &str = "rollups";
+const PROMETHEUS: &str = "prometheus";
 
 /// A digest of anything hashable, to tell whether it changed.
 fn digest(parts: &impl std::hash::Hash) -> u64 {
@@ -313,16 +317,18 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
     let agents: HashMap<i64, yunzhi_store::AgentSignals> =
         state.store.agent_signals().await?.into_iter().map(|a| (a.resource_id, a)).collect();
     ms.agents = lap(&mut t);
+    let source_name = if prometheus.is_some() { PROMETHEUS } else { ROLLUPS };
     // Usage findings: judged here from Prometheus, or kept judged in `fleet`.
     let mut local: Vec<(NewFinding, u64)> = Vec::new();
     let mut rows_read = 0;
     match &prometheus {
         Some(p) => {
             let days = prometheus_days(state, p, from, to).await?;
+            ms.days = lap(&mut t);
             for live in &hosts {
                 let host_days = days.get(&live.resource.id).map(Vec::as_slice).unwrap_or_default();
                 for v in efficiency::usage_verdicts(rules, today, host_days, live.periodic_load.as_ref()) {
-                    local.push(digested(finding(&live.resource, &v, "prometheus")));
+                    local.push(digested(finding(&live.resource, &v, source_name)));
                 }
             }
         }
@@ -360,11 +366,7 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
             clock_skew_secs: agent.and_then(|a| a.last_clock_skew_ms).map(|ms| ms / 1000),
         };
         for v in efficiency::agent_verdicts(rules, now, &agent_state, &state.settings.agent_digests) {
-            local.push(digested(finding(
-                host,
-                &v,
-                if prometheus.is_some() { "prometheus" } else { "rollups" },
-            )));
+            local.push(digested(finding(host, &v, source_name)));
         }
     }
     let fleet_findings = if prometheus.is_some() {
