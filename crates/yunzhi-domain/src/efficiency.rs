@@ -9,11 +9,14 @@
 //! are configuration ([`Rules`]) whose defaults follow the public cloud
 //! vendors' published checks.
 //!
-//! Two things are never called idle: a declared periodic load's off-season
-//! (Art. 8: a tax system is quiet outside tax season by design), and a day
-//! without data (silence is the agent rules' business, not a sign of
-//! idleness). Such days are left out of the evaluation, and a window with
-//! too few days left yields no verdict at all.
+//! Three things are never called idle: a declared periodic load's
+//! off-season (Art. 8: a tax system is quiet outside tax season by design),
+//! a day without data (silence is the agent rules' business, not a sign of
+//! idleness), and, for the short-term rule, a day the offices are closed (a
+//! weekend or statutory holiday in the working-day calendar the deadlines
+//! use: an office system quiet on Saturday is the office's rhythm). Such
+//! days are left out of the evaluation, and a window with too few days left
+//! yields no verdict at all.
 //!
 //! The analysis runs over every host of the district, so the common path,
 //! nothing found, makes one pass over the days and allocates nothing; the
@@ -24,6 +27,7 @@ use jiff::{SignedDuration, Timestamp, ToSpan};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::calendar::Calendar;
 use crate::finding::FindingKind;
 use crate::invalid::{Checker, FieldError, Invalid};
 use crate::system::PeriodicLoad;
@@ -84,11 +88,24 @@ pub struct LowUtilizationRule {
     /// How many days, ending yesterday, are looked at. Default 14 (Trusted
     /// Advisor).
     pub window_days: u32,
+    /// Whether days the offices are closed (weekends and statutory holidays
+    /// of the working-day calendar) may count as quiet days. Default false,
+    /// unlike Trusted Advisor, which counts every day: fourteen days hold
+    /// four weekend days, so a government office system that nobody uses
+    /// on Saturday and Sunday would otherwise be "low utilisation" every
+    /// fortnight.
+    pub count_rest_days: bool,
 }
 
 impl Default for LowUtilizationRule {
     fn default() -> Self {
-        Self { cpu_avg_max_pct: 10.0, net_max_bytes: 5 * MIB, min_days: 4, window_days: 14 }
+        Self {
+            cpu_avg_max_pct: 10.0,
+            net_max_bytes: 5 * MIB,
+            min_days: 4,
+            window_days: 14,
+            count_rest_days: false,
+        }
     }
 }
 
@@ -264,6 +281,45 @@ fn coverage(c: &mut Checker, field: &str, value: f64) {
     }
 }
 
+/// The days the offices are closed (weekends and statutory holidays) among
+/// the [`MAX_WINDOW_DAYS`] days ending on a given day: what the short-term
+/// low-utilisation rule leaves out. Built once per analysis pass from the
+/// working-day calendar; a year the calendar does not know falls back to
+/// Saturday and Sunday, so that a missing calendar year never stops the
+/// analysis (the deadlines, which must be exact, refuse such a year instead).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RestDays {
+    start: Date,
+    days: DaySet,
+}
+
+impl RestDays {
+    /// The rest days of the calendar among the window ending on `last`.
+    pub fn from_calendar(calendar: &Calendar, last: Date) -> RestDays {
+        let start = window_start(last, MAX_WINDOW_DAYS).unwrap_or(last);
+        let mut days = DaySet::default();
+        for (offset, day) in start.series(1.day()).take(MAX_WINDOW_DAYS as usize).enumerate() {
+            let working = calendar.is_working_day(day).unwrap_or_else(|_| {
+                !matches!(day.weekday(), jiff::civil::Weekday::Saturday | jiff::civil::Weekday::Sunday)
+            });
+            if !working {
+                days.insert(offset as u32);
+            }
+        }
+        RestDays { start, days }
+    }
+
+    /// No rest days at all: every day is a working day.
+    pub fn none() -> RestDays {
+        RestDays { start: Date::MIN, days: DaySet::default() }
+    }
+
+    /// Whether `day` is a rest day; a day outside the window is not.
+    pub fn contains(&self, day: Date) -> bool {
+        offset_in(self.start, day, MAX_WINDOW_DAYS).is_some_and(|o| self.days.contains(o))
+    }
+}
+
 /// What a rule found, ready to become a finding.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
@@ -292,6 +348,7 @@ pub fn usage_verdicts(
     today: Date,
     days: &[DailyStats],
     periodic: Option<&PeriodicLoad>,
+    rest: &RestDays,
 ) -> Vec<Verdict> {
     let Ok(yesterday) = today.yesterday() else { return Vec::new() };
     let lu = &rules.low_utilization;
@@ -318,7 +375,7 @@ pub fn usage_verdicts(
         // Days before yesterday: 0 for yesterday, so each rule's window is
         // the suffix of the longest one.
         let age = longest - 1 - offset;
-        if age < lu_window {
+        if age < lu_window && lu.counts(rest, d.day) {
             lu_quiet += u32::from(lu.is_quiet(d));
         }
         if age < ltl_window {
@@ -348,7 +405,7 @@ pub fn usage_verdicts(
     });
     let short_term = short_term.then(|| {
         let window = Window::ending(yesterday, lu_window);
-        low_utilization(lu, &window, days, periodic, busy)
+        low_utilization(lu, &window, days, periodic, busy, rest)
     });
     vec![low_verdict(long_term, short_term)]
 }
@@ -356,6 +413,11 @@ pub fn usage_verdicts(
 impl LowUtilizationRule {
     fn is_quiet(&self, d: &DailyStats) -> bool {
         d.cpu_avg <= self.cpu_avg_max_pct && d.net_bytes <= self.net_max_bytes as f64
+    }
+
+    /// Whether a day may count as quiet at all.
+    fn counts(&self, rest: &RestDays, day: Date) -> bool {
+        self.count_rest_days || !rest.contains(day)
     }
 }
 
@@ -411,12 +473,16 @@ fn in_season(busy: Option<u16>, day: Date) -> bool {
     busy.is_none_or(|mask| mask & (1 << day.month()) != 0)
 }
 
-/// Days of the longest window already counted, so a day listed twice counts
-/// once. A bit set on the stack: the windows are at most 400 days.
-#[derive(Default)]
+/// A set of days of a window of at most 400 days, by their offset in it: a
+/// bit set on the stack.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 struct DaySet([u64; MAX_WINDOW_DAYS.div_ceil(64) as usize]);
 
 impl DaySet {
+    fn contains(&self, offset: u32) -> bool {
+        self.0.get((offset / 64) as usize).is_some_and(|w| w & (1u64 << (offset % 64)) != 0)
+    }
+
     /// False when the day was already there.
     fn insert(&mut self, offset: u32) -> bool {
         let (word, bit) = ((offset / 64) as usize, 1u64 << (offset % 64));
@@ -642,11 +708,14 @@ fn low_utilization(
     days: &[DailyStats],
     periodic: Option<&PeriodicLoad>,
     busy: Option<u16>,
+    rest: &RestDays,
 ) -> Part {
     let walked = window.walk(days, busy);
     let mut m = base_evidence(window, &walked, periodic);
     let evaluated: Vec<&DailyStats> = walked.iter().filter_map(|(_, r)| r.ok()).collect();
-    let qualifying = evaluated.iter().filter(|d| r.is_quiet(d)).count();
+    let qualifies = |d: &DailyStats| r.counts(rest, d.day) && r.is_quiet(d);
+    let qualifying = evaluated.iter().filter(|d| qualifies(d)).count();
+    let rest_days = evaluated.iter().filter(|d| !r.counts(rest, d.day)).count();
     m.insert("rule".into(), json!("low_utilization"));
     m.insert(
         "thresholds".into(),
@@ -654,27 +723,34 @@ fn low_utilization(
             "cpu_avg_max_pct": r.cpu_avg_max_pct,
             "net_max_bytes": r.net_max_bytes,
             "min_days": r.min_days,
+            "count_rest_days": r.count_rest_days,
         }),
     );
     m.insert("qualifying_days".into(), json!(qualifying));
+    m.insert("rest_days_not_counted".into(), json!(rest_days));
     m.insert(
         "days".into(),
         evaluated
             .iter()
             .map(|d| {
-                json!({
+                let mut day = json!({
                     "day": d.day.to_string(),
                     "cpu_avg": d.cpu_avg,
                     "net_bytes": d.net_bytes,
-                    "qualifies": r.is_quiet(d),
-                })
+                    "qualifies": qualifies(d),
+                });
+                if !r.counts(rest, d.day) {
+                    day["rest_day"] = json!(true);
+                }
+                day
             })
             .collect(),
     );
+    let (zh_day, en_day) = if r.count_rest_days { ("天", "days") } else { ("个工作日", "working days") };
     Part {
         evidence: Value::Object(m),
         zh: format!(
-            "{}至{}有{qualifying}天日均CPU不超过{}%且网络流量不超过{}（至少{}天即为低利用率）",
+            "{}至{}有{qualifying}{zh_day}日均CPU不超过{}%且网络流量不超过{}（至少{}{zh_day}即为低利用率）",
             window.from,
             window.to,
             num(r.cpu_avg_max_pct),
@@ -682,8 +758,8 @@ fn low_utilization(
             r.min_days
         ),
         en: format!(
-            "from {} to {}, {qualifying} days had daily average CPU at or below {} % and network \
-             traffic at or below {} ({} such days make low utilisation)",
+            "from {} to {}, {qualifying} {en_day} had daily average CPU at or below {} % and network \
+             traffic at or below {} ({} such {en_day} make low utilisation)",
             window.from,
             window.to,
             num(r.cpu_avg_max_pct),
@@ -918,6 +994,33 @@ mod tests {
         v.iter().map(|v| v.kind).collect()
     }
 
+    /// The rules as if the offices never closed.
+    fn every_day_counts(
+        rules: &Rules,
+        today: Date,
+        days: &[DailyStats],
+        periodic: Option<&PeriodicLoad>,
+    ) -> Vec<Verdict> {
+        usage_verdicts(rules, today, days, periodic, &RestDays::none())
+    }
+
+    fn shipped_calendar() -> Calendar {
+        Calendar::new(Calendar::shipped().unwrap())
+    }
+
+    /// An office system around National Day 2026: busy on working days,
+    /// quiet on every day the offices are closed (1-7 October and Sunday
+    /// the 11th; Saturday the 10th is a working day in lieu).
+    fn office_system_in_october() -> (Date, Vec<DailyStats>) {
+        let today = date(2026, 10, 15);
+        let calendar = shipped_calendar();
+        let days = (1..=14)
+            .map(|d| date(2026, 10, d))
+            .map(|d| if calendar.is_working_day(d).unwrap() { busy(d) } else { quiet(d) })
+            .collect();
+        (today, days)
+    }
+
     /// Busy days for 60 days, with `quiet_days` quiet ones among the last 14.
     fn busy_with_quiet_recent(quiet_days: usize) -> Vec<DailyStats> {
         let mut days: Vec<_> = last_days(60).into_iter().map(busy).collect();
@@ -928,9 +1031,55 @@ mod tests {
     }
 
     #[test]
+    fn an_office_system_quiet_only_while_the_offices_are_closed_is_not_low_utilisation() {
+        let (today, days) = office_system_in_october();
+        let rest = RestDays::from_calendar(&shipped_calendar(), date(2026, 10, 14));
+        assert!(usage_verdicts(&Rules::default(), today, &days, None, &rest).is_empty());
+        // Counting every day, as Trusted Advisor does, the eight closed days
+        // would make it one.
+        let mut rules = Rules::default();
+        rules.low_utilization.count_rest_days = true;
+        let v = usage_verdicts(&rules, today, &days, None, &rest);
+        assert_eq!(kinds(&v), [FindingKind::LowUtilization]);
+        assert_eq!(v[0].evidence["low_utilization"]["qualifying_days"], 8);
+    }
+
+    #[test]
+    fn quiet_working_days_still_count_and_the_evidence_marks_the_rest_days() {
+        let (today, mut days) = office_system_in_october();
+        // The Saturday worked in lieu and three ordinary working days.
+        for d in [10, 8, 9, 12] {
+            days[d - 1] = quiet(days[d - 1].day);
+        }
+        let rest = RestDays::from_calendar(&shipped_calendar(), date(2026, 10, 14));
+        let v = usage_verdicts(&Rules::default(), today, &days, None, &rest);
+        assert_eq!(kinds(&v), [FindingKind::LowUtilization]);
+        let e = &v[0].evidence["low_utilization"];
+        assert_eq!(e["qualifying_days"], 4);
+        assert_eq!(e["rest_days_not_counted"], 8);
+        assert_eq!(
+            e["days"][0],
+            json!({"day": "2026-10-01", "cpu_avg": 0.5, "net_bytes": 200_000.0, "qualifies": false, "rest_day": true})
+        );
+        assert_eq!(e["days"][9]["qualifies"], true, "the 10th is worked in lieu");
+        assert!(v[0].summary_en.contains("4 working days had"), "{}", v[0].summary_en);
+        assert!(v[0].summary_zh.contains("有4个工作日"), "{}", v[0].summary_zh);
+    }
+
+    #[test]
+    fn a_year_the_calendar_does_not_know_rests_on_saturday_and_sunday() {
+        let rest = RestDays::from_calendar(&Calendar::default(), date(2030, 6, 30));
+        assert!(rest.contains(date(2030, 6, 29)), "a Saturday");
+        assert!(rest.contains(date(2030, 6, 30)), "a Sunday");
+        assert!(!rest.contains(date(2030, 6, 28)), "a Friday");
+        assert!(!rest.contains(date(2030, 7, 6)), "after the window nothing is a rest day");
+        assert!(!RestDays::none().contains(date(2030, 6, 29)));
+    }
+
+    #[test]
     fn four_quiet_days_out_of_fourteen_are_low_utilisation_and_three_are_not() {
         let rules = Rules::default();
-        let four = usage_verdicts(&rules, TODAY, &busy_with_quiet_recent(4), None);
+        let four = every_day_counts(&rules, TODAY, &busy_with_quiet_recent(4), None);
         assert_eq!(kinds(&four), [FindingKind::LowUtilization]);
         let e = &four[0].evidence;
         assert_eq!(e["rules"], json!(["low_utilization"]));
@@ -940,7 +1089,7 @@ mod tests {
             json!({"from": "2026-11-01", "to": "2026-11-14", "days": 14})
         );
         assert_eq!(e["low_utilization"]["days"].as_array().unwrap().len(), 14);
-        assert!(usage_verdicts(&rules, TODAY, &busy_with_quiet_recent(3), None).is_empty());
+        assert!(every_day_counts(&rules, TODAY, &busy_with_quiet_recent(3), None).is_empty());
     }
 
     #[test]
@@ -950,10 +1099,10 @@ mod tests {
         let edge = days.iter_mut().rev().find(|d| d.sessions_max == 1).unwrap();
         edge.cpu_avg = 10.0;
         edge.net_bytes = (5 * MIB) as f64;
-        assert_eq!(kinds(&usage_verdicts(&rules, TODAY, &days, None)), [FindingKind::LowUtilization]);
+        assert_eq!(kinds(&every_day_counts(&rules, TODAY, &days, None)), [FindingKind::LowUtilization]);
         let edge = days.iter_mut().rev().find(|d| d.sessions_max == 1).unwrap();
         edge.net_bytes += 1.0;
-        assert!(usage_verdicts(&rules, TODAY, &days, None).is_empty());
+        assert!(every_day_counts(&rules, TODAY, &days, None).is_empty());
     }
 
     #[test]
@@ -961,7 +1110,7 @@ mod tests {
         let rules = Rules::default();
         let mut days = busy_with_quiet_recent(3);
         days.push(quiet(TODAY));
-        assert!(usage_verdicts(&rules, TODAY, &days, None).is_empty());
+        assert!(every_day_counts(&rules, TODAY, &days, None).is_empty());
     }
 
     #[test]
@@ -969,7 +1118,7 @@ mod tests {
         let rules = Rules::default();
         let days: Vec<_> =
             last_days(30).into_iter().map(|d| DailyStats { cpu_p95: 15.0, ..busy(d) }).collect();
-        let v = usage_verdicts(&rules, TODAY, &days, None);
+        let v = every_day_counts(&rules, TODAY, &days, None);
         assert_eq!(kinds(&v), [FindingKind::LowUtilization]);
         let e = &v[0].evidence["long_term_low"];
         assert_eq!(v[0].evidence["rules"], json!(["long_term_low"]));
@@ -985,11 +1134,11 @@ mod tests {
         let mut days: Vec<_> =
             last_days(30).into_iter().map(|d| DailyStats { cpu_p95: 15.0, ..busy(d) }).collect();
         days[10].cpu_p95 = 90.0;
-        let v = usage_verdicts(&rules, TODAY, &days, None);
+        let v = every_day_counts(&rules, TODAY, &days, None);
         assert_eq!(kinds(&v), [FindingKind::LowUtilization]);
         assert_eq!(v[0].evidence["long_term_low"]["days_above_threshold"], json!([days[10].day.to_string()]));
         days[20].cpu_p95 = 90.0;
-        assert!(usage_verdicts(&rules, TODAY, &days, None).is_empty());
+        assert!(every_day_counts(&rules, TODAY, &days, None).is_empty());
     }
 
     #[test]
@@ -998,17 +1147,17 @@ mod tests {
         // 24 of 30 days is the 0.8 coverage; 23 is not.
         let days: Vec<_> =
             last_days(30).into_iter().take(24).map(|d| DailyStats { cpu_p95: 15.0, ..busy(d) }).collect();
-        assert_eq!(kinds(&usage_verdicts(&rules, TODAY, &days, None)), [FindingKind::LowUtilization]);
-        assert!(usage_verdicts(&rules, TODAY, &days[1..], None).is_empty());
+        assert_eq!(kinds(&every_day_counts(&rules, TODAY, &days, None)), [FindingKind::LowUtilization]);
+        assert!(every_day_counts(&rules, TODAY, &days[1..], None).is_empty());
     }
 
     #[test]
     fn a_host_without_data_is_not_called_idle() {
         let rules = Rules::default();
-        assert!(usage_verdicts(&rules, TODAY, &[], None).is_empty());
+        assert!(every_day_counts(&rules, TODAY, &[], None).is_empty());
         let no_samples: Vec<_> =
             last_days(60).into_iter().map(|d| DailyStats { samples: 0, ..dead(d) }).collect();
-        assert!(usage_verdicts(&rules, TODAY, &no_samples, None).is_empty());
+        assert!(every_day_counts(&rules, TODAY, &no_samples, None).is_empty());
     }
 
     #[test]
@@ -1017,7 +1166,7 @@ mod tests {
         let mut days: Vec<_> = last_days(30).into_iter().map(dead).collect();
         days.remove(29); // yesterday missing
         days[0].samples = 0;
-        let v = usage_verdicts(&rules, TODAY, &days, None);
+        let v = every_day_counts(&rules, TODAY, &days, None);
         assert_eq!(kinds(&v), [FindingKind::Zombie]);
         let e = &v[0].evidence;
         assert_eq!(e["evaluated_days"], 28);
@@ -1034,7 +1183,7 @@ mod tests {
     fn a_zombie_is_reported_as_a_zombie_only() {
         let rules = Rules::default();
         let days: Vec<_> = last_days(60).into_iter().map(dead).collect();
-        let v = usage_verdicts(&rules, TODAY, &days, None);
+        let v = every_day_counts(&rules, TODAY, &days, None);
         assert_eq!(kinds(&v), [FindingKind::Zombie]);
         let e = &v[0].evidence;
         assert_eq!(e["rule"], "zombie");
@@ -1049,7 +1198,7 @@ mod tests {
         let rules = Rules::default();
         let mut days: Vec<_> = last_days(30).into_iter().map(dead).collect();
         days[3].sessions_max = 1;
-        assert_eq!(kinds(&usage_verdicts(&rules, TODAY, &days, None)), [FindingKind::LowUtilization]);
+        assert_eq!(kinds(&every_day_counts(&rules, TODAY, &days, None)), [FindingKind::LowUtilization]);
     }
 
     #[test]
@@ -1062,9 +1211,9 @@ mod tests {
             disk_bytes: (10 * MIB) as f64,
             ..days[5].clone()
         };
-        assert_eq!(kinds(&usage_verdicts(&rules, TODAY, &days, None)), [FindingKind::Zombie]);
+        assert_eq!(kinds(&every_day_counts(&rules, TODAY, &days, None)), [FindingKind::Zombie]);
         days[5].cpu_p95 = 2.01;
-        assert_eq!(kinds(&usage_verdicts(&rules, TODAY, &days, None)), [FindingKind::LowUtilization]);
+        assert_eq!(kinds(&every_day_counts(&rules, TODAY, &days, None)), [FindingKind::LowUtilization]);
     }
 
     fn tax_season() -> PeriodicLoad {
@@ -1076,9 +1225,9 @@ mod tests {
         let rules = Rules::default();
         // A whole idle autumn, outside the declared busy months.
         let days: Vec<_> = last_days(60).into_iter().map(dead).collect();
-        assert!(usage_verdicts(&rules, TODAY, &days, Some(&tax_season())).is_empty());
+        assert!(every_day_counts(&rules, TODAY, &days, Some(&tax_season())).is_empty());
         // The same host is a zombie without the declaration.
-        assert_eq!(kinds(&usage_verdicts(&rules, TODAY, &days, None)), [FindingKind::Zombie]);
+        assert_eq!(kinds(&every_day_counts(&rules, TODAY, &days, None)), [FindingKind::Zombie]);
     }
 
     #[test]
@@ -1087,16 +1236,16 @@ mod tests {
         // Idle from March to mid-June; busy only in March to May.
         let days: Vec<_> = date(2026, 3, 1).series(1.day()).take(107).map(dead).collect();
         let today = date(2026, 6, 20);
-        let v = usage_verdicts(&rules, today, &days, Some(&tax_season()));
+        let v = every_day_counts(&rules, today, &days, Some(&tax_season()));
         assert!(v.is_empty(), "the 30-day window has 11 season days, below 0.8; the 14-day one none");
         let today = date(2026, 5, 31);
-        let v = usage_verdicts(&rules, today, &days, Some(&tax_season()));
+        let v = every_day_counts(&rules, today, &days, Some(&tax_season()));
         assert_eq!(kinds(&v), [FindingKind::Zombie]);
         let e = &v[0].evidence;
         assert_eq!(e["periodic_load"]["months"], json!([3, 4, 5]));
         assert_eq!(e["excluded"], json!([]));
         let today = date(2026, 6, 5);
-        let v = usage_verdicts(&rules, today, &days, Some(&tax_season()));
+        let v = every_day_counts(&rules, today, &days, Some(&tax_season()));
         assert_eq!(kinds(&v), [FindingKind::Zombie]);
         let excluded = v[0].evidence["excluded"].as_array().unwrap().clone();
         assert_eq!(excluded.len(), 4);
@@ -1109,18 +1258,18 @@ mod tests {
         let mut days = busy_with_quiet_recent(3);
         let twice = days.iter().rev().find(|d| d.sessions_max == 1).unwrap().clone();
         days.push(twice);
-        assert!(usage_verdicts(&rules, TODAY, &days, None).is_empty());
+        assert!(every_day_counts(&rules, TODAY, &days, None).is_empty());
     }
 
     #[test]
     fn both_low_rules_firing_make_one_verdict_with_both_in_evidence() {
         let rules = Rules::default();
         let days: Vec<_> = last_days(30).into_iter().map(quiet).collect();
-        let v = usage_verdicts(&rules, TODAY, &days, None);
+        let v = every_day_counts(&rules, TODAY, &days, None);
         assert_eq!(kinds(&v), [FindingKind::LowUtilization]);
         assert_eq!(v[0].evidence["rules"], json!(["long_term_low", "low_utilization"]));
         assert_eq!(v[0].evidence["low_utilization"]["qualifying_days"], 14);
-        assert!(v[0].summary_en.contains("14 days had daily average CPU"), "{}", v[0].summary_en);
+        assert!(v[0].summary_en.contains("14 working days had daily average CPU"), "{}", v[0].summary_en);
     }
 
     const NOW: Timestamp = Timestamp::constant(1_794_000_000, 0);

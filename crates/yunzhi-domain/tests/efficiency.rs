@@ -3,7 +3,8 @@
 use jiff::ToSpan;
 use jiff::civil::{Date, date};
 use proptest::prelude::*;
-use yunzhi_domain::efficiency::{DailyStats, Rules, usage_verdicts};
+use yunzhi_domain::calendar::Calendar;
+use yunzhi_domain::efficiency::{DailyStats, RestDays, Rules, Verdict, usage_verdicts};
 use yunzhi_domain::finding::FindingKind;
 use yunzhi_domain::system::PeriodicLoad;
 
@@ -82,8 +83,15 @@ fn one_entry_per_day() -> impl Strategy<Value = Vec<DailyStats>> {
     })
 }
 
+/// The verdicts with the shipped working-day calendar's rest days.
+fn verdicts(days: &[DailyStats], periodic: Option<&PeriodicLoad>) -> Vec<Verdict> {
+    let calendar = Calendar::new(Calendar::shipped().unwrap());
+    let rest = RestDays::from_calendar(&calendar, TODAY.yesterday().unwrap());
+    usage_verdicts(&Rules::default(), TODAY, days, periodic, &rest)
+}
+
 fn kinds(days: &[DailyStats], periodic: Option<&PeriodicLoad>) -> Vec<FindingKind> {
-    usage_verdicts(&Rules::default(), TODAY, days, periodic).into_iter().map(|v| v.kind).collect()
+    verdicts(days, periodic).into_iter().map(|v| v.kind).collect()
 }
 
 proptest! {
@@ -97,8 +105,8 @@ proptest! {
     fn the_order_of_the_days_does_not_change_the_verdict(
         (days, shuffled) in one_entry_per_day().prop_flat_map(|d| (Just(d.clone()), Just(d).prop_shuffle()))
     ) {
-        let a = usage_verdicts(&Rules::default(), TODAY, &days, None);
-        let b = usage_verdicts(&Rules::default(), TODAY, &shuffled, None);
+        let a = verdicts(&days, None);
+        let b = verdicts(&shuffled, None);
         prop_assert_eq!(a, b);
     }
 

@@ -135,6 +135,21 @@ impl<'a> Queries<'a> {
         self.over_day("max_over_time(", &sessions)
     }
 
+    /// When each host was last scraped, as Unix seconds: the newest sample
+    /// time of its first CPU's idle counter (Linux always numbers a CPU 0;
+    /// one series per host keeps the question cheap), looked for every
+    /// `step_secs` over the `range_secs` before the instant asked.
+    ///
+    /// `timestamp()` is applied to the selector itself: on any other
+    /// expression Prometheus answers the evaluation time, not the sample's.
+    /// Each step sees a sample up to the store's look-back (5 minutes by
+    /// default) old, so the answer is exact where a step falls within that
+    /// of the last scrape and up to a step early otherwise.
+    pub(crate) fn last_scrape(&self, range_secs: u32, step_secs: u32) -> String {
+        let stamped = self.keyed("timestamp(node_cpu_seconds_total{mode=\"idle\",cpu=\"0\"})");
+        format!("max by ({}) (max_over_time(({stamped})[{range_secs}s:{step_secs}s]))", self.by())
+    }
+
     /// The fleet question in one query: each host's CPU p95 over the whole
     /// window ending at the instant asked.
     pub(crate) fn cpu_p95_over(&self, window_days: u32) -> String {
@@ -180,6 +195,17 @@ mod tests {
         let q = Queries::new(&config).cpu_p95();
         assert!(q.starts_with("quantile_over_time(0.95, (clamp("), "{q}");
         assert!(q.ends_with(")[86399999ms:300s])"), "{q}");
+    }
+
+    #[test]
+    fn the_last_scrape_stamps_the_selector_itself_not_a_computed_vector() {
+        let config = PromSourceConfig::default();
+        let q = Queries::new(&config).last_scrape(7200, 60);
+        assert!(
+            q.contains("(timestamp(node_cpu_seconds_total{mode=\"idle\",cpu=\"0\"}), \"yunzhi_host\""),
+            "{q}"
+        );
+        assert!(q.ends_with(")[7200s:60s]))"), "{q}");
     }
 
     #[test]

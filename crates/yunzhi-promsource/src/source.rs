@@ -178,6 +178,33 @@ impl PromSource {
             .collect())
     }
 
+    /// When each host's node_exporter was last scraped, in Unix seconds,
+    /// among the hosts scraped in the `lookback_secs` before `at`: what
+    /// stands in for the Yunzhi agent's last report at a site whose hosts
+    /// report to the store instead (Art. 13: the monitoring must not be
+    /// blocked or removed).
+    ///
+    /// Two queries: the last two hours every minute, so that a host that
+    /// stopped minutes ago is dated to the minute (the silent rule's
+    /// threshold is half an hour), and the whole look-back every hour, so
+    /// that a host silent for days is still known as seen, dated to within
+    /// an hour.
+    pub async fn last_seen(&self, at: i64, lookback_secs: u32) -> Result<HashMap<HostKey, i64>> {
+        const RECENT_SECS: u32 = 2 * 3600;
+        let q = Queries::new(&self.config);
+        let recent = q.last_scrape(RECENT_SECS.min(lookback_secs.max(60)), 60);
+        let long = q.last_scrape(lookback_secs.max(3600), 3600);
+        let (recent, long) = tokio::try_join!(self.client.query(&recent, at), self.client.query(&long, at))?;
+        let mut seen: HashMap<HostKey, i64> = HashMap::new();
+        for series in recent.into_iter().chain(long) {
+            let Some(host) = self.host_key(&series) else { continue };
+            let Some(t) = series.points.first().map(|p| p.1).filter(|t| t.is_finite()) else { continue };
+            let t = t as i64;
+            seen.entry(host).and_modify(|s| *s = (*s).max(t)).or_insert(t);
+        }
+        Ok(seen)
+    }
+
     /// Any PromQL instant query at `at` (Unix seconds), for questions the
     /// analysis has not foreseen; answers are raw series.
     pub async fn query(&self, promql: &str, at: i64) -> Result<Vec<Series>> {

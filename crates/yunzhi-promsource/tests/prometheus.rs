@@ -16,7 +16,7 @@ mod support;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use support::{DAYS, Expected, Host, RATE_WINDOW, expected, hosts, openmetrics, start};
+use support::{DAYS, Expected, Host, RATE_WINDOW, T_END, expected, hosts, openmetrics, start};
 use yunzhi_domain::efficiency::DailyStats;
 use yunzhi_promsource::{Error, HostKey, PromSource, PromSourceConfig};
 
@@ -163,4 +163,30 @@ async fn prometheus_error_text_reaches_the_caller() {
         }
         other => panic!("expected Prometheus' parse error, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn each_host_is_last_seen_at_its_newest_scrape_to_the_minute_lately_and_the_hour_before() {
+    let hosts = hosts();
+    let prometheus = start(&openmetrics(&hosts)).await;
+    let source = PromSource::new(&prometheus.url, config()).expect("source");
+    let day: i64 = 86_400;
+    let lookback = 30 * 86_400;
+
+    // Ten minutes after the last scrape, beyond the store's 5-minute
+    // look-back: the recent query still dates it exactly.
+    let seen = source.last_seen(T_END + 600, lookback).await.expect("last seen");
+    assert_eq!(seen.len(), hosts.len(), "{seen:?}");
+    for h in &hosts {
+        assert_eq!(seen[&key(h)], T_END, "{}", key(h));
+    }
+    // Five hours later only the hourly query sees it; the data ends on the hour.
+    let seen = source.last_seen(T_END + 5 * 3600 + 1234, lookback).await.expect("last seen");
+    assert!(hosts.iter().all(|h| seen[&key(h)] == T_END), "{seen:?}");
+    // Asked in the middle of the data, the newest scrape before the instant.
+    let seen = source.last_seen(T_END - day - 30, lookback).await.expect("last seen");
+    assert!(hosts.iter().all(|h| seen[&key(h)] == T_END - day - 300), "{seen:?}");
+    // Beyond the look-back nothing is seen.
+    let seen = source.last_seen(T_END + 40 * day, lookback).await.expect("last seen");
+    assert!(seen.is_empty(), "{seen:?}");
 }

@@ -338,23 +338,21 @@ async fn the_rules_are_read_by_everyone_set_by_the_system_administrator_and_used
     s.stop().await;
 }
 
-/// node_exporter series of one host nobody uses (CPU 0.5 %, a trickle of
-/// network, no disk), every 5 minutes over `days` Beijing days ending
-/// yesterday, as promtool backfills them: counters with their `_total`
-/// samples, families contiguous, timestamps in seconds.
-fn idle_host_openmetrics(resource_id: i64, today: jiff::civil::Date, days: i64) -> String {
+/// node_exporter series of hosts nobody uses (CPU 0.5 %, a trickle of
+/// network, no disk), every 5 minutes from `from` (Unix seconds) until each
+/// host's own last scrape, as promtool backfills them: counters with their
+/// `_total` samples, families contiguous, timestamps in seconds. Each host
+/// is `(resource id, last scrape)`.
+fn idle_hosts_openmetrics(hosts: &[(i64, i64)], from: i64) -> String {
     use std::fmt::Write as _;
-    let tz = yunzhi_domain::clock::district_zone();
-    let end = today.to_zoned(tz.clone()).unwrap().timestamp().as_second();
-    let start = end - days * 86_400 - 3600;
-    let times: Vec<i64> = (start..=end).step_by(300).collect();
-    let labels = |extra: &str| {
-        format!("{{instance=\"ghost:9100\",job=\"node\",yunzhi_resource_id=\"{resource_id}\"{extra}}}")
-    };
     let mut out = String::new();
     let counter = |out: &mut String, family: &str, extra: &str, per_step: f64| {
-        for (i, t) in times.iter().enumerate() {
-            let _ = writeln!(out, "{family}_total{} {} {t}", labels(extra), 1000.0 + per_step * i as f64);
+        for (id, until) in hosts {
+            let labels =
+                format!("{{instance=\"ghost-{id}:9100\",job=\"node\",yunzhi_resource_id=\"{id}\"{extra}}}");
+            for (i, t) in (from..=*until).step_by(300).enumerate() {
+                let _ = writeln!(out, "{family}_total{labels} {} {t}", 1000.0 + per_step * i as f64);
+            }
         }
     };
     let _ = writeln!(out, "# TYPE node_cpu_seconds counter");
@@ -370,8 +368,13 @@ fn idle_host_openmetrics(resource_id: i64, today: jiff::civil::Date, days: i64) 
     counter(&mut out, "node_disk_written_bytes", ",device=\"vda\"", 1_000.0);
     for (name, value) in [("node_memory_MemTotal_bytes", 8e9), ("node_memory_MemAvailable_bytes", 6e9)] {
         let _ = writeln!(out, "# TYPE {name} gauge");
-        for t in &times {
-            let _ = writeln!(out, "{name}{} {value} {t}", labels(""));
+        for (id, until) in hosts {
+            for t in (from..=*until).step_by(300) {
+                let _ = writeln!(
+                    out,
+                    "{name}{{instance=\"ghost-{id}:9100\",job=\"node\",yunzhi_resource_id=\"{id}\"}} {value} {t}"
+                );
+            }
         }
     }
     out.push_str("# EOF\n");
@@ -404,7 +407,23 @@ async fn the_analysis_can_read_a_prometheus_store_instead_of_its_own_rollups() {
     // two hours, and Prometheus opens every one of them.
     let week = json!({"zombie": {"window_days": 7}});
     s.send(reqwest::Method::PUT, Some(&sys), "/api/v1/efficiency/rules", Some(&week), &[]).await.expect(200);
-    let prometheus = yunzhi_promsource::testing::start(&idle_host_openmetrics(id, today, 8)).await;
+    // The idle host is scraped until a minute ago; a second host of the
+    // district, which has no Yunzhi agent either, was last scraped an hour
+    // and a half ago: its node_exporter was stopped.
+    let stopped = s
+        .all(&ca, "/api/v1/resources?state=active")
+        .await
+        .into_iter()
+        .find(|r| r["kind"] == "cloud_host" && r["id"] != host["id"])
+        .unwrap();
+    let stopped_id = stopped["id"].as_i64().unwrap();
+    let tz = yunzhi_domain::clock::district_zone();
+    let now = s.state().now().as_second();
+    let from = today.to_zoned(tz).unwrap().timestamp().as_second() - 8 * 86_400 - 3600;
+    let (scraped, stopped_at) =
+        (from + (now - 60 - from) / 300 * 300, from + (now - 90 * 60 - from) / 300 * 300);
+    let series = idle_hosts_openmetrics(&[(id, scraped), (stopped_id, stopped_at)], from);
+    let prometheus = yunzhi_promsource::testing::start(&series).await;
     // Bad settings are refused, naming the field.
     let bad = json!({"kind": "prometheus", "url": "ftp://somewhere"});
     let r = s
@@ -440,6 +459,26 @@ async fn the_analysis_can_read_a_prometheus_store_instead_of_its_own_rollups() {
     assert_eq!(f["evidence"]["source"], "prometheus", "{f}");
     let p95 = f["evidence"]["days"][0]["cpu_p95"].as_f64().unwrap();
     assert!((p95 - 0.5).abs() < 0.01, "CPU p95 as Prometheus computes it: {f}");
+    // Neither host has a Yunzhi agent; node_exporter stands in for it. The
+    // one scraped a minute ago is monitored, the one stopped is silent.
+    let agent_findings = |id: i64| {
+        let (s, office) = (&s, &office);
+        async move {
+            let mut found = Vec::new();
+            for kind in ["agent_missing", "agent_silent", "agent_tampered"] {
+                let all = s.all(office, &format!("/api/v1/findings?kind={kind}&state=open")).await;
+                found.extend(all.into_iter().filter(|f| f["resource_id"] == id));
+            }
+            found
+        }
+    };
+    assert_eq!(agent_findings(id).await, Vec::<Value>::new());
+    let silent = agent_findings(stopped_id).await;
+    assert_eq!(silent.len(), 1, "{silent:?}");
+    assert_eq!(silent[0]["kind"], "agent_silent", "{silent:?}");
+    assert_eq!(silent[0]["evidence"]["source"], "prometheus", "{silent:?}");
+    let last = jiff::Timestamp::from_second(stopped_at).unwrap().to_string();
+    assert_eq!(silent[0]["evidence"]["last_report_at"], last, "dated to the scrape: {silent:?}");
     // Back to the rollups: the next pass finds nothing on the host (it has no rollups) and resolves it.
     let back = json!({"kind": "rollups"});
     s.send(reqwest::Method::PUT, Some(&sys), "/api/v1/efficiency/source", Some(&back), &[]).await.expect(200);

@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 
 use jiff::civil::Date;
-use yunzhi_domain::efficiency::{self, DailyStats, Rules};
+use yunzhi_domain::calendar::Calendar;
+use yunzhi_domain::efficiency::{self, DailyStats, RestDays, Rules};
 use yunzhi_domain::finding::FindingKind;
 use yunzhi_domain::system::PeriodicLoad;
 use yunzhi_rawstore::ResourceDay;
@@ -25,16 +26,24 @@ pub fn verdicts(
     periodic: &[Option<PeriodicLoad>],
     answer: &Answer,
 ) -> Verdicts {
+    let rest = rest_days(today);
     ids.iter()
         .enumerate()
         .map(|(h, id)| {
             let days = answer.get(id).map(Vec::as_slice).unwrap_or_default();
-            efficiency::usage_verdicts(rules, today, days, periodic[h].as_ref())
+            efficiency::usage_verdicts(rules, today, days, periodic[h].as_ref(), &rest)
                 .iter()
                 .map(|v| v.kind)
                 .collect()
         })
         .collect()
+}
+
+/// The rest days of the shipped working-day calendar (what a new site's
+/// server holds) for an analysis on `today`.
+pub fn rest_days(today: Date) -> RestDays {
+    let calendar = Calendar::new(Calendar::shipped().expect("the shipped calendar parses"));
+    RestDays::from_calendar(&calendar, today.yesterday().unwrap_or(today))
 }
 
 /// How many hosts have each kind of verdict: (low utilisation, zombie).

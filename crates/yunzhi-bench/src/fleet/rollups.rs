@@ -16,7 +16,7 @@ use yunzhi_server::worker::analysis::{self, AnalysisReport};
 use yunzhi_server::{AppState, Settings};
 use yunzhi_store::Span;
 
-use super::answers::Answer;
+use super::answers::{self, Answer};
 use super::site::Site;
 use crate::process::{self, Memory};
 
@@ -135,11 +135,12 @@ pub async fn measure(
     }
     let to_stats = t.elapsed();
     let t = Instant::now();
+    let rest = answers::rest_days(today);
     let (mut with_verdict, mut rules_with_verdict) = (0usize, Duration::ZERO);
     for live in &hosts {
         let days = answer.get(&live.resource.id).map(Vec::as_slice).unwrap_or_default();
         let one = Instant::now();
-        let found = efficiency::usage_verdicts(rules, today, days, live.periodic_load.as_ref());
+        let found = efficiency::usage_verdicts(rules, today, days, live.periodic_load.as_ref(), &rest);
         if !found.is_empty() {
             rules_with_verdict += one.elapsed();
             with_verdict += 1;
@@ -224,9 +225,10 @@ pub async fn read_and_rules(
         by_host.entry(*resource).or_default().push(r.daily_stats(*day));
     }
     let mut verdicts = 0usize;
+    let rest = answers::rest_days(today);
     for live in &hosts {
         let days = by_host.get(&live.resource.id).map(Vec::as_slice).unwrap_or_default();
-        verdicts += efficiency::usage_verdicts(rules, today, days, live.periodic_load.as_ref()).len();
+        verdicts += efficiency::usage_verdicts(rules, today, days, live.periodic_load.as_ref(), &rest).len();
     }
     let rules_time = t.elapsed();
     std::hint::black_box(verdicts);

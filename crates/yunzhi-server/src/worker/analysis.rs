@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use jiff::ToSpan;
 use jiff::civil::Date;
 use yunzhi_domain::clock::Clock;
-use yunzhi_domain::efficiency::{self, AgentState, DailyStats, Verdict};
+use yunzhi_domain::efficiency::{self, AgentState, DailyStats, RestDays, Verdict};
 use yunzhi_domain::finding::FindingKind;
 use yunzhi_domain::resource::ResourceState;
 use yunzhi_domain::role::Role;
@@ -167,8 +167,10 @@ impl FleetDays {
     }
 }
 
-/// The sources a finding's evidence names (`evidence.source`).
+/// The sources a finding's evidence names (`evidence.source`): the
+/// rollups and the agents' records Yunzhi keeps, or the Prometheus store.
 const ROLLUPS: &str = "rollups";
+const AGENTS: &str = "agents";
 const PROMETHEUS: &str = "prometheus";
 
 /// A digest of anything hashable, to tell whether it changed.
@@ -187,31 +189,56 @@ fn digested(f: NewFinding) -> (NewFinding, u64) {
 /// series carries the resource's id in its resource label, or names the
 /// host in its instance label (the agent's hostname, or the resource's name).
 async fn prometheus_days(
-    state: &AppState,
     source: &yunzhi_promsource::PromSource,
+    hosts: &HostsByKey,
     from: jiff::civil::Date,
     to: jiff::civil::Date,
 ) -> anyhow::Result<HashMap<i64, Vec<DailyStats>>> {
     /// Beijing: the district's days end at its midnight.
     const DISTRICT_OFFSET_HOURS: i8 = 8;
-    let by_name = crate::remote_write::hosts_by_name(state).await?;
-    let mut out = HashMap::new();
-    for (key, days) in source.daily_stats(from, to, DISTRICT_OFFSET_HOURS).await? {
-        let resource = match &key {
+    let days = source.daily_stats(from, to, DISTRICT_OFFSET_HOURS).await?;
+    Ok(days.into_iter().filter_map(|(key, days)| Some((hosts.resource(&key)?, days))).collect())
+}
+
+/// When the Prometheus store last scraped each host Yunzhi knows, over the
+/// window the analysis reads: the agent rules' evidence at a site whose
+/// hosts run node_exporter instead of (or beside) Yunzhi's agent.
+async fn prometheus_last_seen(
+    source: &yunzhi_promsource::PromSource,
+    hosts: &HostsByKey,
+    now: jiff::Timestamp,
+    lookback_days: u32,
+) -> anyhow::Result<HashMap<i64, jiff::Timestamp>> {
+    let seen = source.last_seen(now.as_second(), lookback_days.saturating_mul(86_400)).await?;
+    Ok(seen
+        .into_iter()
+        .filter_map(|(key, at)| Some((hosts.resource(&key)?, jiff::Timestamp::from_second(at).ok()?)))
+        .collect())
+}
+
+/// Yunzhi's hosts by the names the Prometheus store may give them: the
+/// resource id where the site relabels it onto the series, else the
+/// scraped instance's host name.
+struct HostsByKey(HashMap<String, i64>);
+
+impl HostsByKey {
+    async fn read(state: &AppState) -> anyhow::Result<HostsByKey> {
+        Ok(HostsByKey(crate::remote_write::hosts_by_name(state).await?))
+    }
+
+    fn resource(&self, key: &yunzhi_promsource::HostKey) -> Option<i64> {
+        let found = match key {
             yunzhi_promsource::HostKey::Resource(id) => id.parse().ok(),
             yunzhi_promsource::HostKey::Instance(instance) => {
                 let host = instance.rsplit_once(':').map_or(instance.as_str(), |(h, _)| h);
-                by_name.get(host).copied()
+                self.0.get(host).copied()
             }
         };
-        match resource {
-            Some(id) => {
-                out.insert(id, days);
-            }
-            None => tracing::debug!(%key, "a host in the Prometheus store that Yunzhi does not know"),
+        if found.is_none() {
+            tracing::debug!(%key, "a host in the Prometheus store that Yunzhi does not know");
         }
+        found
     }
-    Ok(out)
 }
 
 /// What one pass found.
@@ -307,6 +334,8 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
     let to = today.yesterday()?;
     let mut ms = PassTimes::default();
     let mut t = std::time::Instant::now();
+    // The offices' closed days, which the short-term rule does not count.
+    let rest = &RestDays::from_calendar(&state.store.calendar().await?, to);
     let hosts = state.store.live_hosts().await?;
     ms.hosts = lap(&mut t);
     let source = crate::api::efficiency::source_in_effect(state).await?;
@@ -317,25 +346,33 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
     let agents: HashMap<i64, yunzhi_store::AgentSignals> =
         state.store.agent_signals().await?.into_iter().map(|a| (a.resource_id, a)).collect();
     ms.agents = lap(&mut t);
-    let source_name = if prometheus.is_some() { PROMETHEUS } else { ROLLUPS };
     // Usage findings: judged here from Prometheus, or kept judged in `fleet`.
     let mut local: Vec<(NewFinding, u64)> = Vec::new();
     let mut rows_read = 0;
+    // When the Prometheus store last saw each host, where it is the source.
+    let mut scraped: HashMap<i64, jiff::Timestamp> = HashMap::new();
     match &prometheus {
         Some(p) => {
-            let days = prometheus_days(state, p, from, to).await?;
+            let by_key = HostsByKey::read(state).await?;
+            let (days, seen) = tokio::try_join!(
+                prometheus_days(p, &by_key, from, to),
+                prometheus_last_seen(p, &by_key, now, longest),
+            )?;
+            scraped = seen;
             ms.days = lap(&mut t);
             for live in &hosts {
                 let host_days = days.get(&live.resource.id).map(Vec::as_slice).unwrap_or_default();
-                for v in efficiency::usage_verdicts(rules, today, host_days, live.periodic_load.as_ref()) {
-                    local.push(digested(finding(&live.resource, &v, source_name)));
+                for v in
+                    efficiency::usage_verdicts(rules, today, host_days, live.periodic_load.as_ref(), rest)
+                {
+                    local.push(digested(finding(&live.resource, &v, PROMETHEUS)));
                 }
             }
         }
         None => {
             rows_read = fleet.refresh(&state.store, from, to).await?;
             ms.days = lap(&mut t);
-            let rules_digest = digest(&serde_json::to_string(rules)?);
+            let rules_digest = digest(&(serde_json::to_string(rules)?, rest));
             for live in &hosts {
                 let (host, periodic) = (&live.resource, live.periodic_load.as_ref());
                 let inputs = digest(&(
@@ -347,26 +384,32 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
                     host.platform_id.map(|p| p.0),
                 ));
                 fleet.judge(host, today, to, inputs, |days| {
-                    efficiency::usage_verdicts(rules, today, days, periodic)
+                    efficiency::usage_verdicts(rules, today, days, periodic, rest)
                 });
             }
         }
     }
     // Agent findings depend on the time: judged every pass (few, small).
+    // A host is monitored if Yunzhi's agent reports or, where Prometheus is
+    // the source, node_exporter is scraped; the later of the two counts.
     for live in &hosts {
         let host = &live.resource;
         let agent = agents.get(&host.id);
+        let reported = agent.and_then(|a| a.last_report_at).map(|a| a.0);
+        let scraped = scraped.get(&host.id).copied();
+        let by_scrape = scraped.is_some_and(|s| reported.is_none_or(|r| s > r));
         let agent_state = AgentState {
-            enrolled: agent.is_some(),
-            last_report_at: agent.and_then(|a| a.last_report_at).map(|a| a.0),
+            enrolled: agent.is_some() || scraped.is_some(),
+            last_report_at: reported.max(scraped),
             handed_over_at: host.handed_over_at.map(|a| a.0),
             running_on_platform: host.state == ResourceState::Active,
             binary_sm3: agent.and_then(|a| a.binary_sm3.clone()),
             sequence_reset: agent.is_some_and(|a| a.sequence_resets > 0),
             clock_skew_secs: agent.and_then(|a| a.last_clock_skew_ms).map(|ms| ms / 1000),
         };
+        let agent_source = if by_scrape { PROMETHEUS } else { AGENTS };
         for v in efficiency::agent_verdicts(rules, now, &agent_state, &state.settings.agent_digests) {
-            local.push(digested(finding(host, &v, source_name)));
+            local.push(digested(finding(host, &v, agent_source)));
         }
     }
     let fleet_findings = if prometheus.is_some() {
