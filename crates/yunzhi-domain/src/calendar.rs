@@ -115,7 +115,8 @@ impl YearSchedule {
     }
 }
 
-fn is_weekend(d: Date) -> bool {
+/// Saturday or Sunday: a rest day unless the year's schedule says otherwise.
+pub(crate) fn is_weekend(d: Date) -> bool {
     matches!(d.weekday(), Weekday::Saturday | Weekday::Sunday)
 }
 

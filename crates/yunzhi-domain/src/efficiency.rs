@@ -299,9 +299,7 @@ impl RestDays {
         let start = window_start(last, MAX_WINDOW_DAYS).unwrap_or(last);
         let mut days = DaySet::default();
         for (offset, day) in start.series(1.day()).take(MAX_WINDOW_DAYS as usize).enumerate() {
-            let working = calendar.is_working_day(day).unwrap_or_else(|_| {
-                !matches!(day.weekday(), jiff::civil::Weekday::Saturday | jiff::civil::Weekday::Sunday)
-            });
+            let working = calendar.is_working_day(day).unwrap_or_else(|_| !crate::calendar::is_weekend(day));
             if !working {
                 days.insert(offset as u32);
             }

@@ -332,10 +332,10 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
         rules.low_utilization.window_days.max(rules.long_term_low.window_days).max(rules.zombie.window_days);
     let from = today.checked_sub(i64::from(longest).days())?;
     let to = today.yesterday()?;
-    let mut ms = PassTimes::default();
-    let mut t = std::time::Instant::now();
     // The offices' closed days, which the short-term rule does not count.
     let rest = &RestDays::from_calendar(&state.store.calendar().await?, to);
+    let mut ms = PassTimes::default();
+    let mut t = std::time::Instant::now();
     let hosts = state.store.live_hosts().await?;
     ms.hosts = lap(&mut t);
     let source = crate::api::efficiency::source_in_effect(state).await?;
