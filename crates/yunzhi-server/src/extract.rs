@@ -152,6 +152,10 @@ pub struct Caller {
     pub session_id: i64,
     pub source: Option<String>,
     pub demo_account: bool,
+    /// How the console greets the caller.
+    pub display_name: String,
+    /// The console language the caller chose (`zh-CN` or `en`).
+    pub locale: String,
 }
 
 impl Caller {
@@ -190,7 +194,17 @@ impl FromRequestParts<AppState> for Caller {
             ));
         };
         let source = ClientAddr::from_request_parts(parts, state).await.unwrap_or(ClientAddr(None)).0;
-        let Some(session) = state.store.session(&auth::token_digest(&token)).await? else {
+        Caller::from_token(state, &token, source).await
+    }
+}
+
+impl Caller {
+    /// The caller whose session `token` is: the API's bearer token or the
+    /// console's cookie. An unknown token is `unauthenticated`; one unused
+    /// for longer than the idle limit (or whose account was disabled since)
+    /// ends its session and is `session_expired`.
+    pub async fn from_token(state: &AppState, token: &str, source: Option<String>) -> Result<Caller, ApiError> {
+        let Some(session) = state.store.session(&auth::token_digest(token)).await? else {
             return Err(ApiError::unauthorized(
                 "unauthenticated",
                 "the session is unknown or has ended; sign in again",
@@ -200,10 +214,15 @@ impl FromRequestParts<AppState> for Caller {
         let user = session.user;
         let idle = now.duration_since(session.last_seen_at);
         let demo_only = user.demo && !state.settings.demo;
+        let caller = Caller {
+            actor: crate::api::session::actor_of(&user),
+            session_id: session.id,
+            source,
+            demo_account: user.demo,
+            display_name: user.display_name.clone(),
+            locale: user.locale.clone(),
+        };
         if idle > state.settings.session_idle || user.disabled || demo_only {
-            let actor = crate::api::session::actor_of(&user);
-            let caller =
-                Caller { actor, session_id: session.id, source: source.clone(), demo_account: user.demo };
             let mut tx = state.store.begin().await?;
             tx.close_session(&caller.audit(now), session.id, user.id, "expired").await?;
             tx.commit().await?;
@@ -222,11 +241,6 @@ impl FromRequestParts<AppState> for Caller {
             tx.touch_session(session.id, now).await?;
             tx.commit().await?;
         }
-        Ok(Caller {
-            actor: crate::api::session::actor_of(&user),
-            session_id: session.id,
-            source,
-            demo_account: user.demo,
-        })
+        Ok(caller)
     }
 }

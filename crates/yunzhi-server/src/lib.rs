@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod console;
 pub mod courier;
 pub mod demo_agents;
 pub mod drivers;
@@ -80,7 +81,8 @@ impl ServerConfig {
 pub fn app(state: AppState) -> Router {
     let limit = state.settings.body_limit;
     api::router(state.settings.demo)
-        .fallback(|| async { ApiError::NotFound.into_response() })
+        .merge(console::router())
+        .fallback(not_found)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(axum::middleware::from_fn(request_id::layer))
@@ -90,6 +92,17 @@ pub fn app(state: AppState) -> Router {
         }))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// A path nothing serves: a problem document under the API, a page in the
+/// console's language elsewhere.
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    let path = uri.path();
+    if path.starts_with("/api/") || path == "/api" || path == "/metrics" || path == "/healthz" {
+        ApiError::NotFound.into_response()
+    } else {
+        console::view::error_page(&ApiError::NotFound)
+    }
 }
 
 /// Opens and migrates the store and seeds what a start needs.

@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "monitoring", include_str!("../migrations/0010_monitoring.sql")),
     (11, "rollup_changes", include_str!("../migrations/0011_rollup_changes.sql")),
     (12, "finding_sightings", include_str!("../migrations/0012_finding_sightings.sql")),
+    (13, "user_locale", include_str!("../migrations/0013_user_locale.sql")),
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that keeps two

@@ -33,6 +33,8 @@ pub struct UserRecord {
     pub disabled: bool,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: At,
+    /// The console's language: `zh-CN` (the default) or `en`.
+    pub locale: String,
 }
 
 /// What sign-in needs to know about an account.
@@ -78,6 +80,7 @@ fn user(row: &AnyRow) -> Result<UserRecord> {
         demo: row.try_get::<i64, _>("demo")? != 0,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
         created_at: At::from_millis(row.try_get("created_at")?),
+        locale: row.try_get("locale")?,
     })
 }
 
@@ -339,6 +342,20 @@ impl Tx {
         .await?;
         sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id.0).execute(self.conn()).await?;
         self.audit_event(ctx, "account.password_reset", "user", Some(user_id.to_string()), None).await?;
+        Ok(())
+    }
+
+    /// Keeps the console's language the user chose. `locale` is one the
+    /// console speaks; the caller checked it.
+    pub async fn set_locale(&mut self, ctx: &AuditCtx, user_id: UserId, locale: &str) -> Result<()> {
+        sqlx::query("UPDATE users SET locale = $1, updated_at = $2 WHERE id = $3")
+            .bind(locale)
+            .bind(ctx.at.as_millisecond())
+            .bind(user_id.0)
+            .execute(self.conn())
+            .await?;
+        let details = serde_json::json!({ "locale": locale });
+        self.audit_event(ctx, "account.locale_set", "user", Some(user_id.to_string()), Some(details)).await?;
         Ok(())
     }
 

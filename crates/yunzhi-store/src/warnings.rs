@@ -123,6 +123,19 @@ impl Store {
         row.as_ref().map(warning).transpose()
     }
 
+    /// The warning a confirmed finding became, if the caller may see it.
+    pub async fn warning_of_finding(&self, scope: Scope, finding_id: i64) -> Result<Option<i64>> {
+        let row = sqlx::query(
+            "SELECT id FROM warnings WHERE finding_id = $1 AND (CAST($2 AS BIGINT) IS NULL OR unit_id = $2) \
+             ORDER BY id DESC LIMIT 1",
+        )
+        .bind(finding_id)
+        .bind(scope_param(scope))
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.map(|r| r.try_get("id")).transpose()?)
+    }
+
     /// Warnings past their deadline still waiting (open, or answered
     /// "rectified"), for the scheduler's check.
     pub async fn warnings_due(&self, today: Date) -> Result<Vec<WarningRecord>> {

@@ -1,0 +1,131 @@
+//! What every console page shares: the layout around its fragment (header,
+//! navigation by role, language switch, demo banner), whole-or-fragment
+//! answering, and the error page.
+
+use askama::Template;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use yunzhi_domain::clock::Clock;
+use yunzhi_domain::role::Role;
+
+use super::i18n::Tr;
+use super::{ConsoleResult, Signed, assets, wants_fragment};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// One entry of the navigation.
+pub struct NavItem {
+    pub href: &'static str,
+    pub key: &'static str,
+    pub active: bool,
+}
+
+/// The layout's part of a page.
+pub struct Chrome {
+    pub t: Tr,
+    pub display_name: String,
+    /// The signed-in user's roles, by name.
+    pub roles: Vec<String>,
+    pub csrf: String,
+    pub nav: Vec<NavItem>,
+    /// In demo mode, the server's (movable) date.
+    pub demo_today: Option<String>,
+    /// The page's own path, to come back to after switching language.
+    pub here: String,
+}
+
+impl Chrome {
+    pub fn new(signed: &Signed, state: &AppState, here: &str) -> Chrome {
+        let t = Tr::current();
+        let actor = &signed.caller.actor;
+        let section = here.split(['/', '?']).nth(1).unwrap_or("");
+        let mut nav = vec![NavItem { href: "/", key: "nav.home", active: section.is_empty() }];
+        if actor.reader().is_some() {
+            nav.push(NavItem { href: "/findings", key: "nav.findings", active: section == "findings" });
+        }
+        Chrome {
+            t,
+            display_name: signed.caller.display_name.clone(),
+            roles: actor.roles.iter().map(|r| t.name("role", r.code())).collect(),
+            csrf: signed.csrf.clone(),
+            nav,
+            demo_today: state.settings.demo.then(|| state.clock.today().to_string()),
+            here: here.to_owned(),
+        }
+    }
+
+    /// Whether the user holds `role`.
+    pub fn is(signed: &Signed, role: Role) -> bool {
+        signed.caller.actor.has(role)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "layout.html")]
+struct Layout<'a> {
+    c: &'a Chrome,
+    t: Tr,
+    title: &'a str,
+    body: &'a str,
+}
+
+impl Layout<'_> {
+    fn asset(&self, name: &str) -> String {
+        assets::url(name)
+    }
+}
+
+/// Answers with `fragment`: alone when htmx asked for part of a page,
+/// else inside the layout.
+pub fn page(headers: &HeaderMap, chrome: &Chrome, title: &str, fragment: &impl Template) -> ConsoleResult {
+    page_with_status(StatusCode::OK, headers, chrome, title, fragment)
+}
+
+/// [`page`] with a status: 422 for a form sent back with its errors.
+pub fn page_with_status(
+    status: StatusCode,
+    headers: &HeaderMap,
+    chrome: &Chrome,
+    title: &str,
+    fragment: &impl Template,
+) -> ConsoleResult {
+    let body = fragment.render()?;
+    if wants_fragment(headers) {
+        return Ok((status, Html(body)).into_response());
+    }
+    let layout = Layout { c: chrome, t: chrome.t, title, body: &body };
+    Ok((status, Html(layout.render()?)).into_response())
+}
+
+#[derive(Template, askama_web::WebTemplate)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    t: Tr,
+    heading: &'a str,
+    message: String,
+    request_id: Option<String>,
+    css: String,
+}
+
+/// A refusal or failure as a page in the user's language.
+pub fn error_page(e: &ApiError) -> Response {
+    if let ApiError::Internal(cause) = e {
+        tracing::error!(error = ?cause, request_id = crate::request_id::current(), "console page failed");
+    }
+    let t = Tr::current();
+    let problem = e.problem();
+    let heading = match e {
+        ApiError::NotFound => t.s("error.page.not_found"),
+        ApiError::Forbidden { .. } => t.s("error.page.forbidden"),
+        ApiError::Internal(_) => t.s("error.page.internal"),
+        _ => t.s("error.page.refused"),
+    };
+    let page = ErrorPage {
+        t,
+        heading,
+        message: t.error(&problem.code, &problem.detail),
+        request_id: problem.request_id,
+        css: assets::url("console.css"),
+    };
+    (e.status(), page).into_response()
+}
