@@ -52,6 +52,8 @@
     }
     return {
       aria: { enabled: true },
+      // Evidence, not a show: drawn at once, and screenshots see all of it.
+      animation: false,
       title: { text: spec.title, left: 'center', textStyle: { fontSize: 14 } },
       tooltip: { trigger: 'axis' },
       legend: { bottom: 0, type: 'scroll' },

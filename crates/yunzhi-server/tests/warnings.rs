@@ -7,10 +7,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Backend, TestServer};
+use common::{Backend, TestServer, analyse, dead_day, zombie_host};
 use jiff::ToSpan;
 use serde_json::{Value, json};
-use yunzhi_domain::monitoring::Rollup;
 use yunzhi_store::{Span, Store};
 
 on_both_backends!(
@@ -20,55 +19,6 @@ on_both_backends!(
     a_finding_seen_again_unchanged_keeps_its_version,
     the_rules_are_read_by_everyone_set_by_the_system_administrator_and_used_by_the_next_pass,
 );
-
-/// A day of a host nobody uses: CPU about 0.3 %, nobody logged in.
-fn dead_day() -> Rollup {
-    let mut hist = vec![0; 101];
-    hist[0] = 1440;
-    Rollup {
-        samples: 1440,
-        cpu_sum: 0.3 * 1440.0,
-        cpu_min: 0.1,
-        cpu_max: 0.9,
-        cpu_hist: hist,
-        memory_sum: 20.0 * 1440.0,
-        memory_max: 21.0,
-        net_bytes: 2_000_000.0,
-        disk_bytes: 1_000_000.0,
-        sessions_max: 0,
-    }
-}
-
-/// A host of unit 1 that has 45 quiet days behind it and whose agent reports.
-async fn zombie_host(s: &TestServer) -> Value {
-    let ca = s.login("cloud_admin").await;
-    let hosts = s.all(&ca, "/api/v1/resources?state=active").await;
-    let clerk = s.login("unit1_user").await;
-    let unit1 = s.get(&clerk, "/api/v1/session").await.body["unit_id"].clone();
-    // A system that declared no periodic load: its quiet months are idleness.
-    let systems = s.all(&ca, "/api/v1/systems").await;
-    let steady = |system: &Value| {
-        systems.iter().any(|x| x["id"] == *system && x["periodic_load"].is_null() && x["unit_id"] == unit1)
-    };
-    let host = hosts.into_iter().find(|r| r["kind"] == "cloud_host" && steady(&r["system_id"])).unwrap();
-    let id = host["id"].as_i64().unwrap();
-    let store = Store::open(s.db_url()).await.unwrap();
-    let today = yunzhi_domain::clock::district_date(s.state().now());
-    let mut tx = store.begin().await.unwrap();
-    for n in 1..=45 {
-        let day = today.checked_sub(n.days()).unwrap();
-        tx.put_rollup(Span::Day, id, &day.to_string(), &dead_day()).await.unwrap();
-    }
-    tx.commit().await.unwrap();
-    store.close().await;
-    host
-}
-
-async fn analyse(s: &TestServer) {
-    let ca = s.login("cloud_admin").await;
-    let job = s.post(&ca, "/api/v1/findings/analysis", json!(null)).await.expect(202).body;
-    s.wait_job(&ca, &job["id"]).await;
-}
 
 async fn zombie_finding(s: &TestServer, host: &Value) -> Value {
     let office = s.login("office").await;

@@ -71,3 +71,8 @@ pub async fn serve(Path(name): Path<String>, RawQuery(query): RawQuery, headers:
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
 }
+
+/// `GET /favicon.ico`, which browsers ask for on their own: the icon.
+pub async fn favicon(headers: HeaderMap) -> Response {
+    serve(Path("favicon.svg".into()), RawQuery(None), headers).await
+}

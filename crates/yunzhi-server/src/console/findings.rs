@@ -5,7 +5,7 @@
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -14,7 +14,7 @@ use yunzhi_store::FindingRecord;
 
 use super::i18n::{Lang, Tr};
 use super::session::{FormErrors, local_time};
-use super::view::{Chrome, page, page_with_status};
+use super::view::{Chrome, page};
 use super::{ConsoleResult, Signed, Submitted, percent};
 use crate::api::ApiQuery;
 use crate::api::findings::FindingQuery;
@@ -358,7 +358,6 @@ async fn render_detail(
         (FindingState::Confirmed, Some(reader)) => state.store.warning_of_finding(reader.scope(), f.id).await?,
         _ => None,
     };
-    let status = if form.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let (decision, comment, errors) = match form {
         Some((form, errors)) => (form.decision.as_str(), form.comment.as_str(), errors),
         None => ("", "", FormErrors::default()),
@@ -379,7 +378,7 @@ async fn render_detail(
     };
     let chrome = Chrome::new(&signed, state, &format!("/findings/{}", f.id));
     let title = format!("{} #{}", t.name("kind", f.kind.code()), f.id);
-    page_with_status(status, headers, &chrome, &title, &detail)
+    page(headers, &chrome, &title, &detail)
 }
 
 /// `GET /findings/{id}`.

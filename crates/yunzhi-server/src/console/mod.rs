@@ -49,6 +49,7 @@ pub fn router() -> Router<AppState> {
         .layer(axum::middleware::from_fn(i18n::scope))
         .layer(axum::middleware::from_fn(security_headers))
         .route("/assets/{name}", get(assets::serve))
+        .route("/favicon.ico", get(assets::favicon))
 }
 
 /// What a browser should enforce on every console page: scripts and styles

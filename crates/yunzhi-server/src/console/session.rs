@@ -9,7 +9,7 @@ use askama::Template;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -93,8 +93,10 @@ struct LoginPage<'a> {
     demo: bool,
 }
 
-fn render_login(page: LoginPage<'_>, status: StatusCode) -> ConsoleResult {
-    Ok((status, page).into_response())
+/// The sign-in page. Sent back with its errors it still answers 200:
+/// browsers log every 4xx load as a console error.
+fn render_login(page: LoginPage<'_>) -> ConsoleResult {
+    Ok(page.into_response())
 }
 
 /// `GET /login`.
@@ -118,9 +120,7 @@ pub async fn login_page(
             totp_needed: false,
             errors: FormErrors::default(),
             demo: state.settings.demo,
-        },
-        StatusCode::OK,
-    )?;
+    })?;
     if let Some(lang) = chosen {
         set_cookie(&mut response, i18n::COOKIE, lang.code(), Some(365 * 86_400), over_https(&headers));
     }
@@ -200,7 +200,6 @@ pub async fn login(
                     errors,
                     demo: state.settings.demo,
                 },
-                StatusCode::UNPROCESSABLE_ENTITY,
             );
         }
     };

@@ -3,7 +3,7 @@
 //! answering, and the error page.
 
 use askama::Template;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Response};
 use yunzhi_domain::clock::Clock;
 use yunzhi_domain::role::Role;
@@ -76,25 +76,15 @@ impl Layout<'_> {
 }
 
 /// Answers with `fragment`: alone when htmx asked for part of a page,
-/// else inside the layout.
+/// else inside the layout. A form sent back with its errors answers 200
+/// too, not 422: browsers log every 4xx load as a console error.
 pub fn page(headers: &HeaderMap, chrome: &Chrome, title: &str, fragment: &impl Template) -> ConsoleResult {
-    page_with_status(StatusCode::OK, headers, chrome, title, fragment)
-}
-
-/// [`page`] with a status: 422 for a form sent back with its errors.
-pub fn page_with_status(
-    status: StatusCode,
-    headers: &HeaderMap,
-    chrome: &Chrome,
-    title: &str,
-    fragment: &impl Template,
-) -> ConsoleResult {
     let body = fragment.render()?;
     if wants_fragment(headers) {
-        return Ok((status, Html(body)).into_response());
+        return Ok(Html(body).into_response());
     }
     let layout = Layout { c: chrome, t: chrome.t, title, body: &body };
-    Ok((status, Html(layout.render()?)).into_response())
+    Ok(Html(layout.render()?).into_response())
 }
 
 #[derive(Template, askama_web::WebTemplate)]

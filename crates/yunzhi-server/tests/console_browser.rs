@@ -1,0 +1,134 @@
+//! The console in a real headless Chromium against the real server: what a
+//! clerk, the office and an approver do in the browser, in Chinese and in
+//! English, with no error in the browser's console. Screenshots of the key
+//! pages are kept in `target/screenshots` (see `browser::screenshot_dir`).
+
+mod browser;
+mod common;
+
+use browser::Browser;
+use common::{Backend, DEMO_PASSWORD, TestServer, analyse, zombie_host};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_office_signs_in_and_sees_its_work_and_a_locked_account_is_told_until_when() {
+    let s = TestServer::demo(Backend::Sqlite).await;
+    let b = Browser::start(&s.base).await;
+    b.goto("/").await;
+    // Not signed in: the sign-in page, in Chinese.
+    b.wait_for_path("/login").await;
+    assert_eq!(b.find("html").await.attr("lang").await.unwrap().as_deref(), Some("zh-CN"));
+    b.screenshot("sign-in").await;
+    b.sign_in("office", DEMO_PASSWORD).await;
+    b.wait_for_path("/").await;
+    b.wait_for_text("待审核的效能发现").await;
+    b.wait_for_text("待批准的暂停建议").await;
+    b.find("#home-findings").await;
+    b.screenshot("home-office").await;
+    b.click("#sign-out").await;
+    b.wait_for_path("/login").await;
+
+    // Five wrong passwords lock the account; the page says until when.
+    for _ in 0..4 {
+        b.sign_in("unit2_user", "not-the-password").await;
+        assert!(b.text("#password-error").await.contains("用户名或密码错误"));
+        assert_eq!(b.find("#username").await.prop("value").await.unwrap().as_deref(), Some("unit2_user"));
+    }
+    b.sign_in("unit2_user", "not-the-password").await;
+    let message = b.text("#form-error").await;
+    assert!(message.contains("已锁定至"), "{message}");
+    // Even the right password is refused while locked.
+    b.sign_in("unit2_user", DEMO_PASSWORD).await;
+    assert!(b.text("#form-error").await.contains("已锁定至"));
+    b.screenshot("sign-in-locked").await;
+    b.finish().await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_office_confirms_a_zombie_finding_into_a_warning_from_its_evidence_chart() {
+    let s = TestServer::demo(Backend::Sqlite).await;
+    let host = zombie_host(&s).await;
+    analyse(&s).await;
+    let name = host["name"].as_str().unwrap().to_owned();
+    let b = Browser::start(&s.base).await;
+    b.sign_in("office", DEMO_PASSWORD).await;
+    b.wait_for_path("/").await;
+    b.click("nav a[href='/findings']").await;
+    b.wait_for_path("/findings").await;
+    // Narrowing to zombies updates the table in place and the address.
+    b.find("#filter-kind").await.select_by_value("zombie").await.unwrap();
+    b.wait_for_path("/findings?kind=zombie&state=open").await;
+    let row = format!("//table[@id='findings-table']//a[normalize-space(text())='{name}']");
+    let link = b
+        .client
+        .wait()
+        .at_most(std::time::Duration::from_secs(10))
+        .for_element(fantoccini::Locator::XPath(&row))
+        .await
+        .expect("the zombie host in the table");
+    link.click().await.unwrap();
+    b.find("#finding-summary").await;
+    // The evidence: its figures and a drawn chart of the thirty days.
+    assert!(b.text("#finding-facts").await.contains("30"));
+    b.find(".chart[data-drawn] svg").await;
+    b.screenshot("finding-evidence").await;
+
+    // Sending the review without a decision keeps the comment and says why.
+    b.type_into("#comment", "连续30天无人使用，请整改").await;
+    b.click("#review-submit").await;
+    assert!(b.text("#decision-error").await.contains("请选择确认或驳回"));
+    assert_eq!(b.find("#comment").await.prop("value").await.unwrap().as_deref(), Some("连续30天无人使用，请整改"));
+    b.click("#decision-confirm").await;
+    b.click("#review-submit").await;
+    b.wait_for_text("已向单位发出整改通知").await;
+    assert_eq!(b.text("#finding-state").await, "已确认");
+    b.finish().await;
+
+    // The unit has the warning, with the office's words.
+    let clerk = s.login("unit1_user").await;
+    let warnings = s.all(&clerk, "/api/v1/warnings").await;
+    let w = warnings.iter().find(|w| w["resource_id"] == host["id"]).expect("a warning to the unit");
+    assert!(w["requirement"].as_str().unwrap().contains("连续30天无人使用"));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clerk_switches_to_english_and_the_choice_follows_the_account() {
+    let s = TestServer::demo(Backend::Sqlite).await;
+    let b = Browser::start(&s.base).await;
+    b.sign_in("unit1_user", DEMO_PASSWORD).await;
+    b.wait_for_text("本单位信息系统").await;
+    b.click("#switch-lang").await;
+    b.wait_for_text("Our information systems").await;
+    assert_eq!(b.find("html").await.attr("lang").await.unwrap().as_deref(), Some("en"));
+    assert!(b.text("nav").await.contains("Home"));
+    b.screenshot("home-unit-en").await;
+    b.finish().await;
+
+    // Another browser, nothing remembered in it: the account's choice holds.
+    let b = Browser::start(&s.base).await;
+    b.sign_in("unit1_user", DEMO_PASSWORD).await;
+    b.wait_for_text("Our information systems").await;
+    b.click("#switch-lang").await;
+    b.wait_for_text("本单位信息系统").await;
+    b.finish().await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_session_ends_with_a_notice_and_sign_in_returns_to_the_page() {
+    let s = TestServer::demo(Backend::Sqlite).await;
+    let b = Browser::start(&s.base).await;
+    b.goto("/findings?state=all").await;
+    b.wait_for_path("/login?next=/findings%3Fstate%3Dall").await;
+    b.type_into("#username", "cloud_admin").await;
+    b.type_into("#password", DEMO_PASSWORD).await;
+    b.click("#sign-in").await;
+    b.wait_for_path("/findings?state=all").await;
+    s.clock.advance(jiff::SignedDuration::from_mins(31));
+    b.goto("/").await;
+    b.find("#expired-notice").await;
+    assert!(b.text("#expired-notice").await.contains("过期"));
+    b.finish().await;
+    s.stop().await;
+}
