@@ -89,3 +89,18 @@
   document.addEventListener('htmx:load', function (e) { draw(e.detail.elt); });
   document.addEventListener('DOMContentLoaded', function () { draw(document.body); });
 })();
+
+// Quota bars: the width comes from data-pct (the page's CSP allows no
+// inline styles); the bar's full width stands for 150 %.
+(function () {
+  'use strict';
+  function bars(root) {
+    if (!root.querySelectorAll) return;
+    root.querySelectorAll('[data-pct]').forEach(function (el) {
+      var pct = Math.min(150, Number(el.getAttribute('data-pct')) || 0);
+      el.style.width = (pct / 1.5) + '%';
+    });
+  }
+  document.addEventListener('htmx:load', function (e) { bars(e.detail.elt); });
+  document.addEventListener('DOMContentLoaded', function () { bars(document.body); });
+})();

@@ -203,7 +203,11 @@ impl Caller {
     /// console's cookie. An unknown token is `unauthenticated`; one unused
     /// for longer than the idle limit (or whose account was disabled since)
     /// ends its session and is `session_expired`.
-    pub async fn from_token(state: &AppState, token: &str, source: Option<String>) -> Result<Caller, ApiError> {
+    pub async fn from_token(
+        state: &AppState,
+        token: &str,
+        source: Option<String>,
+    ) -> Result<Caller, ApiError> {
         let Some(session) = state.store.session(&auth::token_digest(token)).await? else {
             return Err(ApiError::unauthorized(
                 "unauthenticated",

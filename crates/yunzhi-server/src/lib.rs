@@ -96,12 +96,14 @@ pub fn app(state: AppState) -> Router {
 
 /// A path nothing serves: a problem document under the API, a page in the
 /// console's language elsewhere.
-async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+async fn not_found(uri: axum::http::Uri, headers: axum::http::HeaderMap) -> axum::response::Response {
     let path = uri.path();
     if path.starts_with("/api/") || path == "/api" || path == "/metrics" || path == "/healthz" {
         ApiError::NotFound.into_response()
     } else {
-        console::view::error_page(&ApiError::NotFound)
+        let lang =
+            console::cookie(&headers, console::i18n::COOKIE).and_then(|v| console::i18n::Lang::parse(&v));
+        console::view::error_page_in(console::i18n::Tr::new(lang.unwrap_or_default()), &ApiError::NotFound)
     }
 }
 

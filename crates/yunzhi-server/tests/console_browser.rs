@@ -77,7 +77,10 @@ async fn the_office_confirms_a_zombie_finding_into_a_warning_from_its_evidence_c
     b.type_into("#comment", "连续30天无人使用，请整改").await;
     b.click("#review-submit").await;
     assert!(b.text("#decision-error").await.contains("请选择确认或驳回"));
-    assert_eq!(b.find("#comment").await.prop("value").await.unwrap().as_deref(), Some("连续30天无人使用，请整改"));
+    assert_eq!(
+        b.find("#comment").await.prop("value").await.unwrap().as_deref(),
+        Some("连续30天无人使用，请整改")
+    );
     b.click("#decision-confirm").await;
     b.click("#review-submit").await;
     b.wait_for_text("已向单位发出整改通知").await;
@@ -89,6 +92,86 @@ async fn the_office_confirms_a_zombie_finding_into_a_warning_from_its_evidence_c
     let warnings = s.all(&clerk, "/api/v1/warnings").await;
     let w = warnings.iter().find(|w| w["resource_id"] == host["id"]).expect("a warning to the unit");
     assert!(w["requirement"].as_str().unwrap().contains("连续30天无人使用"));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clerk_files_a_request_the_three_levels_approve_it_and_an_expansion_past_120_percent_is_refused() {
+    let s = TestServer::demo(Backend::Sqlite).await;
+    let clerk = s.login("unit1_user").await;
+    let system =
+        s.approved_system(&clerk, "区图书馆预约系统", (8, 16, 200), Some("青发改投〔2026〕88号")).await;
+    let host = s.catalog_id(&clerk, "ecs.x86.c4m8").await;
+
+    let b = Browser::start(&s.base).await;
+    b.sign_in("unit1_user", DEMO_PASSWORD).await;
+    b.wait_for_path("/").await;
+    b.click("nav a[href='/requests']").await;
+    b.click("#new-request").await;
+    b.find("#system_id").await.select_by_value(&system.to_string()).await.unwrap();
+    // Choosing the system re-renders the form with its catalog and quota.
+    b.find("#quota-preview").await;
+    b.find("#item_0").await.select_by_value(&host.to_string()).await.unwrap();
+    b.type_into("#qty_0", "2").await;
+    b.type_into("#justification", "读者预约量增长，需新增两台云主机").await;
+    // The quota effect follows what is typed: two 4-vCPU hosts fill the 8.
+    b.wait_for_text("100 %").await;
+    b.screenshot("request-form").await;
+    b.click("#submit-request").await;
+    b.find("#request-state").await;
+    assert_eq!(b.text("#request-state").await, "审批中");
+    assert_eq!(b.text("#request-turn").await, "云资源管理员");
+    let path = b.path().await;
+    let id: i64 = path.trim_start_matches("/requests/").parse().expect("the new request's page");
+    b.click("#sign-out").await;
+
+    // The three levels approve in turn, each from the request's page.
+    for (who, next) in
+        [("cloud_admin", Some("基础设施科科长")), ("infra_chief", Some("分管领导")), ("bdc_leader", None)]
+    {
+        b.sign_in(who, DEMO_PASSWORD).await;
+        b.wait_for_path("/").await;
+        // The request waits in the approver's queue on the home page.
+        b.find(&format!("#home-queue a[href='/requests/{id}']")).await.click().await.unwrap();
+        b.click("#decision-approve").await;
+        b.click("#decision-submit").await;
+        // The page comes back with the next level's turn (none after the last).
+        b.wait_for_text_of("#request-turn", next).await;
+        if who == "infra_chief" {
+            b.screenshot("request-approval").await;
+        }
+        b.click("#sign-out").await;
+    }
+
+    // The jobs deliver the hosts; the clerk sees them on the request.
+    b.sign_in("unit1_user", DEMO_PASSWORD).await;
+    b.wait_for_path("/").await;
+    s.wait_for_request(&clerk, id, "fulfilled").await;
+    b.goto(&format!("/requests/{id}")).await;
+    assert_eq!(b.text("#request-state").await, "已交付");
+    let delivered = b.text("#request-resources").await;
+    assert_eq!(delivered.matches("运行中").count(), 2, "{delivered}");
+
+    // One more host would take the system to 150 % of its quota: refused
+    // on the form, with the limit and the article, and nothing is filed.
+    b.goto("/requests/new").await;
+    b.find("#system_id").await.select_by_value(&system.to_string()).await.unwrap();
+    b.find("#quota-preview").await;
+    b.find("#kind").await.select_by_value("expansion").await.unwrap();
+    b.wait_for_text("120").await;
+    b.find("#item_0").await.select_by_value(&host.to_string()).await.unwrap();
+    b.type_into("#qty_0", "1").await;
+    b.type_into("#justification", "高峰期扩容").await;
+    b.find("#quota-refusal").await;
+    b.click("#submit-request").await;
+    let message = b.text("#items-error").await;
+    assert!(message.contains("120%") && message.contains("第10条"), "{message}");
+    assert_eq!(b.find("#justification").await.prop("value").await.unwrap().as_deref(), Some("高峰期扩容"));
+    assert_eq!(b.find("#qty_0").await.prop("value").await.unwrap().as_deref(), Some("1"));
+    b.screenshot("expansion-refused").await;
+    b.finish().await;
+    let filed = s.all(&clerk, &format!("/api/v1/requests?system_id={system}")).await;
+    assert_eq!(filed.len(), 1, "the refused expansion was not filed");
     s.stop().await;
 }
 

@@ -32,7 +32,12 @@ fn create_user(url: &str, username: &str, roles: &[&str], password: &str) -> Out
 async fn chores(url: &str) {
     let o = yunzhi(url, &["migrate"]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("12 migration(s) applied"), "{}", text(&o));
+    let shipped = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../yunzhi-store/migrations"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "sql"))
+        .count();
+    let applied = format!("{shipped} migration(s) applied");
+    assert!(text(&o).contains(&applied), "{applied}: {}", text(&o));
     let o = yunzhi(url, &["migrate"]);
     assert!(text(&o).contains("0 migration(s) applied"), "migrating twice changes nothing: {}", text(&o));
 

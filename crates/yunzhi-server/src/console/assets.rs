@@ -25,7 +25,11 @@ fn table() -> &'static HashMap<&'static str, (Asset, String)> {
             ("console.css", include_bytes!("../../assets/console.css"), "text/css; charset=utf-8"),
             ("console.js", include_bytes!("../../assets/console.js"), "text/javascript; charset=utf-8"),
             ("favicon.svg", include_bytes!("../../assets/favicon.svg"), "image/svg+xml"),
-            ("htmx.min.js", include_bytes!("../../assets/vendor/htmx.min.js"), "text/javascript; charset=utf-8"),
+            (
+                "htmx.min.js",
+                include_bytes!("../../assets/vendor/htmx.min.js"),
+                "text/javascript; charset=utf-8",
+            ),
             (
                 "echarts.min.js",
                 include_bytes!("../../assets/vendor/echarts.min.js"),

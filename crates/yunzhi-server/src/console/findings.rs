@@ -23,7 +23,8 @@ use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
 
-const KINDS: [&str; 6] = ["low_utilization", "zombie", "agent_missing", "agent_silent", "agent_tampered", "orphan_resource"];
+const KINDS: [&str; 6] =
+    ["low_utilization", "zombie", "agent_missing", "agent_silent", "agent_tampered", "orphan_resource"];
 const STATES: [&str; 4] = ["open", "confirmed", "dismissed", "resolved"];
 
 #[derive(Debug, Deserialize, Default)]
@@ -50,9 +51,10 @@ pub struct Row {
 
 impl Row {
     pub fn of(t: Tr, f: &FindingRecord) -> Row {
-        let subject = f.evidence["resource"]["name"].as_str().map(str::to_owned).unwrap_or_else(|| {
-            f.resource_id.map(|r| format!("#{r}")).unwrap_or_else(|| "—".into())
-        });
+        let subject = f.evidence["resource"]["name"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| f.resource_id.map(|r| format!("#{r}")).unwrap_or_else(|| "—".into()));
         Row {
             id: f.id,
             kind: t.name("kind", f.kind.code()),
@@ -269,13 +271,14 @@ fn walk_facts(t: Tr, prefix: &str, v: &Value, out: &mut Vec<Fact>) {
                     });
                 }
             }
-            Value::Object(_) if prefix.is_empty() && matches!(key.as_str(), "long_term_low" | "low_utilization") => {
+            Value::Object(_)
+                if prefix.is_empty() && matches!(key.as_str(), "long_term_low" | "low_utilization") =>
+            {
                 walk_facts(t, key, value, out)
             }
-            Value::Object(_) if key == "periodic_load" => out.push(Fact {
-                label,
-                value: value["description"].as_str().unwrap_or("").to_owned(),
-            }),
+            Value::Object(_) if key == "periodic_load" => {
+                out.push(Fact { label, value: value["description"].as_str().unwrap_or("").to_owned() })
+            }
             Value::Array(items) if key == "excluded" => {
                 out.push(Fact { label, value: t.f("evidence.n_days", "n", items.len()) })
             }
@@ -346,16 +349,21 @@ async fn render_detail(
 ) -> ConsoleResult {
     let t = signed.tr();
     let axum::Json(f) =
-        crate::api::findings::get_one(State(state.clone()), signed.caller.clone(), Path(id.to_owned())).await?;
+        crate::api::findings::get_one(State(state.clone()), signed.caller.clone(), Path(id.to_owned()))
+            .await?;
     let charts_json = charts(t, &f.evidence)
         .iter()
         .map(|c| {
             // Inside <script>, so no `<` may close it early.
-            serde_json::to_string(c).map(|j| j.replace('<', "\\u003c")).map_err(|e| ApiError::Internal(e.into()))
+            serde_json::to_string(c)
+                .map(|j| j.replace('<', "\\u003c"))
+                .map_err(|e| ApiError::Internal(e.into()))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let warning_id = match (f.state, signed.caller.actor.reader()) {
-        (FindingState::Confirmed, Some(reader)) => state.store.warning_of_finding(reader.scope(), f.id).await?,
+        (FindingState::Confirmed, Some(reader)) => {
+            state.store.warning_of_finding(reader.scope(), f.id).await?
+        }
         _ => None,
     };
     let (decision, comment, errors) = match form {
@@ -376,7 +384,7 @@ async fn render_detail(
         errors,
         warning_id,
     };
-    let chrome = Chrome::new(&signed, state, &format!("/findings/{}", f.id));
+    let chrome = Chrome::new(signed, state, &format!("/findings/{}", f.id));
     let title = format!("{} #{}", t.name("kind", f.kind.code()), f.id);
     page(headers, &chrome, &title, &detail)
 }

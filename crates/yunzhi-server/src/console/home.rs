@@ -5,39 +5,23 @@
 //! the suspension proposals; the Big Data Center's operator the findings
 //! and the failed jobs.
 
-use std::collections::HashMap;
-
 use askama::Template;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use yunzhi_domain::clock::Clock;
-use yunzhi_domain::ids::SystemId;
-use yunzhi_domain::request::Sla;
 use yunzhi_domain::role::Role;
 
 use super::findings::Row as FindingRow;
 use super::i18n::Tr;
+use super::requests::{Line, Liner, decides, query, request_query};
 use super::view::{Chrome, page};
 use super::{ConsoleResult, Signed};
 use crate::api::ApiQuery;
 use crate::api::findings::FindingQuery;
 use crate::api::jobs::JobQuery;
-use crate::api::requests::{RequestQuery, RequestView};
 use crate::api::systems::SystemQuery;
 use crate::api::warnings::WarningQuery;
 use crate::state::AppState;
-
-pub struct RequestLine {
-    pub id: i64,
-    pub kind: String,
-    pub system: String,
-    pub turn: String,
-    pub due_on: String,
-    /// `overdue`, `due_soon`, `on_time`.
-    pub sla_code: String,
-    /// "2 working days left", "overdue by 3 working days".
-    pub countdown: String,
-}
 
 pub struct SystemLine {
     pub id: i64,
@@ -66,8 +50,8 @@ struct HomePage {
     t: Tr,
     greeting: String,
     today: String,
-    queue: Option<Vec<RequestLine>>,
-    mine: Option<Vec<RequestLine>>,
+    queue: Option<Vec<Line>>,
+    mine: Option<Vec<Line>>,
     systems: Option<Vec<SystemLine>>,
     warnings: Option<Vec<WarningLine>>,
     proposals: Option<Vec<WarningLine>>,
@@ -76,103 +60,55 @@ struct HomePage {
     audit: bool,
 }
 
-fn sla_code(sla: Sla) -> String {
-    serde_json::to_value(sla).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-}
-
 /// `GET /`.
-pub async fn page_handler(State(state): State<AppState>, signed: Signed, headers: HeaderMap) -> ConsoleResult {
+pub async fn page_handler(
+    State(state): State<AppState>,
+    signed: Signed,
+    headers: HeaderMap,
+) -> ConsoleResult {
     let t = signed.tr();
     let actor = &signed.caller.actor;
     let caller = &signed.caller;
     let today = state.clock.today();
-    let calendar = state.store.calendar().await?;
-    let reader = actor.reader();
-
-    let mut names: HashMap<i64, String> = HashMap::new();
-    let mut lines = async |views: Vec<RequestView>| -> ConsoleResult<Vec<RequestLine>> {
-        let mut out = Vec::new();
-        for v in views {
-            let r = &v.request;
-            let system = match names.get(&r.system_id.0) {
-                Some(n) => n.clone(),
-                None => {
-                    let name = match &reader {
-                        Some(rd) => state
-                            .store
-                            .system(rd.scope(), SystemId(r.system_id.0))
-                            .await?
-                            .map(|s| s.system.name)
-                            .unwrap_or_else(|| format!("#{}", r.system_id.0)),
-                        None => format!("#{}", r.system_id.0),
-                    };
-                    names.insert(r.system_id.0, name.clone());
-                    name
-                }
-            };
-            let countdown = if today > r.due_on {
-                let late = calendar.count_working_days(r.due_on, today).unwrap_or(0).saturating_sub(1);
-                t.f("home.overdue_by", "n", late.max(1))
-            } else {
-                t.f("home.days_left", "n", calendar.count_working_days(today, r.due_on).unwrap_or(0))
-            };
-            out.push(RequestLine {
-                id: r.id,
-                kind: t.name("request_kind", r.kind.code()),
-                system,
-                turn: v.turn.map(|role| t.name("role", role.code())).unwrap_or_default(),
-                due_on: r.due_on.to_string(),
-                sla_code: sla_code(v.sla),
-                countdown,
-            });
-        }
-        // Overdue first, then by deadline.
-        out.sort_by(|a, b| (a.sla_code != "overdue", &a.due_on).cmp(&(b.sla_code != "overdue", &b.due_on)));
-        Ok(out)
-    };
-
-    let approver = [Role::CloudAdmin, Role::InfraChief, Role::BdcLeader, Role::Office].iter().any(|r| actor.has(*r));
-    let queue = if approver {
-        let q = RequestQuery {
-            system_id: None,
-            state: Some("in_review".into()),
-            kind: None,
-            turn: Some("mine".into()),
-            sla: None,
-            exception: None,
-            limit: Some(100),
-            cursor: None,
+    let Some(reader) = actor.reader() else {
+        // The audit admin reads the log and nothing else.
+        let home = HomePage {
+            t,
+            greeting: t.f("home.greeting", "name", &signed.caller.display_name),
+            today: today.to_string(),
+            queue: None,
+            mine: None,
+            systems: None,
+            warnings: None,
+            proposals: None,
+            findings: None,
+            failed_jobs: None,
+            audit: true,
         };
-        let axum::Json(page) = crate::api::requests::list(State(state.clone()), caller.clone(), ApiQuery(q)).await?;
-        Some(lines(page.items).await?)
+        return page(&headers, &Chrome::new(&signed, &state, "/"), t.s("nav.home"), &home);
+    };
+    let mut liner = Liner::new(&state, reader.scope(), t).await?;
+    let queue = if decides(&signed) {
+        let found =
+            query(&state, &signed, request_query(Some("in_review"), None, Some("mine"), None)).await?;
+        Some(liner.lines(found.items).await?)
     } else {
         None
     };
     let unit_staff = actor.roles.is_unit_staff();
     let mine = if unit_staff {
         let mut all = Vec::new();
-        for st in ["in_review", "returned"] {
-            let q = RequestQuery {
-                system_id: None,
-                state: Some(st.into()),
-                kind: None,
-                turn: None,
-                sla: None,
-                exception: None,
-                limit: Some(50),
-                cursor: None,
-            };
-            let axum::Json(page) =
-                crate::api::requests::list(State(state.clone()), caller.clone(), ApiQuery(q)).await?;
-            all.extend(page.items);
+        for st in ["in_review", "returned", "approved"] {
+            all.extend(query(&state, &signed, request_query(Some(st), None, None, None)).await?.items);
         }
-        Some(lines(all).await?)
+        Some(liner.lines(all).await?)
     } else {
         None
     };
     let systems = if unit_staff {
         let q = SystemQuery { unit_id: None, state: None, q: None, limit: Some(50), cursor: None };
-        let axum::Json(page) = crate::api::systems::list(State(state.clone()), caller.clone(), ApiQuery(q)).await?;
+        let axum::Json(page) =
+            crate::api::systems::list(State(state.clone()), caller.clone(), ApiQuery(q)).await?;
         Some(
             page.items
                 .into_iter()
@@ -182,7 +118,13 @@ pub async fn page_handler(State(state): State<AppState>, signed: Signed, headers
                     quota: t.f2(
                         "home.quota",
                         ("cpu", &s.system.quota.vcpu),
-                        ("mem", &format!("{} GiB · {} GiB", s.system.quota.memory_gib, s.system.quota.storage_gib)),
+                        (
+                            "mem",
+                            &format!(
+                                "{} GiB · {} GiB",
+                                s.system.quota.memory_gib, s.system.quota.storage_gib
+                            ),
+                        ),
                     ),
                     name: s.system.name,
                 })
@@ -193,7 +135,8 @@ pub async fn page_handler(State(state): State<AppState>, signed: Signed, headers
     };
     let warning_lines = async |wanted: &str| -> ConsoleResult<Vec<WarningLine>> {
         let q = WarningQuery { state: Some(wanted.into()), limit: Some(50), cursor: None };
-        let axum::Json(page) = crate::api::warnings::list(State(state.clone()), caller.clone(), ApiQuery(q)).await?;
+        let axum::Json(page) =
+            crate::api::warnings::list(State(state.clone()), caller.clone(), ApiQuery(q)).await?;
         Ok(page
             .items
             .into_iter()
@@ -206,17 +149,29 @@ pub async fn page_handler(State(state): State<AppState>, signed: Signed, headers
             .collect())
     };
     let warnings = if unit_staff { Some(warning_lines("open").await?) } else { None };
-    let proposals = if actor.has(Role::Office) { Some(warning_lines("suspension_proposed").await?) } else { None };
-    let findings = if [Role::Office, Role::CloudAdmin, Role::InfraChief, Role::BdcLeader].iter().any(|r| actor.has(*r)) {
-        let q = FindingQuery { kind: None, state: Some("open".into()), platform_id: None, limit: Some(8), cursor: None };
-        let axum::Json(page) = crate::api::findings::list(State(state.clone()), caller.clone(), ApiQuery(q)).await?;
+    let proposals =
+        if actor.has(Role::Office) { Some(warning_lines("suspension_proposed").await?) } else { None };
+    let findings = if [Role::Office, Role::CloudAdmin, Role::InfraChief, Role::BdcLeader]
+        .iter()
+        .any(|r| actor.has(*r))
+    {
+        let q = FindingQuery {
+            kind: None,
+            state: Some("open".into()),
+            platform_id: None,
+            limit: Some(8),
+            cursor: None,
+        };
+        let axum::Json(page) =
+            crate::api::findings::list(State(state.clone()), caller.clone(), ApiQuery(q)).await?;
         Some(page.items.iter().map(|f| FindingRow::of(t, f)).collect())
     } else {
         None
     };
     let failed_jobs = if actor.has(Role::CloudAdmin) {
         let q = JobQuery { state: Some("failed".into()), limit: Some(20), cursor: None };
-        let axum::Json(page) = crate::api::jobs::list(State(state.clone()), caller.clone(), ApiQuery(q)).await?;
+        let axum::Json(page) =
+            crate::api::jobs::list(State(state.clone()), caller.clone(), ApiQuery(q)).await?;
         Some(
             page.items
                 .into_iter()

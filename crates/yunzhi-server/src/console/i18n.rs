@@ -131,7 +131,9 @@ impl Tr {
 
     /// [`Tr::f`] with two values.
     pub fn f2(&self, key: &str, a: (&str, &dyn Display), b: (&str, &dyn Display)) -> String {
-        self.s(key).replace(&format!("{{{}}}", a.0), &a.1.to_string()).replace(&format!("{{{}}}", b.0), &b.1.to_string())
+        self.s(key)
+            .replace(&format!("{{{}}}", a.0), &a.1.to_string())
+            .replace(&format!("{{{}}}", b.0), &b.1.to_string())
     }
 
     /// The name of a code of some kind (`kind.zombie`, `role.office`); the
@@ -165,7 +167,10 @@ mod tests {
         assert!(zh.len() > 50, "the Chinese catalog has {} keys", zh.len());
         let only_zh: Vec<_> = zh.difference(&en).collect();
         let only_en: Vec<_> = en.difference(&zh).collect();
-        assert!(only_zh.is_empty() && only_en.is_empty(), "only in zh-CN: {only_zh:?}; only in en: {only_en:?}");
+        assert!(
+            only_zh.is_empty() && only_en.is_empty(),
+            "only in zh-CN: {only_zh:?}; only in en: {only_en:?}"
+        );
     }
 
     #[test]

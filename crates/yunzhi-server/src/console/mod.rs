@@ -15,6 +15,7 @@ pub mod assets;
 pub mod findings;
 pub mod home;
 pub mod i18n;
+pub mod requests;
 pub mod session;
 pub mod view;
 
@@ -43,6 +44,10 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(session::login_page).post(session::login))
         .route("/logout", post(session::logout))
         .route("/lang", post(session::set_lang))
+        .route("/requests", get(requests::list))
+        .route("/requests/new", get(requests::new_form).post(requests::create))
+        .route("/requests/{id}", get(requests::detail))
+        .route("/requests/{id}/decision", post(requests::decide))
         .route("/findings", get(findings::list))
         .route("/findings/{id}", get(findings::detail))
         .route("/findings/{id}/review", post(findings::review))

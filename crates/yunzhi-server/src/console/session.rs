@@ -67,7 +67,7 @@ impl FormErrors {
             for fe in &problem.errors {
                 let mut message = t.error(fe.code, &fe.detail);
                 if let Some(article) = fe.article {
-                    message = format!("{message} {}", t.f("error.article", "n", article));
+                    message = format!("{message}{}", t.f("error.article", "n", article));
                 }
                 out.fields.push((fe.field.clone(), message));
             }
@@ -108,18 +108,17 @@ pub async fn login_page(
     let chosen = q.lang.as_deref().and_then(Lang::parse);
     let t = chosen.map(Tr::new).unwrap_or_else(Tr::current);
     let next = local_path(q.next.as_deref());
-    let mut response = render_login(
-        LoginPage {
-            t,
-            switch: format!("/login?lang={}&next={}", t.lang.other().code(), percent(&next)),
-            css: assets::url("console.css"),
-            favicon: assets::url("favicon.svg"),
-            username: "",
-            next: &next,
-            expired: q.expired.is_some(),
-            totp_needed: false,
-            errors: FormErrors::default(),
-            demo: state.settings.demo,
+    let mut response = render_login(LoginPage {
+        t,
+        switch: format!("/login?lang={}&next={}", t.lang.other().code(), percent(&next)),
+        css: assets::url("console.css"),
+        favicon: assets::url("favicon.svg"),
+        username: "",
+        next: &next,
+        expired: q.expired.is_some(),
+        totp_needed: false,
+        errors: FormErrors::default(),
+        demo: state.settings.demo,
     })?;
     if let Some(lang) = chosen {
         set_cookie(&mut response, i18n::COOKIE, lang.code(), Some(365 * 86_400), over_https(&headers));
@@ -165,8 +164,12 @@ pub async fn login(
         totp: Some(form.totp.trim().to_owned()).filter(|c| !c.is_empty()),
     };
     let source = address.0.clone();
-    let result = crate::api::session::login(State(state.clone()), address, ApiJson { value: input, raw: Bytes::new() })
-        .await;
+    let result = crate::api::session::login(
+        State(state.clone()),
+        address,
+        ApiJson { value: input, raw: Bytes::new() },
+    )
+    .await;
     let session = match result {
         Ok((_, Json(session))) => session,
         Err(e @ ApiError::Internal(_)) => return Err(ConsoleError::Api(e)),
@@ -174,9 +177,12 @@ pub async fn login(
             let problem = e.problem();
             let mut errors = FormErrors::default();
             let message = t.error(&problem.code, &problem.detail);
-            let totp_needed = matches!(problem.code.as_str(), "totp_required" | "totp_invalid" | "totp_not_enrolled");
+            let totp_needed =
+                matches!(problem.code.as_str(), "totp_required" | "totp_invalid" | "totp_not_enrolled");
             match problem.code.as_str() {
-                "totp_required" | "totp_invalid" | "totp_not_enrolled" => errors.fields.push(("totp".into(), message)),
+                "totp_required" | "totp_invalid" | "totp_not_enrolled" => {
+                    errors.fields.push(("totp".into(), message))
+                }
                 "invalid_credentials" => errors.fields.push(("password".into(), message)),
                 "account_locked" => {
                     let until = match &e {
@@ -187,20 +193,18 @@ pub async fn login(
                 }
                 _ => errors.form = Some(message),
             }
-            return render_login(
-                LoginPage {
-                    t,
-                    switch: format!("/login?lang={}&next={}", t.lang.other().code(), percent(&next)),
-                    css: assets::url("console.css"),
-                    favicon: assets::url("favicon.svg"),
-                    username: &form.username,
-                    next: &next,
-                    expired: false,
-                    totp_needed,
-                    errors,
-                    demo: state.settings.demo,
-                },
-            );
+            return render_login(LoginPage {
+                t,
+                switch: format!("/login?lang={}&next={}", t.lang.other().code(), percent(&next)),
+                css: assets::url("console.css"),
+                favicon: assets::url("favicon.svg"),
+                username: &form.username,
+                next: &next,
+                expired: false,
+                totp_needed,
+                errors,
+                demo: state.settings.demo,
+            });
         }
     };
     let caller = Caller::from_token(&state, &session.token, source).await?;
@@ -223,7 +227,11 @@ pub fn local_time(rfc3339: &str) -> String {
 pub struct NoFields {}
 
 /// `POST /logout`.
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap, posted: Submitted<NoFields>) -> ConsoleResult {
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    posted: Submitted<NoFields>,
+) -> ConsoleResult {
     let caller = &posted.signed.caller;
     crate::api::session::logout(State(state), caller.clone()).await?;
     let mut response = Redirect::to("/login").into_response();

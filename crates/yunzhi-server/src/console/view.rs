@@ -41,6 +41,7 @@ impl Chrome {
         let section = here.split(['/', '?']).nth(1).unwrap_or("");
         let mut nav = vec![NavItem { href: "/", key: "nav.home", active: section.is_empty() }];
         if actor.reader().is_some() {
+            nav.push(NavItem { href: "/requests", key: "nav.requests", active: section == "requests" });
             nav.push(NavItem { href: "/findings", key: "nav.findings", active: section == "findings" });
         }
         Chrome {
@@ -99,10 +100,14 @@ struct ErrorPage<'a> {
 
 /// A refusal or failure as a page in the user's language.
 pub fn error_page(e: &ApiError) -> Response {
+    error_page_in(Tr::current(), e)
+}
+
+/// [`error_page`] in the language `t` speaks.
+pub fn error_page_in(t: Tr, e: &ApiError) -> Response {
     if let ApiError::Internal(cause) = e {
         tracing::error!(error = ?cause, request_id = crate::request_id::current(), "console page failed");
     }
-    let t = Tr::current();
     let problem = e.problem();
     let heading = match e {
         ApiError::NotFound => t.s("error.page.not_found"),

@@ -26,9 +26,9 @@ fn missing(what: &str) -> ! {
 
 /// Where screenshots go: `YUNZHI_SCREENSHOTS`, else `target/screenshots`.
 pub fn screenshot_dir() -> PathBuf {
-    std::env::var_os("YUNZHI_SCREENSHOTS").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots")
-    })
+    std::env::var_os("YUNZHI_SCREENSHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots"))
 }
 
 /// The browser's console messages (chromedriver's `se/log`).
@@ -94,7 +94,12 @@ impl Browser {
                 .await
             {
                 Ok(client) => {
-                    return Browser { client, driver, _profile: profile, base: base.trim_end_matches('/').into() };
+                    return Browser {
+                        client,
+                        driver,
+                        _profile: profile,
+                        base: base.trim_end_matches('/').into(),
+                    };
                 }
                 Err(e) => {
                     last = Some(e);
@@ -154,6 +159,24 @@ impl Browser {
         }
         let source = self.client.source().await.unwrap_or_default();
         panic!("the page never said {needle:?}; it holds:\n{source}");
+    }
+
+    /// Waits until `css` matches an element whose text is `expected`, or,
+    /// for `None`, until nothing matches `css`.
+    pub async fn wait_for_text_of(&self, css: &str, expected: Option<&str>) {
+        let mut seen = None;
+        for _ in 0..100 {
+            let found = self.client.find(Locator::Css(css)).await.ok();
+            seen = match found {
+                Some(e) => e.text().await.ok(),
+                None => None,
+            };
+            if seen.as_deref() == expected {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{css} shows {seen:?}, not {expected:?}");
     }
 
     /// Waits until the browser is at `path`.

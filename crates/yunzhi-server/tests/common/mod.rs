@@ -530,4 +530,3 @@ pub async fn analyse(s: &TestServer) {
     let job = s.post(&ca, "/api/v1/findings/analysis", serde_json::json!(null)).await.expect(202).body;
     s.wait_job(&ca, &job["id"]).await;
 }
-
