@@ -45,7 +45,7 @@ async fn the_office_signs_in_and_sees_its_work_and_a_locked_account_is_told_unti
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_office_confirms_a_zombie_finding_into_a_warning_from_its_evidence_chart() {
+async fn the_office_confirms_a_zombie_finding_into_a_warning_and_accepts_the_units_explanation() {
     let s = TestServer::demo(Backend::Sqlite).await;
     let host = zombie_host(&s).await;
     analyse(&s).await;
@@ -85,13 +85,41 @@ async fn the_office_confirms_a_zombie_finding_into_a_warning_from_its_evidence_c
     b.click("#review-submit").await;
     b.wait_for_text("已向单位发出整改通知").await;
     assert_eq!(b.text("#finding-state").await, "已确认");
+    b.click("#sign-out").await;
+
+    // The unit's administrator finds the warning on the home page, with
+    // the office's words and the evidence, and explains.
+    b.sign_in("unit1_admin", DEMO_PASSWORD).await;
+    b.wait_for_path("/").await;
+    b.find("#home-warnings a").await.click().await.unwrap();
+    b.find("#warning-requirement").await;
+    assert!(b.text("#warning-requirement").await.contains("连续30天无人使用"));
+    b.find(".chart[data-drawn] svg").await;
+    b.click("#answer-explained").await;
+    b.click("#answer-submit").await;
+    b.find("#answer-comment-error").await;
+    b.type_into("#answer-comment", "该系统为年度报名系统，每年三月集中使用，已申报周期性负载").await;
+    b.click("#answer-submit").await;
+    b.wait_for_text_of("#warning-state", Some("已答复")).await;
+    b.screenshot("warning-answered").await;
+    let warning_page = b.path().await;
+    b.click("#sign-out").await;
+
+    // The office accepts the explanation: the warning is settled.
+    b.sign_in("office", DEMO_PASSWORD).await;
+    b.wait_for_path("/").await;
+    b.goto(&warning_page).await;
+    b.click("#action-accept_explanation").await;
+    b.type_into("#action-comment", "说明属实，予以采纳").await;
+    b.click("#action-submit").await;
+    b.wait_for_text_of("#warning-state", Some("已关闭")).await;
     b.finish().await;
 
-    // The unit has the warning, with the office's words.
     let clerk = s.login("unit1_user").await;
     let warnings = s.all(&clerk, "/api/v1/warnings").await;
     let w = warnings.iter().find(|w| w["resource_id"] == host["id"]).expect("a warning to the unit");
-    assert!(w["requirement"].as_str().unwrap().contains("连续30天无人使用"));
+    assert_eq!(w["state"], "closed");
+    assert_eq!(w["answer"], "explained");
     s.stop().await;
 }
 

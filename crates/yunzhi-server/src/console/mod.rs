@@ -18,6 +18,7 @@ pub mod i18n;
 pub mod requests;
 pub mod session;
 pub mod view;
+pub mod warnings;
 
 use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -48,6 +49,10 @@ pub fn router() -> Router<AppState> {
         .route("/requests/new", get(requests::new_form).post(requests::create))
         .route("/requests/{id}", get(requests::detail))
         .route("/requests/{id}/decision", post(requests::decide))
+        .route("/warnings", get(warnings::list))
+        .route("/warnings/{id}", get(warnings::detail))
+        .route("/warnings/{id}/answer", post(warnings::answer))
+        .route("/warnings/{id}/decision", post(warnings::decide))
         .route("/findings", get(findings::list))
         .route("/findings/{id}", get(findings::detail))
         .route("/findings/{id}/review", post(findings::review))

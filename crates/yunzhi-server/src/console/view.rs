@@ -43,6 +43,7 @@ impl Chrome {
         if actor.reader().is_some() {
             nav.push(NavItem { href: "/requests", key: "nav.requests", active: section == "requests" });
             nav.push(NavItem { href: "/findings", key: "nav.findings", active: section == "findings" });
+            nav.push(NavItem { href: "/warnings", key: "nav.warnings", active: section == "warnings" });
         }
         Chrome {
             t,
