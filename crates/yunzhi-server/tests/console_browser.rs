@@ -227,6 +227,67 @@ async fn a_clerk_switches_to_english_and_the_choice_follows_the_account() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clerk_enrols_a_second_factor_by_qr_code_and_changes_the_password() {
+    let s = TestServer::demo(Backend::Sqlite).await;
+    // Not a demo account: demo accounts skip the second factor in demo mode.
+    let sys = s.login("sys_admin").await;
+    let unit = s.get(&s.login("unit1_user").await, "/api/v1/session").await.body["unit_id"].clone();
+    let body = serde_json::json!({"username": "clerk_wang", "display_name": "王经办", "password": "Staff-Pass-2026",
+        "roles": ["unit_user"], "unit_id": unit});
+    s.post(&sys, "/api/v1/users", body).await.expect(201);
+
+    let b = Browser::start(&s.base).await;
+    b.sign_in("clerk_wang", "Staff-Pass-2026").await;
+    b.wait_for_path("/").await;
+    b.click("#account-link").await;
+    assert_eq!(b.text("#totp-status").await, "未启用");
+    b.find("img.qr").await;
+    b.screenshot("account-totp").await;
+    let secret = b.text("#totp-secret").await;
+    let raw = data_encoding::BASE32_NOPAD.decode(secret.as_bytes()).expect("a base32 seed on the page");
+    let now = yunzhi_domain::clock::Clock::now(s.clock.as_ref()).as_second();
+    b.type_into("#totp-password", "Staff-Pass-2026").await;
+    b.type_into("#totp-code", "000000").await;
+    b.click("#totp-submit").await;
+    b.find("#totp-code-error").await;
+    // The page offers the same seed again, so the phone's entry still works.
+    assert_eq!(b.text("#totp-secret").await, secret);
+    b.type_into("#totp-password", "Staff-Pass-2026").await;
+    b.type_into("#totp-code", &yunzhi_server::auth::totp_code(&raw, now)).await;
+    b.click("#totp-submit").await;
+    b.find("#account-done").await;
+    assert_eq!(b.text("#totp-status").await, "已启用");
+
+    // The password: the repeat must match and the current one is asked.
+    b.type_into("#current_password", "Staff-Pass-2026").await;
+    b.type_into("#new_password", "Brand-New-Pass-2026").await;
+    b.type_into("#repeat_password", "Brand-New-Pass-2027").await;
+    b.click("#password-submit").await;
+    assert!(b.text("#repeat_password-error").await.contains("不一致"));
+    b.type_into("#current_password", "Not-My-Pass-2026").await;
+    b.type_into("#new_password", "Brand-New-Pass-2026").await;
+    b.type_into("#repeat_password", "Brand-New-Pass-2026").await;
+    b.click("#password-submit").await;
+    assert!(b.text("#current_password-error").await.contains("密码不正确"));
+    b.type_into("#current_password", "Staff-Pass-2026").await;
+    b.type_into("#new_password", "Brand-New-Pass-2026").await;
+    b.type_into("#repeat_password", "Brand-New-Pass-2026").await;
+    b.click("#password-submit").await;
+    assert!(b.text("#account-done").await.contains("密码已修改"));
+    b.click("#sign-out").await;
+
+    // Signing in now asks for the app's code, beside its field.
+    b.sign_in("clerk_wang", "Brand-New-Pass-2026").await;
+    assert!(b.text("#totp-error").await.contains("6位动态验证码"));
+    b.type_into("#password", "Brand-New-Pass-2026").await;
+    b.type_into("#totp", &yunzhi_server::auth::totp_code(&raw, now + 30)).await;
+    b.click("#sign-in").await;
+    b.wait_for_path("/").await;
+    b.finish().await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_session_ends_with_a_notice_and_sign_in_returns_to_the_page() {
     let s = TestServer::demo(Backend::Sqlite).await;
     let b = Browser::start(&s.base).await;

@@ -19,7 +19,88 @@ on_both_backends!(
     a_session_unused_past_the_idle_limit_expires,
     roles_other_than_unit_staff_need_the_second_factor,
     demo_accounts_do_not_exist_outside_demo_mode,
+    an_account_holder_changes_their_own_password_and_their_other_sessions_end,
+    an_account_holder_enrols_a_second_factor_and_sign_in_then_asks_for_it,
 );
+
+/// A unit clerk of unit 1 that is not a demo account (demo accounts skip the
+/// second factor in demo mode), made by the system administrator.
+async fn real_clerk(s: &TestServer, username: &str) {
+    let sys = s.login("sys_admin").await;
+    let clerk = s.login("unit1_user").await;
+    let unit = s.get(&clerk, "/api/v1/session").await.body["unit_id"].clone();
+    let body = json!({"username": username, "display_name": "张经办", "password": "Staff-Pass-2026",
+        "roles": ["unit_user"], "unit_id": unit});
+    s.post(&sys, "/api/v1/users", body).await.expect(201);
+}
+
+async fn an_account_holder_changes_their_own_password_and_their_other_sessions_end(backend: Backend) {
+    let s = TestServer::demo(backend).await;
+    real_clerk(&s, "clerk_zhang").await;
+    let token = |r: common::Reply| r.body["token"].as_str().unwrap().to_owned();
+    let here = token(s.login_with("clerk_zhang", "Staff-Pass-2026", None).await.expect(201));
+    let elsewhere = token(s.login_with("clerk_zhang", "Staff-Pass-2026", None).await.expect(201));
+    let change = |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+    let wrong =
+        s.post(&here, "/api/v1/session/password", change("Not-The-Pass-1", "Brand-New-Pass-2026")).await;
+    assert_eq!(
+        (wrong.status.as_u16(), wrong.code(), wrong.body["field"].as_str()),
+        (422, "validation", Some("current_password"))
+    );
+    let weak =
+        s.post(&here, "/api/v1/session/password", change("Staff-Pass-2026", "short")).await.expect(422);
+    assert_eq!(weak.body["field"], "new_password");
+    let same = s.post(&here, "/api/v1/session/password", change("Staff-Pass-2026", "Staff-Pass-2026")).await;
+    assert_eq!(same.status.as_u16(), 422);
+    assert_eq!(same.body["errors"][0]["code"], "same_password");
+    s.post(&here, "/api/v1/session/password", change("Staff-Pass-2026", "Brand-New-Pass-2026"))
+        .await
+        .expect(204);
+    // This session goes on; the one in another browser has ended.
+    s.get(&here, "/api/v1/session").await.expect(200);
+    s.get(&elsewhere, "/api/v1/session").await.expect(401);
+    s.login_with("clerk_zhang", "Staff-Pass-2026", None).await.expect(401);
+    s.login_with("clerk_zhang", "Brand-New-Pass-2026", None).await.expect(201);
+    let auditor = s.login("audit_admin").await;
+    let log = s.all(&auditor, "/api/v1/audit").await;
+    assert!(log.iter().any(|e| e["action"] == "account.password_changed"));
+    // The wrong current password counted towards the lockout, as at sign-in.
+    assert!(log.iter().any(|e| e["action"] == "session.login_failed"), "{log:?}");
+    s.stop().await;
+}
+
+async fn an_account_holder_enrols_a_second_factor_and_sign_in_then_asks_for_it(backend: Backend) {
+    let s = TestServer::demo(backend).await;
+    real_clerk(&s, "clerk_li").await;
+    let t = s.login_with("clerk_li", "Staff-Pass-2026", None).await.expect(201).body["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let fresh = s.post(&t, "/api/v1/session/totp/secret", json!(null)).await.expect(200).body;
+    let secret = fresh["secret"].as_str().unwrap().to_owned();
+    assert!(fresh["uri"].as_str().unwrap().starts_with("otpauth://totp/Yunzhi:clerk_li?secret="));
+    let raw = data_encoding::BASE32_NOPAD.decode(secret.as_bytes()).unwrap();
+    let now = s.clock.as_ref().now_seconds();
+    let code = auth::totp_code(&raw, now);
+    let enrol = |password: &str, code: &str| json!({"password": password, "secret": secret, "code": code});
+    let put = async |body: serde_json::Value| {
+        s.send(reqwest::Method::PUT, Some(&t), "/api/v1/session/totp", Some(&body), &[]).await
+    };
+    let r = put(enrol("Staff-Pass-2026", "000000")).await.expect(422);
+    assert_eq!(r.body["field"], "code");
+    let r = put(enrol("Wrong-Pass-2026", &code)).await.expect(422);
+    assert_eq!(r.body["field"], "password");
+    // Until a code proves the seed, sign-in goes on without one.
+    s.login_with("clerk_li", "Staff-Pass-2026", None).await.expect(201);
+    put(enrol("Staff-Pass-2026", &code)).await.expect(204);
+    let missing = s.login_with("clerk_li", "Staff-Pass-2026", None).await.expect(401);
+    assert_eq!(missing.code(), "totp_required");
+    // The enrolment's code is spent; the next step's is taken.
+    s.login_with("clerk_li", "Staff-Pass-2026", Some(&code)).await.expect(401);
+    let next = auth::totp_code(&raw, now + 30);
+    s.login_with("clerk_li", "Staff-Pass-2026", Some(&next)).await.expect(201);
+    s.stop().await;
+}
 
 async fn health_metrics_and_openapi_answer(backend: Backend) {
     let s = TestServer::demo(backend).await;
@@ -28,6 +109,9 @@ async fn health_metrics_and_openapi_answer(backend: Backend) {
     let doc = s.send(reqwest::Method::GET, None, "/api/v1/openapi.json", None, &[]).await.expect(200);
     for path in [
         "/api/v1/session",
+        "/api/v1/session/password",
+        "/api/v1/session/totp",
+        "/api/v1/session/totp/secret",
         "/api/v1/units",
         "/api/v1/systems/{id}",
         "/api/v1/audit/verify",

@@ -345,6 +345,56 @@ impl Tx {
         Ok(())
     }
 
+    /// The account holder's own new password (already hashed): its other
+    /// sessions end, the one it was changed from (`keep`) goes on.
+    pub async fn change_own_password(
+        &mut self,
+        ctx: &AuditCtx,
+        user_id: UserId,
+        password_hash: &str,
+        keep: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE users SET password_hash = $1, password_changed_at = $2, updated_at = $2 WHERE id = $3",
+        )
+        .bind(password_hash)
+        .bind(ctx.at.as_millisecond())
+        .bind(user_id.0)
+        .execute(self.conn())
+        .await?;
+        let ended = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+            .bind(user_id.0)
+            .bind(keep)
+            .execute(self.conn())
+            .await?
+            .rows_affected();
+        let details = serde_json::json!({ "other_sessions_ended": ended });
+        self.audit_event(ctx, "account.password_changed", "user", Some(user_id.to_string()), Some(details))
+            .await?;
+        Ok(())
+    }
+
+    /// Enrols a second factor (its seed sealed) for the account holder,
+    /// replacing any earlier one; `step` is the time step of the code that
+    /// proved it, now used.
+    pub async fn enrol_totp(
+        &mut self,
+        ctx: &AuditCtx,
+        user_id: UserId,
+        sealed: &str,
+        step: i64,
+    ) -> Result<()> {
+        sqlx::query("UPDATE users SET totp_secret = $1, totp_last_step = $2, updated_at = $3 WHERE id = $4")
+            .bind(sealed)
+            .bind(step)
+            .bind(ctx.at.as_millisecond())
+            .bind(user_id.0)
+            .execute(self.conn())
+            .await?;
+        self.audit_event(ctx, "account.totp_enrolled", "user", Some(user_id.to_string()), None).await?;
+        Ok(())
+    }
+
     /// Keeps the console's language the user chose. `locale` is one the
     /// console speaks; the caller checked it.
     pub async fn set_locale(&mut self, ctx: &AuditCtx, user_id: UserId, locale: &str) -> Result<()> {

@@ -51,7 +51,7 @@ impl Modify for OperationIds {
     ),
     paths(
         health::healthz, health::metrics,
-        session::login, session::logout, session::whoami,
+        session::login, session::logout, session::whoami, session::change_password, session::new_totp_secret, session::enrol_totp,
         calendar::add, calendar::count, calendar::years, calendar::year, calendar::put_year,
         units::list, units::get_one, units::create, units::update,
         systems::list, systems::get_one, systems::create, systems::update,

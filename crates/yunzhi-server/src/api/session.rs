@@ -12,6 +12,7 @@ use crate::auth;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, Caller, ClientAddr};
 use crate::state::AppState;
+use yunzhi_domain::{FieldError, password};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -188,4 +189,130 @@ pub async fn whoami(State(state): State<AppState>, caller: Caller) -> Json<WhoAm
         now: At(now).to_string(),
         today: yunzhi_domain::clock::Clock::today(state.clock.as_ref()).to_string(),
     })
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// Checks the signed-in account's own password again before a change to
+/// its credentials, so that a session left open is not enough to take the
+/// account over. A wrong one counts towards the lockout, as at sign-in.
+async fn reauthenticate(
+    state: &AppState,
+    caller: &Caller,
+    field: &str,
+    password: &str,
+) -> ApiResult<UserRecord> {
+    let record = state.store.auth_by_username(&caller.actor.username).await?.ok_or(ApiError::NotFound)?;
+    if auth::verify_password_off_runtime(password, &record.password_hash).await {
+        return Ok(record.user);
+    }
+    let mut tx = state.store.begin().await?;
+    let s = &state.settings;
+    tx.record_login_failure(
+        &caller.audit(state.now()),
+        record.user.id,
+        s.lockout_threshold,
+        s.lockout_duration,
+    )
+    .await?;
+    tx.commit().await?;
+    Err(FieldError::new(field, "wrong_password", format!("{field} is not this account's password")).into())
+}
+
+#[utoipa::path(post, path = "/api/v1/session/password", tag = "session", request_body = PasswordChange,
+    responses((status = 204, description = "Changed; the account's other sessions end"),
+        (status = 422, description = "Wrong current password, or a new one the policy refuses", body = crate::error::Problem)))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: ApiJson<PasswordChange>,
+) -> ApiResult<StatusCode> {
+    let input = body.value;
+    let user = reauthenticate(&state, &caller, "current_password", &input.current_password).await?;
+    password::check("new_password", &input.new_password, &user.username)?;
+    if input.new_password == input.current_password {
+        return Err(FieldError::new(
+            "new_password",
+            "same_password",
+            "new_password must differ from the current one",
+        )
+        .into());
+    }
+    let new = input.new_password.clone();
+    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&new))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .map_err(ApiError::Internal)?;
+    let mut tx = state.store.begin().await?;
+    tx.change_own_password(&caller.audit(state.now()), user.id, &hash, caller.session_id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TotpSecret {
+    /// Base32, for typing into an authenticator app by hand.
+    pub secret: String,
+    /// The `otpauth://` URI a QR code carries.
+    pub uri: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/session/totp/secret", tag = "session",
+    responses((status = 200, description = "A fresh seed to enrol; nothing is stored until PUT /api/v1/session/totp proves it", body = TotpSecret)))]
+pub async fn new_totp_secret(caller: Caller) -> ApiResult<Json<TotpSecret>> {
+    let secret = auth::new_totp_secret()?;
+    let uri = auth::totp_uri(&secret, &caller.actor.username);
+    Ok(Json(TotpSecret { secret, uri }))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TotpEnrolment {
+    /// The account's password.
+    pub password: String,
+    /// The seed from POST /api/v1/session/totp/secret.
+    pub secret: String,
+    /// The authenticator app's current 6-digit code for that seed.
+    pub code: String,
+}
+
+#[utoipa::path(put, path = "/api/v1/session/totp", tag = "session", request_body = TotpEnrolment,
+    responses((status = 204, description = "Enrolled: sign-in now asks for the app's code"),
+        (status = 422, description = "Wrong password, a malformed seed, or a code that does not match it", body = crate::error::Problem)))]
+pub async fn enrol_totp(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: ApiJson<TotpEnrolment>,
+) -> ApiResult<StatusCode> {
+    let input = body.value;
+    let user = reauthenticate(&state, &caller, "password", &input.password).await?;
+    let secret = input.secret.trim().to_ascii_uppercase();
+    let decoded = data_encoding::BASE32_NOPAD.decode(secret.as_bytes()).ok();
+    if decoded.is_none_or(|d| d.len() < 16) {
+        return Err(FieldError::new(
+            "secret",
+            "invalid_secret",
+            "secret must be the base32 seed the server gave",
+        )
+        .into());
+    }
+    let now = state.now();
+    let Some(step) = auth::verify_totp(&secret, &input.code, now.as_second()) else {
+        return Err(FieldError::new(
+            "code",
+            "totp_invalid",
+            "the code does not match this seed; check the phone's clock",
+        )
+        .into());
+    };
+    let sealed = state.secrets.seal(secret.as_bytes(), &format!("totp:{}", user.username))?;
+    let mut tx = state.store.begin().await?;
+    tx.enrol_totp(&caller.audit(now), user.id, &sealed, step).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -11,6 +11,7 @@
 //! them with the signed-in caller, so a page can never see or do more than
 //! the API lets that caller see or do, and a refusal reads the same.
 
+pub mod account;
 pub mod assets;
 pub mod findings;
 pub mod home;
@@ -45,6 +46,9 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(session::login_page).post(session::login))
         .route("/logout", post(session::logout))
         .route("/lang", post(session::set_lang))
+        .route("/account", get(account::show))
+        .route("/account/password", post(account::change_password))
+        .route("/account/totp", post(account::enrol_totp))
         .route("/requests", get(requests::list))
         .route("/requests/new", get(requests::new_form).post(requests::create))
         .route("/requests/{id}", get(requests::detail))
