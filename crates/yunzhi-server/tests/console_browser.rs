@@ -91,8 +91,14 @@ async fn the_office_confirms_a_zombie_finding_into_a_warning_and_accepts_the_uni
     // the office's words and the evidence, and explains.
     b.sign_in("unit1_admin", DEMO_PASSWORD).await;
     b.wait_for_path("/").await;
-    b.find("#home-warnings a").await.click().await.unwrap();
+    b.find("#home-warnings a").await;
+    // The inbox has the notice, which leads to the warning.
+    b.find("#unread-badge").await;
+    b.click("nav a[href='/notifications']").await;
+    b.wait_for_text("整改通知").await;
+    b.find("#inbox li.unread button").await.click().await.unwrap();
     b.find("#warning-requirement").await;
+    assert!(b.path().await.starts_with("/warnings/"));
     assert!(b.text("#warning-requirement").await.contains("连续30天无人使用"));
     b.find(".chart[data-drawn] svg").await;
     b.click("#answer-explained").await;
@@ -283,6 +289,31 @@ async fn a_clerk_enrols_a_second_factor_by_qr_code_and_changes_the_password() {
     b.type_into("#totp", &yunzhi_server::auth::totp_code(&raw, now + 30)).await;
     b.click("#sign-in").await;
     b.wait_for_path("/").await;
+    b.finish().await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_demo_mode_the_system_administrator_moves_the_clock_from_the_banner() {
+    let s = TestServer::demo(Backend::Sqlite).await;
+    let b = Browser::start(&s.base).await;
+    b.sign_in("unit1_user", DEMO_PASSWORD).await;
+    b.wait_for_path("/").await;
+    assert!(b.text(".demo-banner").await.contains("演示模式"));
+    assert!(b.client.find(fantoccini::Locator::Css("#demo-today")).await.is_err(), "only sys_admin moves it");
+    b.click("#sign-out").await;
+    b.sign_in("sys_admin", DEMO_PASSWORD).await;
+    b.wait_for_path("/").await;
+    let today = yunzhi_domain::clock::Clock::today(s.clock.as_ref());
+    let later = today.checked_add(jiff::Span::new().days(10)).unwrap().to_string();
+    // A date input takes keys in the browser's locale; set it as a script would.
+    b.client
+        .execute("document.getElementById('demo-today').value = arguments[0];", vec![later.clone().into()])
+        .await
+        .unwrap();
+    b.click("#demo-move").await;
+    b.wait_for_text(&later).await;
+    assert_eq!(yunzhi_domain::clock::Clock::today(s.clock.as_ref()).to_string(), later);
     b.finish().await;
     s.stop().await;
 }

@@ -66,6 +66,34 @@ impl Store {
         let items = rows.iter().map(notification).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(items, page, |n| n.id))
     }
+
+    /// How many of the user's notifications are unread (the console's badge).
+    pub async fn unread_count(&self, user: UserId) -> Result<i64> {
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n FROM notifications WHERE user_id = $1 AND read_at IS NULL")
+                .bind(user.0)
+                .fetch_one(&self.read)
+                .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// The user's newest notifications, newest first (the console's inbox).
+    pub async fn latest_notifications(
+        &self,
+        user: UserId,
+        unread_only: bool,
+        limit: i64,
+    ) -> Result<Vec<NotificationRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM notifications WHERE user_id = $1 AND ($2 = 0 OR read_at IS NULL) ORDER BY id DESC LIMIT $3",
+        )
+        .bind(user.0)
+        .bind(crate::flag(unread_only))
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(notification).collect()
+    }
 }
 
 /// A notification waiting to go out by e-mail or webhook.

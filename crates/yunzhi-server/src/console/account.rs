@@ -93,7 +93,7 @@ async fn render(
         failed,
         errors,
     };
-    let chrome = Chrome::new(signed, state, "/account");
+    let chrome = Chrome::new(signed, state, "/account").await?;
     page(headers, &chrome, t.s("account.title"), &view)
 }
 

@@ -132,7 +132,7 @@ pub async fn list(
         rows: found.items.iter().map(|f| Row::of(t, f)).collect(),
         more,
     };
-    let chrome = Chrome::new(&signed, &state, "/findings");
+    let chrome = Chrome::new(&signed, &state, "/findings").await?;
     page(&headers, &chrome, t.s("findings.title"), &list)
 }
 
@@ -384,7 +384,7 @@ async fn render_detail(
         errors,
         warning_id,
     };
-    let chrome = Chrome::new(signed, state, &format!("/findings/{}", f.id));
+    let chrome = Chrome::new(signed, state, &format!("/findings/{}", f.id)).await?;
     let title = format!("{} #{}", t.name("kind", f.kind.code()), f.id);
     page(headers, &chrome, &title, &detail)
 }

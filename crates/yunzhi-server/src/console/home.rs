@@ -85,7 +85,7 @@ pub async fn page_handler(
             failed_jobs: None,
             audit: true,
         };
-        return page(&headers, &Chrome::new(&signed, &state, "/"), t.s("nav.home"), &home);
+        return page(&headers, &Chrome::new(&signed, &state, "/").await?, t.s("nav.home"), &home);
     };
     let mut liner = Liner::new(&state, reader.scope(), t).await?;
     let queue = if decides(&signed) {
@@ -199,6 +199,6 @@ pub async fn page_handler(
         failed_jobs,
         audit: actor.has(Role::AuditAdmin),
     };
-    let chrome = Chrome::new(&signed, &state, "/");
+    let chrome = Chrome::new(&signed, &state, "/").await?;
     page(&headers, &chrome, t.s("nav.home"), &home)
 }

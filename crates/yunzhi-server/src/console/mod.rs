@@ -16,6 +16,7 @@ pub mod assets;
 pub mod findings;
 pub mod home;
 pub mod i18n;
+pub mod notifications;
 pub mod requests;
 pub mod session;
 pub mod view;
@@ -57,6 +58,9 @@ pub fn router() -> Router<AppState> {
         .route("/warnings/{id}", get(warnings::detail))
         .route("/warnings/{id}/answer", post(warnings::answer))
         .route("/warnings/{id}/decision", post(warnings::decide))
+        .route("/notifications", get(notifications::inbox))
+        .route("/notifications/{id}/read", post(notifications::read))
+        .route("/demo/clock", post(session::move_clock))
         .route("/findings", get(findings::list))
         .route("/findings/{id}", get(findings::detail))
         .route("/findings/{id}/review", post(findings::review))

@@ -245,7 +245,7 @@ pub async fn list(
         rows,
         more,
     };
-    let chrome = Chrome::new(&signed, &state, "/requests");
+    let chrome = Chrome::new(&signed, &state, "/requests").await?;
     page(&headers, &chrome, t.s("requests.title"), &list)
 }
 
@@ -586,7 +586,7 @@ async fn render_form(
         is_reclaim: kind == RequestKind::Reclaim,
         is_extension: kind == RequestKind::Extension,
     };
-    let chrome = Chrome::new(signed, state, "/requests/new");
+    let chrome = Chrome::new(signed, state, "/requests/new").await?;
     page(headers, &chrome, t.s("request.new_title"), &form)
 }
 
@@ -824,7 +824,7 @@ async fn render_detail(
         comment,
         errors,
     };
-    let chrome = Chrome::new(signed, state, &format!("/requests/{}", r.id));
+    let chrome = Chrome::new(signed, state, &format!("/requests/{}", r.id)).await?;
     let title = format!("{} #{}", t.name("request_kind", r.kind.code()), r.id);
     page(headers, &chrome, &title, &page_view)
 }

@@ -268,3 +268,28 @@ pub async fn set_lang(
     set_cookie(&mut response, i18n::COOKIE, lang.code(), Some(365 * 86_400), over_https(&headers));
     Ok(response)
 }
+
+#[derive(Debug, Deserialize)]
+pub struct ClockForm {
+    #[serde(default)]
+    pub today: String,
+    #[serde(default)]
+    pub back: String,
+}
+
+/// `POST /demo/clock` (demo mode, the system administrator): moves the
+/// server's date through the API's own handler, which runs what the new
+/// date makes due, so a trainee watches deadlines pass.
+pub async fn move_clock(State(state): State<AppState>, posted: Submitted<ClockForm>) -> ConsoleResult {
+    if !state.settings.demo {
+        return Err(ConsoleError::Api(ApiError::NotFound));
+    }
+    let input = crate::api::demo::ClockInput { today: posted.form.today.clone() };
+    let axum::Json(_moved) = crate::api::demo::set_clock(
+        State(state),
+        posted.signed.caller.clone(),
+        ApiJson { value: input, raw: Bytes::new() },
+    )
+    .await?;
+    Ok(Redirect::to(&local_path(Some(&posted.form.back))).into_response())
+}

@@ -6,7 +6,6 @@ use askama::Template;
 use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Response};
 use yunzhi_domain::clock::Clock;
-use yunzhi_domain::role::Role;
 
 use super::i18n::Tr;
 use super::{ConsoleResult, Signed, assets, wants_fragment};
@@ -32,10 +31,14 @@ pub struct Chrome {
     pub demo_today: Option<String>,
     /// The page's own path, to come back to after switching language.
     pub here: String,
+    /// Unread notifications, for the inbox's badge.
+    pub unread: i64,
+    /// In demo mode, whether this user may move the clock.
+    pub moves_clock: bool,
 }
 
 impl Chrome {
-    pub fn new(signed: &Signed, state: &AppState, here: &str) -> Chrome {
+    pub async fn new(signed: &Signed, state: &AppState, here: &str) -> ConsoleResult<Chrome> {
         let t = Tr::current();
         let actor = &signed.caller.actor;
         let section = here.split(['/', '?']).nth(1).unwrap_or("");
@@ -45,7 +48,12 @@ impl Chrome {
             nav.push(NavItem { href: "/findings", key: "nav.findings", active: section == "findings" });
             nav.push(NavItem { href: "/warnings", key: "nav.warnings", active: section == "warnings" });
         }
-        Chrome {
+        nav.push(NavItem {
+            href: "/notifications",
+            key: "nav.notifications",
+            active: section == "notifications",
+        });
+        Ok(Chrome {
             t,
             display_name: signed.caller.display_name.clone(),
             roles: actor.roles.iter().map(|r| t.name("role", r.code())).collect(),
@@ -53,12 +61,9 @@ impl Chrome {
             nav,
             demo_today: state.settings.demo.then(|| state.clock.today().to_string()),
             here: here.to_owned(),
-        }
-    }
-
-    /// Whether the user holds `role`.
-    pub fn is(signed: &Signed, role: Role) -> bool {
-        signed.caller.actor.has(role)
+            unread: state.store.unread_count(actor.user_id).await?,
+            moves_clock: actor.clock_setter(state.settings.demo).is_some(),
+        })
     }
 }
 

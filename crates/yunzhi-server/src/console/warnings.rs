@@ -98,7 +98,7 @@ pub async fn list(
             .collect(),
         rows,
     };
-    let chrome = Chrome::new(&signed, &state, "/warnings");
+    let chrome = Chrome::new(&signed, &state, "/warnings").await?;
     page(&headers, &chrome, t.s("warnings.title"), &list)
 }
 
@@ -224,7 +224,7 @@ async fn render_detail(
         comment,
         errors,
     };
-    let chrome = Chrome::new(signed, state, &format!("/warnings/{}", w.id));
+    let chrome = Chrome::new(signed, state, &format!("/warnings/{}", w.id)).await?;
     let title = format!("{} #{}", t.s("warnings.one"), w.id);
     page(headers, &chrome, &title, &detail)
 }
