@@ -72,6 +72,12 @@ async fn the_office_confirms_a_zombie_finding_into_a_warning_and_accepts_the_uni
     assert!(b.text("#finding-facts").await.contains("30"));
     b.find(".chart[data-drawn] svg").await;
     b.screenshot("finding-evidence").await;
+    let finding_page = b.path().await;
+    // The host's system shows its utilisation over the same days.
+    b.goto(&format!("/systems/{}", host["system_id"])).await;
+    b.find("#system-resources").await;
+    b.find(".chart[data-drawn] svg").await;
+    b.goto(&finding_page).await;
 
     // Sending the review without a decision keeps the comment and says why.
     b.type_into("#comment", "连续30天无人使用，请整改").await;
@@ -206,6 +212,65 @@ async fn a_clerk_files_a_request_the_three_levels_approve_it_and_an_expansion_pa
     b.finish().await;
     let filed = s.all(&clerk, &format!("/api/v1/requests?system_id={system}")).await;
     assert_eq!(filed.len(), 1, "the refused expansion was not filed");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clerk_registers_a_system_the_big_data_center_approves_it_and_its_terms_are_then_locked() {
+    let s = TestServer::demo(Backend::Sqlite).await;
+    let b = Browser::start(&s.base).await;
+    b.sign_in("unit1_user", DEMO_PASSWORD).await;
+    b.wait_for_path("/").await;
+    b.click("nav a[href='/systems']").await;
+    b.click("#register-system").await;
+    b.type_into("#name", "区社区养老服务平台").await;
+    b.find("#mlps_level").await.select_by_value("4").await.unwrap();
+    b.click("#classified").await;
+    b.type_into("#vcpu", "16").await;
+    b.type_into("#memory_gib", "32").await;
+    b.type_into("#storage_gib", "500").await;
+    b.type_into("#quota_basis", "可研报告第五章资源测算").await;
+    b.type_into("#periodic", "每年重阳节前后集中办理").await;
+    b.type_into("#months", "10").await;
+    b.click("#system-submit").await;
+    // Both refusals of Art. 5, each beside its field; what was typed stays.
+    assert!(b.text("#mlps_level-error").await.contains("第5条"));
+    assert!(b.text("#classified-error").await.contains("涉密"));
+    assert_eq!(
+        b.find("#quota_basis").await.prop("value").await.unwrap().as_deref(),
+        Some("可研报告第五章资源测算")
+    );
+    b.screenshot("system-refused").await;
+    b.find("#mlps_level").await.select_by_value("2").await.unwrap();
+    b.click("#classified").await;
+    b.type_into("#project_ref", "青发改投〔2026〕101号").await;
+    b.click("#system-submit").await;
+    b.wait_for_text_of("#system-state", Some("草稿")).await;
+    let page = b.path().await;
+    b.click("#sign-out").await;
+
+    // The Big Data Center approves the registration.
+    b.sign_in("cloud_admin", DEMO_PASSWORD).await;
+    b.wait_for_path("/").await;
+    b.goto(&page).await;
+    b.click("#edit-system").await;
+    b.find("#state").await.select_by_value("approved").await.unwrap();
+    b.click("#system-submit").await;
+    b.wait_for_text_of("#system-state", Some("已批准")).await;
+    b.click("#sign-out").await;
+
+    // Now the unit may not change its quota: it asks for an expansion.
+    b.sign_in("unit1_user", DEMO_PASSWORD).await;
+    b.wait_for_path("/").await;
+    b.goto(&format!("{page}/edit")).await;
+    b.type_into("#vcpu", "32").await;
+    b.click("#system-submit").await;
+    assert!(b.text("#quota-error").await.contains("扩容"));
+    b.type_into("#vcpu", "16").await;
+    b.type_into("#description", "为全区老年人提供线上服务").await;
+    b.click("#system-submit").await;
+    b.wait_for_text("为全区老年人提供线上服务").await;
+    b.finish().await;
     s.stop().await;
 }
 

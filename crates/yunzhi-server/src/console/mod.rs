@@ -19,6 +19,7 @@ pub mod i18n;
 pub mod notifications;
 pub mod requests;
 pub mod session;
+pub mod systems;
 pub mod view;
 pub mod warnings;
 
@@ -50,6 +51,10 @@ pub fn router() -> Router<AppState> {
         .route("/account", get(account::show))
         .route("/account/password", post(account::change_password))
         .route("/account/totp", post(account::enrol_totp))
+        .route("/systems", get(systems::list))
+        .route("/systems/new", get(systems::new_form).post(systems::create))
+        .route("/systems/{id}", get(systems::detail))
+        .route("/systems/{id}/edit", get(systems::edit_form).post(systems::update))
         .route("/requests", get(requests::list))
         .route("/requests/new", get(requests::new_form).post(requests::create))
         .route("/requests/{id}", get(requests::detail))

@@ -44,6 +44,7 @@ impl Chrome {
         let section = here.split(['/', '?']).nth(1).unwrap_or("");
         let mut nav = vec![NavItem { href: "/", key: "nav.home", active: section.is_empty() }];
         if actor.reader().is_some() {
+            nav.push(NavItem { href: "/systems", key: "nav.systems", active: section == "systems" });
             nav.push(NavItem { href: "/requests", key: "nav.requests", active: section == "requests" });
             nav.push(NavItem { href: "/findings", key: "nav.findings", active: section == "findings" });
             nav.push(NavItem { href: "/warnings", key: "nav.warnings", active: section == "warnings" });
