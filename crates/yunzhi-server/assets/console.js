@@ -22,10 +22,11 @@
 
   function option(spec) {
     var days = spec.days;
+    var bar = spec.kind === 'bar';
     var series = spec.series.map(function (s) {
       return {
         name: s.name,
-        type: 'line',
+        type: bar ? 'bar' : 'line',
         yAxisIndex: s.axis === 'mb' ? 1 : 0,
         data: s.data,
         showSymbol: days.length <= 31,
@@ -33,6 +34,14 @@
       };
     });
     spec.limits.forEach(function (l) {
+      if (bar) {
+        // On bars a limit is a line across the whole chart.
+        (series[0] = series[0] || { type: 'bar', data: [] }).markLine = {
+          silent: true, symbol: 'none', lineStyle: { type: 'dashed' },
+          label: { formatter: l.name }, data: [{ yAxis: l.value }]
+        };
+        return;
+      }
       series.push({
         name: l.name,
         type: 'line',
@@ -60,7 +69,8 @@
       grid: { left: 56, right: 64, top: 48, bottom: 64 },
       xAxis: { type: 'category', data: days },
       yAxis: [
-        { type: 'value', name: spec.percent_axis, min: 0 },
+        // Shares of a whole read against the whole: a bar chart goes to 100 %.
+        { type: 'value', name: spec.percent_axis, min: 0, max: bar ? function (v) { return Math.max(v.max, 100); } : null },
         { type: 'value', name: spec.mb_axis, min: 0, splitLine: { show: false } }
       ],
       series: series

@@ -384,6 +384,31 @@ async fn in_demo_mode_the_system_administrator_moves_the_clock_from_the_banner()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_big_data_center_sees_capacity_per_platform_and_architecture_resources_and_jobs() {
+    let s = TestServer::demo(Backend::Sqlite).await;
+    let b = Browser::start(&s.base).await;
+    b.sign_in("cloud_admin", DEMO_PASSWORD).await;
+    b.wait_for_path("/").await;
+    b.click("nav a[href='/platforms']").await;
+    let by_arch = b.text("#capacity-by-arch").await;
+    assert!(by_arch.contains("x86") && by_arch.contains("ARM"), "{by_arch}");
+    b.find(".chart[data-drawn] svg").await;
+    let ca = s.login("cloud_admin").await;
+    for p in s.all(&ca, "/api/v1/platforms").await {
+        assert!(b.text("#platforms-table").await.contains(p["name"].as_str().unwrap()));
+    }
+    b.screenshot("platforms").await;
+    b.click("nav a[href='/resources']").await;
+    b.find("#resources-table").await;
+    b.click("nav a[href='/jobs']").await;
+    b.find(".tabs").await;
+    b.click(".tabs a[href='/jobs?state=done']").await;
+    b.find("#jobs-table").await;
+    b.finish().await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_session_ends_with_a_notice_and_sign_in_returns_to_the_page() {
     let s = TestServer::demo(Backend::Sqlite).await;
     let b = Browser::start(&s.base).await;

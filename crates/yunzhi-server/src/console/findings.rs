@@ -145,6 +145,8 @@ pub struct Fact {
 /// A chart of the days behind a finding, as `console.js` draws it.
 #[derive(Debug, Serialize)]
 pub struct Chart {
+    /// `line` (days along the bottom) or `bar` (one group per category).
+    pub kind: &'static str,
     pub title: String,
     pub days: Vec<String>,
     pub series: Vec<Series>,
@@ -219,6 +221,7 @@ pub fn charts(t: Tr, evidence: &Value) -> Vec<Chart> {
             }
         }
         out.push(Chart {
+            kind: "line",
             title: t.name("rule", rule),
             days: days.iter().map(|d| d["day"].as_str().unwrap_or("").to_owned()).collect(),
             series,

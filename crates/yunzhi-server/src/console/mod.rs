@@ -17,6 +17,7 @@ pub mod findings;
 pub mod home;
 pub mod i18n;
 pub mod notifications;
+pub mod operations;
 pub mod requests;
 pub mod session;
 pub mod systems;
@@ -66,6 +67,11 @@ pub fn router() -> Router<AppState> {
         .route("/notifications", get(notifications::inbox))
         .route("/notifications/{id}/read", post(notifications::read))
         .route("/demo/clock", post(session::move_clock))
+        .route("/platforms", get(operations::platforms))
+        .route("/resources", get(operations::resources))
+        .route("/jobs", get(operations::jobs))
+        .route("/jobs/{id}/retry", post(operations::retry))
+        .route("/jobs/{id}/cancel", post(operations::cancel))
         .route("/findings", get(findings::list))
         .route("/findings/{id}", get(findings::detail))
         .route("/findings/{id}/review", post(findings::review))

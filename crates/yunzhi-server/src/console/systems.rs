@@ -524,6 +524,7 @@ async fn utilisation(
     }
     days.sort();
     let chart = Chart {
+        kind: "line",
         title: t.s("systems.utilisation").to_owned(),
         series: per_host
             .into_iter()

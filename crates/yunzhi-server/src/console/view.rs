@@ -48,6 +48,12 @@ impl Chrome {
             nav.push(NavItem { href: "/requests", key: "nav.requests", active: section == "requests" });
             nav.push(NavItem { href: "/findings", key: "nav.findings", active: section == "findings" });
             nav.push(NavItem { href: "/warnings", key: "nav.warnings", active: section == "warnings" });
+            nav.push(NavItem { href: "/resources", key: "nav.resources", active: section == "resources" });
+        }
+        // The Big Data Center's pages (the office and the leaders read them too).
+        if actor.platform_reader().is_some() {
+            nav.push(NavItem { href: "/platforms", key: "nav.platforms", active: section == "platforms" });
+            nav.push(NavItem { href: "/jobs", key: "nav.jobs", active: section == "jobs" });
         }
         nav.push(NavItem {
             href: "/notifications",
