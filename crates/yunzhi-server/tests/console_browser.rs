@@ -409,6 +409,27 @@ async fn the_big_data_center_sees_capacity_per_platform_and_architecture_resourc
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_admin_reads_the_log_newest_first_under_the_chain_status() {
+    let s = TestServer::demo(Backend::Sqlite).await;
+    let b = Browser::start(&s.base).await;
+    b.sign_in("audit_admin", DEMO_PASSWORD).await;
+    b.wait_for_path("/").await;
+    // The audit admin reads the log and nothing else.
+    let nav = b.text("nav").await;
+    assert!(nav.contains("审计日志") && !nav.contains("信息系统"), "{nav}");
+    b.click("nav a[href='/audit']").await;
+    assert!(b.text("#chain-status").await.contains("哈希链完整"));
+    let first_row = b.text("#audit-table tbody tr").await;
+    assert!(first_row.contains("audit_admin") && first_row.contains("session.login"), "{first_row}");
+    b.type_into("#filter-action", "session.login").await;
+    b.click("#audit-filter").await;
+    b.wait_for_path("/audit?actor=&action=session.login&object_type=").await;
+    b.screenshot("audit-log").await;
+    b.finish().await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_session_ends_with_a_notice_and_sign_in_returns_to_the_page() {
     let s = TestServer::demo(Backend::Sqlite).await;
     let b = Browser::start(&s.base).await;

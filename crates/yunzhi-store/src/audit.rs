@@ -104,6 +104,8 @@ pub struct VerifyReport {
 
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
+    /// Newest first (the console's view) rather than oldest first.
+    pub newest_first: bool,
     pub object_type: Option<String>,
     pub object_id: Option<String>,
     pub actor: Option<String>,
@@ -254,22 +256,38 @@ impl Store {
         filter: &AuditFilter,
         page: PageRequest,
     ) -> Result<Page<AuditRecord>> {
-        let rows = sqlx::query(
-            "SELECT * FROM audit WHERE id > $1 \
-             AND (CAST($2 AS TEXT) IS NULL OR object_type = $2) \
-             AND (CAST($3 AS TEXT) IS NULL OR object_id = $3) \
-             AND (CAST($4 AS TEXT) IS NULL OR actor = $4) \
-             AND (CAST($5 AS TEXT) IS NULL OR action = $5) \
-             ORDER BY id LIMIT $6",
-        )
-        .bind(page.after)
-        .bind(filter.object_type.as_deref())
-        .bind(filter.object_id.as_deref())
-        .bind(filter.actor.as_deref())
-        .bind(filter.action.as_deref())
-        .bind(page.fetch())
-        .fetch_all(&self.read)
-        .await?;
+        // Newest first pages backwards: the cursor is the last id seen, and
+        // the next page holds the ids below it. Two literal statements, one
+        // filter text.
+        macro_rules! listing {
+            ($position:literal, $order:literal) => {
+                concat!(
+                    "SELECT * FROM audit WHERE ",
+                    $position,
+                    " AND (CAST($2 AS TEXT) IS NULL OR object_type = $2) \
+                     AND (CAST($3 AS TEXT) IS NULL OR object_id = $3) \
+                     AND (CAST($4 AS TEXT) IS NULL OR actor = $4) \
+                     AND (CAST($5 AS TEXT) IS NULL OR action = $5) \
+                     ORDER BY id ",
+                    $order,
+                    " LIMIT $6"
+                )
+            };
+        }
+        let sql = if filter.newest_first {
+            listing!("($1 = 0 OR id < $1)", "DESC")
+        } else {
+            listing!("id > $1", "ASC")
+        };
+        let rows = sqlx::query(sql)
+            .bind(page.after)
+            .bind(filter.object_type.as_deref())
+            .bind(filter.object_id.as_deref())
+            .bind(filter.actor.as_deref())
+            .bind(filter.action.as_deref())
+            .bind(page.fetch())
+            .fetch_all(&self.read)
+            .await?;
         let records = rows.iter().map(record).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(records, page, |r| r.id))
     }

@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
+use yunzhi_domain::FieldError;
 use yunzhi_store::{AuditFilter, AuditRecord, Page, VerifyReport};
 
 use super::{ApiQuery, PageQuery};
@@ -22,6 +23,8 @@ pub struct AuditQuery {
     pub actor: Option<String>,
     /// e.g. `system.create`, `session.login_failed`.
     pub action: Option<String>,
+    /// `oldest` (default) or `newest` first; a cursor pages on in the same order.
+    pub order: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -35,8 +38,20 @@ pub async fn list(
 ) -> ApiResult<Json<Page<AuditRecord>>> {
     let reader = caller.actor.audit_reader().ok_or_else(|| ApiError::forbidden(ONLY_AUDITOR))?;
     let page = PageQuery { limit: q.limit, cursor: q.cursor }.page()?;
-    let filter =
-        AuditFilter { object_type: q.object_type, object_id: q.object_id, actor: q.actor, action: q.action };
+    let newest_first = match q.order.as_deref() {
+        None | Some("oldest") => false,
+        Some("newest") => true,
+        Some(_) => {
+            return Err(FieldError::new("order", "unknown_order", "order must be oldest or newest").into());
+        }
+    };
+    let filter = AuditFilter {
+        newest_first,
+        object_type: q.object_type,
+        object_id: q.object_id,
+        actor: q.actor,
+        action: q.action,
+    };
     Ok(Json(state.store.audit_list(&reader, &filter, page).await?))
 }
 

@@ -13,6 +13,7 @@
 
 pub mod account;
 pub mod assets;
+pub mod audit;
 pub mod findings;
 pub mod home;
 pub mod i18n;
@@ -72,6 +73,7 @@ pub fn router() -> Router<AppState> {
         .route("/jobs", get(operations::jobs))
         .route("/jobs/{id}/retry", post(operations::retry))
         .route("/jobs/{id}/cancel", post(operations::cancel))
+        .route("/audit", get(audit::log))
         .route("/findings", get(findings::list))
         .route("/findings/{id}", get(findings::detail))
         .route("/findings/{id}/review", post(findings::review))
