@@ -430,6 +430,45 @@ async fn the_audit_admin_reads_the_log_newest_first_under_the_chain_status() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_system_administrator_loads_next_years_calendar_and_deadlines_use_it() {
+    let s = TestServer::demo(Backend::Sqlite).await;
+    let b = Browser::start(&s.base).await;
+    b.sign_in("sys_admin", DEMO_PASSWORD).await;
+    b.wait_for_path("/").await;
+    b.click("nav a[href='/calendar']").await;
+    let years = b.text("#years-table").await;
+    assert!(years.contains("2026"), "{years}");
+    b.click("#load-year").await;
+    let year: i16 = b.path().await.trim_start_matches("/calendar/").parse().expect("a year's page");
+    b.find("#year-unknown").await;
+    b.type_into("#source", "国务院办公厅关于节假日安排的通知").await;
+    b.type_into("#holidays", &format!("{year}-01-01\n{year}-02-30")).await;
+    b.click("#calendar-submit").await;
+    let message = b.text("#holidays-error").await;
+    assert!(!message.is_empty());
+    // What was typed is still there to correct.
+    assert!(b.find("#holidays").await.prop("value").await.unwrap().unwrap().contains("-02-30"));
+    b.type_into("#holidays", &format!("{year}-01-01\n{year}-10-01\n{year}-10-02")).await;
+    b.type_into("#workdays", &format!("{year}-09-26")).await;
+    b.click("#calendar-submit").await;
+    b.find("#calendar-saved").await;
+    b.find(&format!("#months .day.holiday[title='{year}-10-01']")).await;
+    b.find(&format!("#months .day.workday[title='{year}-09-26']")).await;
+    b.screenshot("calendar").await;
+    b.finish().await;
+    // Deadlines into that year are counted on it now.
+    let path = format!("/api/v1/calendar/working-days/count?from={year}-09-30&to={year}-10-08");
+    let r = s.send(reqwest::Method::GET, None, &path, None, &[]).await.expect(200);
+    // Counted by hand: the weekdays of Oct 1–8 but the two holidays.
+    let expected = (3..=8)
+        .map(|d| jiff::civil::date(year, 10, d))
+        .filter(|d| !matches!(d.weekday(), jiff::civil::Weekday::Saturday | jiff::civil::Weekday::Sunday))
+        .count();
+    assert_eq!(r.body["days"], expected, "the loaded holidays are off");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_session_ends_with_a_notice_and_sign_in_returns_to_the_page() {
     let s = TestServer::demo(Backend::Sqlite).await;
     let b = Browser::start(&s.base).await;

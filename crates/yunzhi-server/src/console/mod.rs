@@ -14,6 +14,7 @@
 pub mod account;
 pub mod assets;
 pub mod audit;
+pub mod calendar;
 pub mod findings;
 pub mod home;
 pub mod i18n;
@@ -74,6 +75,8 @@ pub fn router() -> Router<AppState> {
         .route("/jobs/{id}/retry", post(operations::retry))
         .route("/jobs/{id}/cancel", post(operations::cancel))
         .route("/audit", get(audit::log))
+        .route("/calendar", get(calendar::years))
+        .route("/calendar/{year}", get(calendar::year).post(calendar::save))
         .route("/findings", get(findings::list))
         .route("/findings/{id}", get(findings::detail))
         .route("/findings/{id}/review", post(findings::review))

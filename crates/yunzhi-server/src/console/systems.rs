@@ -492,6 +492,12 @@ struct DetailPage<'a> {
     can_request: bool,
 }
 
+impl DetailPage<'_> {
+    fn periodic_text(&self, p: &yunzhi_domain::system::PeriodicLoad) -> String {
+        self.t.f2("systems.periodic_with_months", ("what", &p.description), ("months", &self.months))
+    }
+}
+
 /// The hosts' daily average CPU over the last 30 days, one line each.
 async fn utilisation(
     state: &AppState,
@@ -599,7 +605,13 @@ pub async fn detail(
             .system
             .periodic_load
             .as_ref()
-            .map(|p| p.months.iter().map(|m| t.f("systems.month", "n", m)).collect::<Vec<_>>().join("、"))
+            .map(|p| {
+                p.months
+                    .iter()
+                    .map(|m| t.f("systems.month", "n", m))
+                    .collect::<Vec<_>>()
+                    .join(t.s("common.list_separator"))
+            })
             .unwrap_or_default(),
         resources: res
             .items

@@ -55,6 +55,9 @@ impl Chrome {
             nav.push(NavItem { href: "/platforms", key: "nav.platforms", active: section == "platforms" });
             nav.push(NavItem { href: "/jobs", key: "nav.jobs", active: section == "jobs" });
         }
+        if actor.calendar_editor().is_some() {
+            nav.push(NavItem { href: "/calendar", key: "nav.calendar", active: section == "calendar" });
+        }
         if actor.audit_reader().is_some() {
             nav.push(NavItem { href: "/audit", key: "nav.audit", active: section == "audit" });
         }
