@@ -469,6 +469,43 @@ async fn the_system_administrator_loads_next_years_calendar_and_deadlines_use_it
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_fits_a_1366_screen_and_a_tablet_and_the_keyboard_reaches_the_content_first() {
+    let s = TestServer::demo(Backend::Sqlite).await;
+    let b = Browser::start(&s.base).await;
+    b.sign_in("unit1_user", DEMO_PASSWORD).await;
+    b.wait_for_path("/").await;
+    // The first Tab lands on "skip to content".
+    b.find("body").await.send_keys("\u{E004}").await.unwrap();
+    let focused = b.client.execute("return document.activeElement.className;", vec![]).await.unwrap();
+    assert_eq!(focused, serde_json::json!("skip"));
+    let clerk_pages =
+        ["/", "/systems", "/requests", "/requests/new", "/warnings", "/account", "/notifications"];
+    let bdc_pages = ["/", "/platforms", "/jobs", "/resources", "/findings", "/requests"];
+    for (who, pages) in [("unit1_user", &clerk_pages[..]), ("cloud_admin", &bdc_pages[..])] {
+        if who != "unit1_user" {
+            b.click("#sign-out").await;
+            b.sign_in(who, DEMO_PASSWORD).await;
+            b.wait_for_path("/").await;
+        }
+        for (w, h) in [(1366, 768), (768, 1024)] {
+            b.client.set_window_size(w, h).await.unwrap();
+            for p in pages {
+                b.goto(p).await;
+                b.find("main h1").await;
+                assert!(b.fits_the_width().await, "{p} is wider than {w}×{h} for {who}");
+            }
+        }
+        b.client.set_window_size(1366, 768).await.unwrap();
+    }
+    b.client.set_window_size(768, 1024).await.unwrap();
+    b.goto("/platforms").await;
+    b.find(".chart[data-drawn] svg").await;
+    b.screenshot("platforms-tablet").await;
+    b.finish().await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_session_ends_with_a_notice_and_sign_in_returns_to_the_page() {
     let s = TestServer::demo(Backend::Sqlite).await;
     let b = Browser::start(&s.base).await;

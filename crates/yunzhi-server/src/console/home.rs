@@ -13,6 +13,7 @@ use yunzhi_domain::role::Role;
 
 use super::findings::Row as FindingRow;
 use super::i18n::Tr;
+use super::operations::Use;
 use super::requests::{Line, Liner, decides, query, request_query};
 use super::view::{Chrome, page};
 use super::{ConsoleResult, Signed};
@@ -57,6 +58,7 @@ struct HomePage {
     proposals: Option<Vec<WarningLine>>,
     findings: Option<Vec<FindingRow>>,
     failed_jobs: Option<Vec<JobLine>>,
+    capacity: Option<Vec<(String, Vec<Use>)>>,
     audit: bool,
 }
 
@@ -83,6 +85,7 @@ pub async fn page_handler(
             proposals: None,
             findings: None,
             failed_jobs: None,
+            capacity: None,
             audit: true,
         };
         return page(&headers, &Chrome::new(&signed, &state, "/").await?, t.s("nav.home"), &home);
@@ -197,6 +200,11 @@ pub async fn page_handler(
         proposals,
         findings,
         failed_jobs,
+        capacity: if actor.has(Role::CloudAdmin) {
+            Some(super::operations::capacity_by_arch(&state, &signed, t).await?)
+        } else {
+            None
+        },
         audit: actor.has(Role::AuditAdmin),
     };
     let chrome = Chrome::new(&signed, &state, "/").await?;

@@ -72,14 +72,17 @@ struct PlatformsPage {
     chart: String,
 }
 
-/// `GET /platforms`.
-pub async fn platforms(State(state): State<AppState>, signed: Signed, headers: HeaderMap) -> ConsoleResult {
-    let t = signed.tr();
+/// The allocation of every architecture's platforms taken together: vCPU,
+/// memory, storage (the Big Data Center's home page shows it too).
+pub async fn capacity_by_arch(
+    state: &AppState,
+    signed: &Signed,
+    t: Tr,
+) -> ConsoleResult<Vec<(String, Vec<Use>)>> {
     let q = PageQuery { limit: Some(500), cursor: None };
     let axum::Json(found) =
         crate::api::platforms::list(State(state.clone()), signed.caller.clone(), ApiQuery(q)).await?;
     let mut arch: BTreeMap<&'static str, [(u32, u32); 3]> = BTreeMap::new();
-    let mut lines = Vec::new();
     for p in &found.items {
         let a = arch.entry(p.arch.code()).or_default();
         for (slot, (u, c)) in a.iter_mut().zip([
@@ -90,6 +93,21 @@ pub async fn platforms(State(state): State<AppState>, signed: Signed, headers: H
             slot.0 += u;
             slot.1 += c;
         }
+    }
+    Ok(arch
+        .into_iter()
+        .map(|(a, classes)| (t.name("arch", a), classes.iter().map(|(u, c)| Use::new(*u, *c)).collect()))
+        .collect())
+}
+
+/// `GET /platforms`.
+pub async fn platforms(State(state): State<AppState>, signed: Signed, headers: HeaderMap) -> ConsoleResult {
+    let t = signed.tr();
+    let q = PageQuery { limit: Some(500), cursor: None };
+    let axum::Json(found) =
+        crate::api::platforms::list(State(state.clone()), signed.caller.clone(), ApiQuery(q)).await?;
+    let mut lines = Vec::new();
+    for p in &found.items {
         lines.push(PlatformLine {
             id: p.id.0,
             name: p.name.clone(),
@@ -142,15 +160,8 @@ pub async fn platforms(State(state): State<AppState>, signed: Signed, headers: H
     let chart = serde_json::to_string(&chart)
         .map_err(|e| crate::error::ApiError::Internal(e.into()))?
         .replace('<', "\\u003c");
-    let view = PlatformsPage {
-        t,
-        platforms: lines,
-        by_arch: arch
-            .into_iter()
-            .map(|(a, classes)| (t.name("arch", a), classes.iter().map(|(u, c)| Use::new(*u, *c)).collect()))
-            .collect(),
-        chart,
-    };
+    let view =
+        PlatformsPage { t, platforms: lines, by_arch: capacity_by_arch(&state, &signed, t).await?, chart };
     let chrome = Chrome::new(&signed, &state, "/platforms").await?;
     page(&headers, &chrome, t.s("platforms.title"), &view)
 }

@@ -190,6 +190,20 @@ impl Browser {
         panic!("the browser stayed at {} rather than going to {path}", self.path().await);
     }
 
+    /// Whether the page is no wider than the window: nothing to scroll
+    /// sideways (wide tables scroll inside their own box).
+    pub async fn fits_the_width(&self) -> bool {
+        let v = self
+            .client
+            .execute(
+                "return document.documentElement.scrollWidth <= document.documentElement.clientWidth;",
+                vec![],
+            )
+            .await
+            .expect("the page answers");
+        v == Value::Bool(true)
+    }
+
     /// Signs in on the sign-in page.
     pub async fn sign_in(&self, username: &str, password: &str) {
         self.goto("/login").await;
