@@ -163,6 +163,22 @@ async fn a_clerk_files_a_request_the_three_levels_approve_it_and_an_expansion_pa
     assert_eq!(b.text("#request-turn").await, "云资源管理员");
     let path = b.path().await;
     let id: i64 = path.trim_start_matches("/requests/").parse().expect("the new request's page");
+    // The clerk attaches the feasibility study; a file that only claims to
+    // be a PDF is refused with the reason.
+    let files = tempfile::tempdir().unwrap();
+    let fake = files.path().join("伪造.pdf");
+    std::fs::write(&fake, b"MZ not a pdf at all").unwrap();
+    b.find("#doc-file").await.send_keys(fake.to_str().unwrap()).await.unwrap();
+    b.click("#doc-upload").await;
+    let refused = b.text("#documents-error").await;
+    assert!(refused.contains("格式"), "{refused} at {}", b.path().await);
+    let study = files.path().join("可研报告.pdf");
+    std::fs::write(&study, b"%PDF-1.4\n% feasibility study\n%%EOF\n").unwrap();
+    b.find("#doc-kind").await.select_by_value("quota_basis").await.unwrap();
+    b.find("#doc-file").await.send_keys(study.to_str().unwrap()).await.unwrap();
+    b.click("#doc-upload").await;
+    b.find("#documents-notice").await;
+    assert!(b.text("#documents-list").await.contains("可研报告.pdf"));
     b.click("#sign-out").await;
 
     // The three levels approve in turn, each from the request's page.

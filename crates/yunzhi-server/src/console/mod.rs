@@ -15,6 +15,7 @@ pub mod account;
 pub mod assets;
 pub mod audit;
 pub mod calendar;
+pub mod documents;
 pub mod findings;
 pub mod home;
 pub mod i18n;
@@ -27,6 +28,7 @@ pub mod view;
 pub mod warnings;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -45,6 +47,9 @@ use i18n::Tr;
 /// The cookie that carries the console's session token.
 pub const SESSION_COOKIE: &str = "yunzhi_session";
 
+/// A document upload: the file's limit and the form around it.
+const UPLOAD_LIMIT: usize = yunzhi_domain::document::MAX_DOCUMENT_BYTES + 64 * 1024;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home::page_handler))
@@ -57,6 +62,15 @@ pub fn router() -> Router<AppState> {
         .route("/systems", get(systems::list))
         .route("/systems/new", get(systems::new_form).post(systems::create))
         .route("/systems/{id}", get(systems::detail))
+        .route(
+            "/systems/{id}/documents",
+            post(documents::upload_to_system).layer(DefaultBodyLimit::max(UPLOAD_LIMIT)),
+        )
+        .route(
+            "/requests/{id}/documents",
+            post(documents::upload_to_request).layer(DefaultBodyLimit::max(UPLOAD_LIMIT)),
+        )
+        .route("/documents/{id}", get(documents::download))
         .route("/systems/{id}/edit", get(systems::edit_form).post(systems::update))
         .route("/requests", get(requests::list))
         .route("/requests/new", get(requests::new_form).post(requests::create))

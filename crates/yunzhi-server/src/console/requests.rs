@@ -693,6 +693,12 @@ struct DetailPage<'a> {
     decision: &'a str,
     comment: &'a str,
     errors: FormErrors,
+    documents: Vec<super::documents::DocLine>,
+    doc_kinds: Vec<(&'static str, String)>,
+    can_upload: bool,
+    doc_notice: Option<String>,
+    doc_error: Option<String>,
+    upload_action: String,
 }
 
 impl DetailPage<'_> {
@@ -715,6 +721,7 @@ async fn render_detail(
     headers: &HeaderMap,
     id: &str,
     form: Option<(&DecisionForm, FormErrors)>,
+    after: &super::systems::AfterUpload,
 ) -> ConsoleResult {
     let t = signed.tr();
     let Some(reader) = signed.caller.actor.reader() else {
@@ -806,6 +813,13 @@ async fn render_detail(
         Some((f, e)) => (f.decision.as_str(), f.comment.as_str(), e),
         None => ("", "", FormErrors::default()),
     };
+    let axum::Json(docs) = crate::api::documents::list_for_request(
+        State(state.clone()),
+        signed.caller.clone(),
+        Path(id.to_owned()),
+    )
+    .await?;
+    let open = matches!(r.state.code(), "in_review" | "returned");
     let page_view = DetailPage {
         t,
         line,
@@ -823,6 +837,12 @@ async fn render_detail(
         decision,
         comment,
         errors,
+        documents: super::documents::lines(t, &docs.items),
+        doc_kinds: super::documents::kinds(t),
+        can_upload: open && signed.caller.actor.requester().is_some(),
+        doc_notice: after.notice(t),
+        doc_error: after.error(t),
+        upload_action: format!("/requests/{}/documents", r.id),
     };
     let chrome = Chrome::new(signed, state, &format!("/requests/{}", r.id)).await?;
     let title = format!("{} #{}", t.name("request_kind", r.kind.code()), r.id);
@@ -846,8 +866,9 @@ pub async fn detail(
     signed: Signed,
     headers: HeaderMap,
     Path(id): Path<String>,
+    Query(after): Query<super::systems::AfterUpload>,
 ) -> ConsoleResult {
-    render_detail(&state, &signed, &headers, &id, None).await
+    render_detail(&state, &signed, &headers, &id, None, &after).await
 }
 
 /// `POST /requests/{id}/decision`: approve, reject or return, through the
@@ -876,7 +897,7 @@ pub async fn decide(
             | ApiError::Forbidden { .. }),
         ) => {
             let errors = FormErrors::from_api(signed.tr(), &e);
-            render_detail(&state, &signed, &headers, &id, Some((&form, errors))).await
+            render_detail(&state, &signed, &headers, &id, Some((&form, errors)), &Default::default()).await
         }
         Err(e) => Err(e.into()),
     }

@@ -490,6 +490,13 @@ struct DetailPage<'a> {
     chart: Option<String>,
     can_edit: bool,
     can_request: bool,
+    documents: Vec<super::documents::DocLine>,
+    doc_kinds: Vec<(&'static str, String)>,
+    can_upload: bool,
+    doc_notice: Option<String>,
+    doc_error: Option<String>,
+    upload_action: String,
+    csrf: &'a str,
 }
 
 impl DetailPage<'_> {
@@ -550,12 +557,34 @@ async fn utilisation(
     Ok(Some(json.replace('<', "\\u003c")))
 }
 
+/// `?uploaded=1` or `?doc_error=CODE` after an upload.
+#[derive(Debug, Deserialize, Default)]
+pub struct AfterUpload {
+    #[serde(default)]
+    pub uploaded: String,
+    #[serde(default)]
+    pub doc_error: String,
+}
+
+impl AfterUpload {
+    pub fn notice(&self, t: Tr) -> Option<String> {
+        (self.uploaded == "1").then(|| t.s("documents.uploaded").to_owned())
+    }
+
+    pub fn error(&self, t: Tr) -> Option<String> {
+        let code = self.doc_error.as_str();
+        (!code.is_empty() && code.len() <= 64 && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+            .then(|| t.error(code, t.s("documents.refused")))
+    }
+}
+
 /// `GET /systems/{id}`.
 pub async fn detail(
     State(state): State<AppState>,
     signed: Signed,
     headers: HeaderMap,
     Path(id): Path<String>,
+    Query(after): Query<AfterUpload>,
 ) -> ConsoleResult {
     let t = signed.tr();
     let s = system(&state, &signed, &id).await?;
@@ -591,6 +620,13 @@ pub async fn detail(
     let hosts: Vec<&ResourceRecord> =
         live.iter().copied().filter(|r| r.kind.code() == "cloud_host").collect();
     let chart = utilisation(&state, &signed, t, &hosts).await?;
+    let axum::Json(docs) = crate::api::documents::list(
+        State(state.clone()),
+        signed.caller.clone(),
+        Path(s.id.0.to_string()),
+        ApiQuery(crate::api::PageQuery { limit: Some(500), cursor: None }),
+    )
+    .await?;
     let view = DetailPage {
         t,
         s: &s,
@@ -631,6 +667,13 @@ pub async fn detail(
         chart,
         can_edit: signed.caller.actor.system_registrar().is_some() && s.system.state.code() != "retired",
         can_request: signed.caller.actor.requester().is_some(),
+        documents: super::documents::lines(t, &docs.items),
+        doc_kinds: super::documents::kinds(t),
+        can_upload: signed.caller.actor.system_registrar().is_some() && s.system.state.code() != "retired",
+        doc_notice: after.notice(t),
+        doc_error: after.error(t),
+        upload_action: format!("/systems/{}/documents", s.id.0),
+        csrf: &signed.csrf,
     };
     let chrome = Chrome::new(&signed, &state, &format!("/systems/{}", s.id.0)).await?;
     page(&headers, &chrome, &s.system.name, &view)
