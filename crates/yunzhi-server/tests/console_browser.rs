@@ -72,7 +72,7 @@ async fn the_office_confirms_a_zombie_finding_into_a_warning_and_accepts_the_uni
     assert!(b.text("#finding-facts").await.contains("30"));
     b.find(".chart[data-drawn] svg").await;
     b.screenshot("finding-evidence").await;
-    let finding_page = b.path().await;
+    let finding_page = b.wait_for_path_under("/findings/").await;
     // The host's system shows its utilisation over the same days.
     b.goto(&format!("/systems/{}", host["system_id"])).await;
     b.find("#system-resources").await;
@@ -104,7 +104,7 @@ async fn the_office_confirms_a_zombie_finding_into_a_warning_and_accepts_the_uni
     b.wait_for_text("整改通知").await;
     b.find("#inbox li.unread button").await.click().await.unwrap();
     b.find("#warning-requirement").await;
-    assert!(b.path().await.starts_with("/warnings/"));
+    b.wait_for_path_under("/warnings/").await;
     assert!(b.text("#warning-requirement").await.contains("连续30天无人使用"));
     b.find(".chart[data-drawn] svg").await;
     b.click("#answer-explained").await;
@@ -114,7 +114,7 @@ async fn the_office_confirms_a_zombie_finding_into_a_warning_and_accepts_the_uni
     b.click("#answer-submit").await;
     b.wait_for_text_of("#warning-state", Some("已答复")).await;
     b.screenshot("warning-answered").await;
-    let warning_page = b.path().await;
+    let warning_page = b.wait_for_path_under("/warnings/").await;
     b.click("#sign-out").await;
 
     // The office accepts the explanation: the warning is settled.
@@ -161,7 +161,7 @@ async fn a_clerk_files_a_request_the_three_levels_approve_it_and_an_expansion_pa
     b.find("#request-state").await;
     assert_eq!(b.text("#request-state").await, "审批中");
     assert_eq!(b.text("#request-turn").await, "云资源管理员");
-    let path = b.path().await;
+    let path = b.wait_for_path_under("/requests/").await;
     let id: i64 = path.trim_start_matches("/requests/").parse().expect("the new request's page");
     // The clerk attaches the feasibility study; a file that only claims to
     // be a PDF is refused with the reason.
@@ -262,7 +262,7 @@ async fn a_clerk_registers_a_system_the_big_data_center_approves_it_and_its_term
     b.type_into("#project_ref", "青发改投〔2026〕101号").await;
     b.click("#system-submit").await;
     b.wait_for_text_of("#system-state", Some("草稿")).await;
-    let page = b.path().await;
+    let page = b.wait_for_path_under("/systems/").await;
     b.click("#sign-out").await;
 
     // The Big Data Center approves the registration.
@@ -455,7 +455,12 @@ async fn the_system_administrator_loads_next_years_calendar_and_deadlines_use_it
     let years = b.text("#years-table").await;
     assert!(years.contains("2026"), "{years}");
     b.click("#load-year").await;
-    let year: i16 = b.path().await.trim_start_matches("/calendar/").parse().expect("a year's page");
+    let year: i16 = b
+        .wait_for_path_under("/calendar/")
+        .await
+        .trim_start_matches("/calendar/")
+        .parse()
+        .expect("a year's page");
     b.find("#year-unknown").await;
     b.type_into("#source", "国务院办公厅关于节假日安排的通知").await;
     b.type_into("#holidays", &format!("{year}-01-01\n{year}-02-30")).await;
@@ -518,6 +523,38 @@ async fn every_page_fits_a_1366_screen_and_a_tablet_and_the_keyboard_reaches_the
     b.find(".chart[data-drawn] svg").await;
     b.screenshot("platforms-tablet").await;
     b.finish().await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_system_administrator_tunes_the_efficiency_rules_and_the_office_reads_them() {
+    let s = TestServer::demo(Backend::Sqlite).await;
+    let b = Browser::start(&s.base).await;
+    b.sign_in("office", DEMO_PASSWORD).await;
+    b.wait_for_path("/").await;
+    b.click("nav a[href='/settings']").await;
+    assert!(b.text("#rule-low_utilization").await.contains("Trusted Advisor"));
+    assert!(b.client.find(fantoccini::Locator::Css("#settings-submit")).await.is_err(), "read only");
+    b.click("#sign-out").await;
+    b.sign_in("sys_admin", DEMO_PASSWORD).await;
+    b.wait_for_path("/").await;
+    b.goto("/settings").await;
+    assert_eq!(
+        b.find("#low_utilization-net_max_bytes").await.prop("value").await.unwrap().as_deref(),
+        Some("5")
+    );
+    b.type_into("#zombie-window_days", "thirty").await;
+    b.click("#settings-submit").await;
+    b.find("#rule-zombie .field-error").await;
+    b.type_into("#zombie-window_days", "45").await;
+    b.type_into("#low_utilization-net_max_bytes", "8").await;
+    b.click("#settings-submit").await;
+    b.find("#settings-saved").await;
+    b.finish().await;
+    let t = s.login("office").await;
+    let rules = s.get(&t, "/api/v1/efficiency/rules").await.expect(200).body;
+    assert_eq!(rules["zombie"]["window_days"], 45);
+    assert_eq!(rules["low_utilization"]["net_max_bytes"], 8 * 1024 * 1024);
     s.stop().await;
 }
 

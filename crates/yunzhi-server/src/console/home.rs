@@ -29,6 +29,9 @@ pub struct SystemLine {
     pub name: String,
     pub state: String,
     pub quota: String,
+    /// The most used of its quota's classes, in percent.
+    pub percent: u64,
+    pub verdict: &'static str,
 }
 
 pub struct WarningLine {
@@ -112,27 +115,33 @@ pub async fn page_handler(
         let q = SystemQuery { unit_id: None, state: None, q: None, limit: Some(50), cursor: None };
         let axum::Json(page) =
             crate::api::systems::list(State(state.clone()), caller.clone(), ApiQuery(q)).await?;
-        Some(
-            page.items
-                .into_iter()
-                .map(|s| SystemLine {
-                    id: s.id.0,
-                    state: t.name("system_state", s.system.state.code()),
-                    quota: t.f2(
-                        "home.quota",
-                        ("cpu", &s.system.quota.vcpu),
-                        (
-                            "mem",
-                            &format!(
-                                "{} GiB · {} GiB",
-                                s.system.quota.memory_gib, s.system.quota.storage_gib
-                            ),
-                        ),
-                    ),
-                    name: s.system.name,
-                })
-                .collect(),
-        )
+        let mut lines = Vec::new();
+        for s in page.items {
+            // The quota's use, of a system the API has just shown this caller.
+            let used = state.store.quota_in_use(s.id).await?;
+            let q = &s.system.quota;
+            let share = used.percent_of(q);
+            let percent = share.vcpu.max(share.memory_gib).max(share.storage_gib).min(999);
+            lines.push(SystemLine {
+                id: s.id.0,
+                state: t.name("system_state", s.system.state.code()),
+                quota: t.f2(
+                    "home.quota",
+                    ("cpu", &q.vcpu),
+                    ("mem", &format!("{} GiB · {} GiB", q.memory_gib, q.storage_gib)),
+                ),
+                percent,
+                verdict: if percent > 120 {
+                    "over"
+                } else if percent > 100 {
+                    "warn"
+                } else {
+                    "ok"
+                },
+                name: s.system.name,
+            });
+        }
+        Some(lines)
     } else {
         None
     };

@@ -23,6 +23,7 @@ pub mod notifications;
 pub mod operations;
 pub mod requests;
 pub mod session;
+pub mod settings;
 pub mod systems;
 pub mod view;
 pub mod warnings;
@@ -89,6 +90,7 @@ pub fn router() -> Router<AppState> {
         .route("/jobs/{id}/retry", post(operations::retry))
         .route("/jobs/{id}/cancel", post(operations::cancel))
         .route("/audit", get(audit::log))
+        .route("/settings", get(settings::show).post(settings::save))
         .route("/calendar", get(calendar::years))
         .route("/calendar/{year}", get(calendar::year).post(calendar::save))
         .route("/findings", get(findings::list))

@@ -58,6 +58,9 @@ impl Chrome {
         if actor.calendar_editor().is_some() {
             nav.push(NavItem { href: "/calendar", key: "nav.calendar", active: section == "calendar" });
         }
+        if actor.efficiency_settings_admin().is_some() || actor.has(yunzhi_domain::role::Role::Office) {
+            nav.push(NavItem { href: "/settings", key: "nav.settings", active: section == "settings" });
+        }
         if actor.audit_reader().is_some() {
             nav.push(NavItem { href: "/audit", key: "nav.audit", active: section == "audit" });
         }

@@ -179,6 +179,20 @@ impl Browser {
         panic!("{css} shows {seen:?}, not {expected:?}");
     }
 
+    /// Waits until the address starts with `prefix` and is not `prefix`
+    /// alone (htmx pushes the new address as it settles the page), and
+    /// returns it.
+    pub async fn wait_for_path_under(&self, prefix: &str) -> String {
+        for _ in 0..100 {
+            let path = self.path().await;
+            if path.starts_with(prefix) && path.len() > prefix.len() {
+                return path;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the browser stayed at {} rather than going under {prefix}", self.path().await);
+    }
+
     /// Waits until the browser is at `path`.
     pub async fn wait_for_path(&self, path: &str) {
         for _ in 0..100 {
