@@ -559,6 +559,43 @@ async fn the_system_administrator_tunes_the_efficiency_rules_and_the_office_read
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_system_administrator_makes_an_approver_whose_second_factor_is_scanned_on_the_spot() {
+    let s = TestServer::demo(Backend::Sqlite).await;
+    // unit2_user locked out by five wrong passwords.
+    for _ in 0..5 {
+        s.login_with("unit2_user", "wrong-password", None).await;
+    }
+    let b = Browser::start(&s.base).await;
+    b.sign_in("sys_admin", DEMO_PASSWORD).await;
+    b.wait_for_path("/").await;
+    b.click("nav a[href='/users']").await;
+    b.click("#unlock-unit2_user").await;
+    b.wait_for_path("/users").await;
+    // Separation of duties: the audit admin holds no other role.
+    b.type_into("#new-username", "chief_zhao").await;
+    b.type_into("#new-display_name", "赵科长").await;
+    b.type_into("#new-password", "Chief-Pass-2026").await;
+    b.click("#role-infra_chief").await;
+    b.click("#role-audit_admin").await;
+    b.click("#new-user-submit").await;
+    b.find("#new-roles-error").await;
+    assert_eq!(b.find("#new-username").await.prop("value").await.unwrap().as_deref(), Some("chief_zhao"));
+    b.click("#role-audit_admin").await;
+    b.type_into("#new-password", "Chief-Pass-2026").await;
+    b.click("#new-user-submit").await;
+    b.find("#user-created img.qr").await;
+    let secret = b.text("#new-user-secret").await;
+    b.finish().await;
+    // The new chief signs in with the scanned seed's code.
+    s.login_with("unit2_user", DEMO_PASSWORD, None).await.expect(201);
+    let raw = data_encoding::BASE32_NOPAD.decode(secret.as_bytes()).unwrap();
+    let now = yunzhi_domain::clock::Clock::now(s.clock.as_ref()).as_second();
+    let code = yunzhi_server::auth::totp_code(&raw, now);
+    s.login_with("chief_zhao", "Chief-Pass-2026", Some(&code)).await.expect(201);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_session_ends_with_a_notice_and_sign_in_returns_to_the_page() {
     let s = TestServer::demo(Backend::Sqlite).await;
     let b = Browser::start(&s.base).await;

@@ -55,7 +55,7 @@ impl AccountPage<'_> {
 }
 
 /// An `otpauth://` URI as a QR code, ready for `<img src>`.
-fn qr_data_uri(uri: &str) -> Result<String, ApiError> {
+pub fn qr_data_uri(uri: &str) -> Result<String, ApiError> {
     let code = qrcode::QrCode::new(uri.as_bytes())
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("QR code: {e}")))?;
     let svg =

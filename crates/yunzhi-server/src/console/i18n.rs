@@ -117,10 +117,7 @@ impl Tr {
     }
 
     /// The words for `key`; a missing key shows itself, so it is noticed.
-    pub fn s<'k>(&self, key: &'k str) -> &'k str
-    where
-        'static: 'k,
-    {
+    pub fn s<'k>(&self, key: &'k str) -> &'k str {
         self.lang.catalog().get(key).map(String::as_str).unwrap_or(key)
     }
 

@@ -25,6 +25,7 @@ pub mod requests;
 pub mod session;
 pub mod settings;
 pub mod systems;
+pub mod users;
 pub mod view;
 pub mod warnings;
 
@@ -90,6 +91,9 @@ pub fn router() -> Router<AppState> {
         .route("/jobs/{id}/retry", post(operations::retry))
         .route("/jobs/{id}/cancel", post(operations::cancel))
         .route("/audit", get(audit::log))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/{id}/unlock", post(users::unlock))
+        .route("/users/{id}/password", post(users::reset_password))
         .route("/settings", get(settings::show).post(settings::save))
         .route("/calendar", get(calendar::years))
         .route("/calendar/{year}", get(calendar::year).post(calendar::save))

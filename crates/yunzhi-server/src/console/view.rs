@@ -55,6 +55,9 @@ impl Chrome {
             nav.push(NavItem { href: "/platforms", key: "nav.platforms", active: section == "platforms" });
             nav.push(NavItem { href: "/jobs", key: "nav.jobs", active: section == "jobs" });
         }
+        if actor.account_admin().is_some() {
+            nav.push(NavItem { href: "/users", key: "nav.users", active: section == "users" });
+        }
         if actor.calendar_editor().is_some() {
             nav.push(NavItem { href: "/calendar", key: "nav.calendar", active: section == "calendar" });
         }
