@@ -570,7 +570,8 @@ async fn the_system_administrator_makes_an_approver_whose_second_factor_is_scann
     b.wait_for_path("/").await;
     b.click("nav a[href='/users']").await;
     b.click("#unlock-unit2_user").await;
-    b.wait_for_path("/users").await;
+    // The page comes back without the lock (and so without its button).
+    b.wait_for_text_of("#unlock-unit2_user", None).await;
     // Separation of duties: the audit admin holds no other role.
     b.type_into("#new-username", "chief_zhao").await;
     b.type_into("#new-display_name", "赵科长").await;

@@ -136,10 +136,21 @@ impl Browser {
         self.find(css).await.text().await.expect("its text")
     }
 
+    /// Replaces what `css` holds with `text`. A field that htmx swapped
+    /// out under us is found again, once.
     pub async fn type_into(&self, css: &str, text: &str) {
-        let field = self.find(css).await;
-        field.clear().await.expect("cleared");
-        field.send_keys(text).await.expect("typed");
+        for attempt in 0..2 {
+            let field = self.find(css).await;
+            let done = async {
+                field.clear().await?;
+                field.send_keys(text).await
+            };
+            match done.await {
+                Ok(()) => return,
+                Err(e) if attempt == 0 && format!("{e:?}").contains("StaleElementReference") => continue,
+                Err(e) => panic!("typing into {css}: {e:?}"),
+            }
+        }
     }
 
     pub async fn click(&self, css: &str) {
