@@ -297,6 +297,15 @@ impl IntoResponse for ConsoleError {
 
 pub type ConsoleResult<T = Response> = Result<T, ConsoleError>;
 
+/// The JSON an API handler answered with (a create's 201 body), for the
+/// page to go on from: the new object's id, a one-time enrolment URI.
+pub async fn answer_json(response: Response) -> ConsoleResult<serde_json::Value> {
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("reading an API handler's answer: {e}")))?;
+    serde_json::from_slice(&body).map_err(|e| ConsoleError::Api(ApiError::Internal(e.into())))
+}
+
 /// `s` percent-encoded for a query string.
 pub fn percent(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

@@ -628,11 +628,7 @@ pub async fn create(
     .await;
     match result {
         Ok(response) => {
-            let body = axum::body::to_bytes(response.into_body(), 1 << 20)
-                .await
-                .map_err(|e| ApiError::Internal(anyhow::anyhow!("reading the filed request: {e}")))?;
-            let v: serde_json::Value =
-                serde_json::from_slice(&body).map_err(|e| ApiError::Internal(e.into()))?;
+            let v = super::answer_json(response).await?;
             Ok(Redirect::to(&format!("/requests/{}", v["id"])).into_response())
         }
         Err(e @ ApiError::Internal(_)) => Err(ConsoleError::Api(e)),

@@ -11,7 +11,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
-use serde_json::Value;
 use yunzhi_domain::system::{GoLiveInput, PeriodicLoadInput, QuotaInput, SystemInput, SystemPatchInput};
 use yunzhi_store::{ResourceRecord, SystemRecord};
 
@@ -395,10 +394,7 @@ pub async fn create(
     .await;
     match result {
         Ok(response) => {
-            let body = axum::body::to_bytes(response.into_body(), 1 << 20)
-                .await
-                .map_err(|e| ApiError::Internal(anyhow::anyhow!("reading the registered system: {e}")))?;
-            let v: Value = serde_json::from_slice(&body).map_err(|e| ApiError::Internal(e.into()))?;
+            let v = super::answer_json(response).await?;
             Ok(Redirect::to(&format!("/systems/{}", v["id"])).into_response())
         }
         Err(e @ ApiError::Internal(_)) => Err(ConsoleError::Api(e)),

@@ -186,11 +186,7 @@ pub async fn create(
     .await;
     match result {
         Ok(response) => {
-            let body = axum::body::to_bytes(response.into_body(), 1 << 20)
-                .await
-                .map_err(|e| ApiError::Internal(anyhow::anyhow!("reading the new account: {e}")))?;
-            let v: serde_json::Value =
-                serde_json::from_slice(&body).map_err(|e| ApiError::Internal(e.into()))?;
+            let v = super::answer_json(response).await?;
             let uri = v["totp_uri"].as_str().map(str::to_owned);
             let qr = uri.as_deref().map(super::account::qr_data_uri).transpose()?;
             let secret = uri
