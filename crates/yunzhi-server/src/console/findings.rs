@@ -175,6 +175,12 @@ pub struct Limit {
 
 const MIB: f64 = 1024.0 * 1024.0;
 
+/// A chart as the JSON a page carries inside `<script>`: no `<` in it may
+/// close the script early.
+pub fn chart_json(chart: &Chart) -> Result<String, ApiError> {
+    serde_json::to_string(chart).map(|j| j.replace('<', "\\u003c")).map_err(|e| ApiError::Internal(e.into()))
+}
+
 /// The charts a finding's evidence supports: one per rule with daily figures.
 pub fn charts(t: Tr, evidence: &Value) -> Vec<Chart> {
     let mut out = Vec::new();
@@ -354,15 +360,7 @@ async fn render_detail(
     let axum::Json(f) =
         crate::api::findings::get_one(State(state.clone()), signed.caller.clone(), Path(id.to_owned()))
             .await?;
-    let charts_json = charts(t, &f.evidence)
-        .iter()
-        .map(|c| {
-            // Inside <script>, so no `<` may close it early.
-            serde_json::to_string(c)
-                .map(|j| j.replace('<', "\\u003c"))
-                .map_err(|e| ApiError::Internal(e.into()))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let charts_json = charts(t, &f.evidence).iter().map(chart_json).collect::<Result<Vec<_>, _>>()?;
     let warning_id = match (f.state, signed.caller.actor.reader()) {
         (FindingState::Confirmed, Some(reader)) => {
             state.store.warning_of_finding(reader.scope(), f.id).await?

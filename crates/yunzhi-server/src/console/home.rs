@@ -131,13 +131,7 @@ pub async fn page_handler(
                     ("mem", &format!("{} GiB · {} GiB", q.memory_gib, q.storage_gib)),
                 ),
                 percent,
-                verdict: if percent > 120 {
-                    "over"
-                } else if percent > 100 {
-                    "warn"
-                } else {
-                    "ok"
-                },
+                verdict: super::view::quota_verdict(percent, state.settings.sla.expansion_limit_percent),
                 name: s.system.name,
             });
         }

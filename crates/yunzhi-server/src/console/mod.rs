@@ -297,6 +297,22 @@ impl IntoResponse for ConsoleError {
 
 pub type ConsoleResult<T = Response> = Result<T, ConsoleError>;
 
+/// A form's idempotency key: the random `once` token the page put in it,
+/// so that a double click or a resend files one object, not two.
+pub fn form_key(once: &str) -> crate::extract::IdempotencyKey {
+    let once = once.trim();
+    crate::extract::IdempotencyKey(
+        (!once.is_empty() && once.len() <= 64 && once.bytes().all(|b| b.is_ascii_graphic()))
+            .then(|| format!("console:{once}")),
+    )
+}
+
+/// What makes a resend the same submission: its fields, not its form token.
+pub fn fingerprint(pairs: &[(String, String)]) -> ConsoleResult<axum::body::Bytes> {
+    let fields: Vec<&(String, String)> = pairs.iter().filter(|(k, _)| k != "_csrf").collect();
+    Ok(serde_json::to_vec(&fields).map_err(|e| ApiError::Internal(e.into()))?.into())
+}
+
 /// The JSON an API handler answered with (a create's 201 body), for the
 /// page to go on from: the new object's id, a one-time enrolment URI.
 pub async fn answer_json(response: Response) -> ConsoleResult<serde_json::Value> {

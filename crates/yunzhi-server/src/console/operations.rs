@@ -157,9 +157,7 @@ pub async fn platforms(State(state): State<AppState>, signed: Signed, headers: H
         percent_axis: t.s("platforms.percent_allocated").to_owned(),
         mb_axis: String::new(),
     };
-    let chart = serde_json::to_string(&chart)
-        .map_err(|e| crate::error::ApiError::Internal(e.into()))?
-        .replace('<', "\\u003c");
+    let chart = super::findings::chart_json(&chart)?;
     let view =
         PlatformsPage { t, platforms: lines, by_arch: capacity_by_arch(&state, &signed, t).await?, chart };
     let chrome = Chrome::new(&signed, &state, "/platforms").await?;

@@ -29,7 +29,7 @@ use crate::api::requests::{DecisionInput, RequestQuery, RequestView};
 use crate::api::resources::ResourceQuery;
 use crate::api::systems::SystemQuery;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, IdempotencyKey};
+use crate::extract::ApiJson;
 use crate::state::AppState;
 
 /// Item rows the form offers; a request of more kinds of item is rare, and
@@ -615,10 +615,8 @@ pub async fn create(
     let Submitted { signed, form } = posted;
     let d = Draft::from_pairs(&form);
     let input = d.input();
-    // What makes a resend the same request: the fields, not the form token.
-    let fields: Vec<&(String, String)> = form.iter().filter(|(k, _)| k != "_csrf").collect();
-    let raw = Bytes::from(serde_json::to_vec(&fields).map_err(|e| ApiError::Internal(e.into()))?);
-    let key = IdempotencyKey(d.once.as_ref().map(|k| format!("console:{k}")));
+    let raw = super::fingerprint(&form)?;
+    let key = super::form_key(d.once.as_deref().unwrap_or(""));
     let result = crate::api::requests::create(
         State(state.clone()),
         signed.caller.clone(),

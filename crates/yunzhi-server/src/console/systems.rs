@@ -25,7 +25,7 @@ use crate::api::resources::ResourceQuery;
 use crate::api::systems::SystemQuery;
 use crate::api::units::UnitQuery;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, IdempotencyKey};
+use crate::extract::ApiJson;
 use crate::state::AppState;
 
 const STATES: [&str; 4] = ["draft", "approved", "online", "retired"];
@@ -382,9 +382,7 @@ pub async fn create(
     let Submitted { signed, form } = posted;
     let input = form.form.input();
     let raw = Bytes::from(format!("{:?}", form.form));
-    let key = IdempotencyKey(
-        Some(form.once.clone()).filter(|k| !k.is_empty() && k.len() <= 64).map(|k| format!("console:{k}")),
-    );
+    let key = super::form_key(&form.once);
     let result = crate::api::systems::create(
         State(state.clone()),
         signed.caller.clone(),
@@ -549,8 +547,7 @@ async fn utilisation(
         percent_axis: t.s("chart.percent").to_owned(),
         mb_axis: String::new(),
     };
-    let json = serde_json::to_string(&chart).map_err(|e| ApiError::Internal(e.into()))?;
-    Ok(Some(json.replace('<', "\\u003c")))
+    Ok(Some(super::findings::chart_json(&chart)?))
 }
 
 /// `?uploaded=1` or `?doc_error=CODE` after an upload.
@@ -604,13 +601,7 @@ pub async fn detail(
             quota: u64::from(granted),
             in_use,
             percent,
-            verdict: if percent > 120 {
-                "over"
-            } else if percent > 100 {
-                "warn"
-            } else {
-                "ok"
-            },
+            verdict: super::view::quota_verdict(percent, state.settings.sla.expansion_limit_percent),
         }
     };
     let hosts: Vec<&ResourceRecord> =

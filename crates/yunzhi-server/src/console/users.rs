@@ -19,7 +19,7 @@ use super::{ConsoleError, ConsoleResult, Signed, Submitted};
 use crate::api::users::PasswordInput;
 use crate::api::{ApiQuery, PageQuery};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, IdempotencyKey};
+use crate::extract::ApiJson;
 use crate::state::AppState;
 
 pub struct Line {
@@ -172,11 +172,8 @@ pub async fn create(
         unit_id: f.unit_id.trim().parse().ok(),
         email: Some(f.email.trim().to_owned()).filter(|e| !e.is_empty()),
     };
-    let fields: Vec<&(String, String)> = form.iter().filter(|(k, _)| k != "_csrf").collect();
-    let raw = Bytes::from(serde_json::to_vec(&fields).map_err(|e| ApiError::Internal(e.into()))?);
-    let key = IdempotencyKey(
-        Some(f.once.clone()).filter(|k| !k.is_empty() && k.len() <= 64).map(|k| format!("console:{k}")),
-    );
+    let raw = super::fingerprint(&form)?;
+    let key = super::form_key(&f.once);
     let result = crate::api::users::create(
         State(state.clone()),
         signed.caller.clone(),

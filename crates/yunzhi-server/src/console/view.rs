@@ -19,6 +19,18 @@ pub struct NavItem {
     pub active: bool,
 }
 
+/// How a share of a quota reads: within it, past it but within the
+/// expansion limit (Art. 10, `Settings::sla`), or past that too.
+pub fn quota_verdict(percent: u64, limit: u32) -> &'static str {
+    if percent > u64::from(limit) {
+        "over"
+    } else if percent > 100 {
+        "warn"
+    } else {
+        "ok"
+    }
+}
+
 /// The layout's part of a page.
 pub struct Chrome {
     pub t: Tr,

@@ -164,11 +164,7 @@ async fn render_detail(
     let (facts, charts_json, summary) = match &finding {
         Some(f) => (
             facts(t, &f.evidence),
-            charts(t, &f.evidence)
-                .iter()
-                .map(|c| serde_json::to_string(c).map(|j| j.replace('<', "\\u003c")))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| ApiError::Internal(e.into()))?,
+            charts(t, &f.evidence).iter().map(super::findings::chart_json).collect::<Result<Vec<_>, _>>()?,
             super::findings::Row::of(t, f).summary,
         ),
         None => (vec![], vec![], String::new()),
