@@ -112,8 +112,8 @@ async fn prepare(state: &AppState) -> anyhow::Result<Vec<(ResourceRecord, Behavi
     let mut hosts = Vec::new();
     let mut seen_silent = false;
     let mut seen_altered = false;
-    for live in state.store.live_hosts().await? {
-        let host = live.resource;
+    for live in state.store.live_hosts().await?.iter() {
+        let host = live.resource.clone();
         let Some(pid) = host.platform_id else { continue };
         if state.drivers.simulator(pid).await.is_none() {
             continue;

@@ -17,6 +17,7 @@ on_both_backends!(
     an_explanation_is_accepted_or_rejected_by_the_office,
     the_analysis_sees_days_written_or_rewritten_since_its_previous_pass,
     a_finding_seen_again_unchanged_keeps_its_version,
+    the_analysis_sees_a_host_changed_by_any_path_since_its_previous_pass,
     the_rules_are_read_by_everyone_set_by_the_system_administrator_and_used_by_the_next_pass,
 );
 
@@ -243,6 +244,36 @@ async fn a_finding_seen_again_unchanged_keeps_its_version(backend: Backend) {
     assert_eq!(after["evidence"], before["evidence"]);
     assert!(after["last_seen_at"].as_str() > before["last_seen_at"].as_str(), "{before} → {after}");
     s.stop().await;
+}
+
+/// The analysis keeps the live hosts between its hourly passes; a host
+/// changed by a path that is not the server's own (another server on the
+/// same database, an operator's statement) is still seen by the next pass.
+async fn the_analysis_sees_a_host_changed_by_any_path_since_its_previous_pass(backend: Backend) {
+    let s = TestServer::demo(backend).await;
+    let host = zombie_host(&s).await;
+    let id = host["id"].as_i64().unwrap();
+    analyse(&s).await;
+    assert_eq!(zombie_finding(&s, &host).await["evidence"]["resource"]["name"], host["name"]);
+    exec(s.db_url(), &format!("UPDATE resources SET name = 'renamed-by-hand' WHERE id = {id}")).await;
+    s.clock.advance(jiff::SignedDuration::from_mins(5));
+    analyse(&s).await;
+    let renamed = zombie_finding(&s, &host).await;
+    assert_eq!(renamed["evidence"]["resource"]["name"], "renamed-by-hand", "{renamed}");
+    assert_eq!(renamed["state"], "open");
+    exec(s.db_url(), &format!("UPDATE resources SET state = 'reclaimed' WHERE id = {id}")).await;
+    s.clock.advance(jiff::SignedDuration::from_mins(5));
+    analyse(&s).await;
+    assert_eq!(zombie_finding(&s, &host).await["state"], "resolved", "a reclaimed host is no longer judged");
+    s.stop().await;
+}
+
+async fn exec(url: &str, sql: &str) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(url).await.expect("a direct connection");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut conn).await.expect("the statement runs");
+    conn.close().await.ok();
 }
 
 async fn the_rules_are_read_by_everyone_set_by_the_system_administrator_and_used_by_the_next_pass(

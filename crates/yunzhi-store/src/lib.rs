@@ -72,7 +72,13 @@ pub struct Store {
     read: AnyPool,
     write: AnyPool,
     backend: Backend,
+    /// The live hosts as last read, with the change mark they were read at
+    /// (see [`Store::live_hosts`]).
+    live_hosts: std::sync::Arc<std::sync::Mutex<Option<HeldHosts>>>,
 }
+
+/// The live hosts and the change mark they were read at.
+type HeldHosts = (String, std::sync::Arc<[LiveHost]>);
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -129,7 +135,7 @@ impl Store {
                 (p.clone(), p)
             }
         };
-        Ok(Store { read, write, backend })
+        Ok(Store { read, write, backend, live_hosts: Default::default() })
     }
 
     /// Opens and brings the schema up to date.

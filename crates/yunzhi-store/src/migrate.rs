@@ -7,20 +7,38 @@ use sqlx::{Executor, Row};
 
 use crate::{Backend, Result, Store, StoreError};
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "foundation", include_str!("../migrations/0001_foundation.sql")),
-    (2, "documents", include_str!("../migrations/0002_documents.sql")),
-    (3, "calendar", include_str!("../migrations/0003_calendar.sql")),
-    (4, "requests", include_str!("../migrations/0004_requests.sql")),
-    (5, "delivery", include_str!("../migrations/0005_delivery.sql")),
-    (6, "request_documents", include_str!("../migrations/0006_request_documents.sql")),
-    (7, "leases", include_str!("../migrations/0007_leases.sql")),
-    (8, "totp_replay", include_str!("../migrations/0008_totp_replay.sql")),
-    (9, "platform_drivers", include_str!("../migrations/0009_platform_drivers.sql")),
-    (10, "monitoring", include_str!("../migrations/0010_monitoring.sql")),
-    (11, "rollup_changes", include_str!("../migrations/0011_rollup_changes.sql")),
-    (12, "finding_sightings", include_str!("../migrations/0012_finding_sightings.sql")),
-    (13, "user_locale", include_str!("../migrations/0013_user_locale.sql")),
+/// One migration: the same text for both backends (with the `{{…}}`
+/// placeholders of [`dialect`]), or a text only SQLite needs (recorded as
+/// applied on PostgreSQL too, so that both count versions alike).
+enum Sql {
+    Both(&'static str),
+    SqliteOnly(&'static str),
+}
+
+impl Sql {
+    fn text(&self, backend: Backend) -> &'static str {
+        match (self, backend) {
+            (Sql::Both(sql), _) | (Sql::SqliteOnly(sql), Backend::Sqlite) => sql,
+            (Sql::SqliteOnly(_), Backend::Postgres) => "SELECT 1",
+        }
+    }
+}
+
+const MIGRATIONS: &[(i64, &str, Sql)] = &[
+    (1, "foundation", Sql::Both(include_str!("../migrations/0001_foundation.sql"))),
+    (2, "documents", Sql::Both(include_str!("../migrations/0002_documents.sql"))),
+    (3, "calendar", Sql::Both(include_str!("../migrations/0003_calendar.sql"))),
+    (4, "requests", Sql::Both(include_str!("../migrations/0004_requests.sql"))),
+    (5, "delivery", Sql::Both(include_str!("../migrations/0005_delivery.sql"))),
+    (6, "request_documents", Sql::Both(include_str!("../migrations/0006_request_documents.sql"))),
+    (7, "leases", Sql::Both(include_str!("../migrations/0007_leases.sql"))),
+    (8, "totp_replay", Sql::Both(include_str!("../migrations/0008_totp_replay.sql"))),
+    (9, "platform_drivers", Sql::Both(include_str!("../migrations/0009_platform_drivers.sql"))),
+    (10, "monitoring", Sql::Both(include_str!("../migrations/0010_monitoring.sql"))),
+    (11, "rollup_changes", Sql::Both(include_str!("../migrations/0011_rollup_changes.sql"))),
+    (12, "finding_sightings", Sql::Both(include_str!("../migrations/0012_finding_sightings.sql"))),
+    (13, "user_locale", Sql::Both(include_str!("../migrations/0013_user_locale.sql"))),
+    (14, "live_hosts_changes", Sql::SqliteOnly(include_str!("../migrations/0014_live_hosts_changes.sql"))),
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that keeps two
@@ -68,6 +86,7 @@ impl Store {
             sqlx::query("SELECT version, digest FROM schema_migrations").fetch_all(&mut *conn).await?;
         let mut ran = 0;
         for (version, name, sql) in MIGRATIONS {
+            let sql = sql.text(self.backend);
             if let Some(row) = applied.iter().find(|r| r.try_get::<i64, _>("version").ok() == Some(*version))
             {
                 let stored: String = row.try_get("digest")?;

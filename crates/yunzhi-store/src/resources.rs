@@ -16,7 +16,7 @@ use yunzhi_domain::system::Arch;
 
 use crate::audit::{AuditCtx, Change};
 use crate::page::{Page, PageRequest};
-use crate::{Result, Store, StoreError, Tx, scope_param};
+use crate::{Backend, Result, Store, StoreError, Tx, scope_param};
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ResourceRecord {
@@ -159,8 +159,46 @@ impl Store {
 
 impl Store {
     /// Every cloud host that is not reclaimed, with its system's declared
-    /// periodic load: what the efficiency analysis looks at.
-    pub async fn live_hosts(&self) -> Result<Vec<LiveHost>> {
+    /// periodic load: what the efficiency analysis looks at every hour.
+    ///
+    /// Read again only when a resource or a system may have changed since
+    /// the last read: reading and decoding ten thousand hosts is most of an
+    /// hourly pass that has nothing else to do, while checking the change
+    /// mark is one small query. The mark is read before the hosts, so a
+    /// change committed between the two is read again next time rather
+    /// than missed.
+    pub async fn live_hosts(&self) -> Result<std::sync::Arc<[LiveHost]>> {
+        let mark = self.live_hosts_mark().await?;
+        if let Some((held, hosts)) = self.live_hosts.lock().expect("live hosts cache").as_ref()
+            && *held == mark
+        {
+            return Ok(hosts.clone());
+        }
+        let hosts: std::sync::Arc<[LiveHost]> = self.read_live_hosts().await?.into();
+        *self.live_hosts.lock().expect("live hosts cache") = Some((mark, hosts.clone()));
+        Ok(hosts)
+    }
+
+    /// What moves whenever a resource or a system changes. SQLite: a
+    /// counter its triggers move (migration 14). PostgreSQL: the count of
+    /// rows and the sum of their `xmin`, the id of the transaction that
+    /// wrote each row's current version — any committed insert, update or
+    /// delete changes one or the other, and reading it locks nothing.
+    async fn live_hosts_mark(&self) -> Result<String> {
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "SELECT CAST(value AS TEXT) AS mark FROM change_counters WHERE name = 'live_hosts'"
+            }
+            Backend::Postgres => {
+                "SELECT concat_ws(':', (SELECT count(*) FROM resources), \
+                 (SELECT sum(xmin::text::bigint) FROM resources), (SELECT count(*) FROM systems), \
+                 (SELECT sum(xmin::text::bigint) FROM systems)) AS mark"
+            }
+        };
+        Ok(sqlx::query(sql).fetch_one(&self.read).await?.try_get("mark")?)
+    }
+
+    async fn read_live_hosts(&self) -> Result<Vec<LiveHost>> {
         let rows = sqlx::query(
             "SELECT r.*, s.periodic_load AS system_periodic_load, s.name AS system_name FROM resources r \
              JOIN systems s ON s.id = r.system_id \

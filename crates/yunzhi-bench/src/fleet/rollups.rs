@@ -137,7 +137,7 @@ pub async fn measure(
     let t = Instant::now();
     let rest = answers::rest_days(today);
     let (mut with_verdict, mut rules_with_verdict) = (0usize, Duration::ZERO);
-    for live in &hosts {
+    for live in hosts.iter() {
         let days = answer.get(&live.resource.id).map(Vec::as_slice).unwrap_or_default();
         let one = Instant::now();
         let found = efficiency::usage_verdicts(rules, today, days, live.periodic_load.as_ref(), &rest);
@@ -226,7 +226,7 @@ pub async fn read_and_rules(
     }
     let mut verdicts = 0usize;
     let rest = answers::rest_days(today);
-    for live in &hosts {
+    for live in hosts.iter() {
         let days = by_host.get(&live.resource.id).map(Vec::as_slice).unwrap_or_default();
         verdicts += efficiency::usage_verdicts(rules, today, days, live.periodic_load.as_ref(), &rest).len();
     }

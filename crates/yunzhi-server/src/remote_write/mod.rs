@@ -323,6 +323,13 @@ impl Assembler {
         out
     }
 
+    /// How many pending moments arrived at or before `settled`, and when
+    /// the first of them arrived.
+    pub fn settled(&self, settled: i64) -> (usize, Option<i64>) {
+        let n = self.arrivals.partition_point(|(arrived, _)| *arrived <= settled);
+        (n, self.arrivals.front().map(|(arrived, _)| *arrived).filter(|_| n > 0))
+    }
+
     /// The newest scrape time all of whose readings were emitted.
     pub fn emitted_up_to(&self) -> i64 {
         self.pending_times.first_key_value().map_or(self.newest, |(ts, _)| ts - 1)
@@ -355,7 +362,10 @@ pub fn spawn(
         loop {
             let now = tokio::time::Instant::now().duration_since(clock).as_millis() as i64;
             let settled = now - settle.as_millis() as i64;
-            match p.step(&state, now, settled).await {
+            // Settled moments wait a further half of the settling time to be
+            // stored together: see `gathered`.
+            let gather = settle.as_millis() as i64 / 2;
+            match p.step(&state, now, settled, gather).await {
                 Ok(true) => continue,
                 Ok(false) => {}
                 Err(e) => {
@@ -369,6 +379,22 @@ pub fn spawn(
             }
         }
     })
+}
+
+/// Readings worth storing at once whatever their age: a writer's group.
+const GATHER_READINGS: usize = 20_000;
+
+/// Whether the `ready` settled moments, the first of which arrived at
+/// `first`, are stored now: once the first has waited `gather` past
+/// settling, or once they fill a writer's group. The writer's cost is per
+/// host and group more than per reading (each host's agent record and
+/// rollup rows are read and written once per group), so moments that
+/// settle one by one — a sender whose requests trickle in, a busy server
+/// answering slowly — would otherwise be stored a scrape at a time, each
+/// host's rows rewritten for every scrape. Nothing acknowledged waits at
+/// risk: the requests are already in the durable inbox.
+fn gathered(ready: usize, first: Option<i64>, settled: i64, gather: i64) -> bool {
+    ready >= GATHER_READINGS || first.is_some_and(|at| at <= settled - gather)
 }
 
 /// How long the hosts' names are trusted before they are read again (a
@@ -397,6 +423,7 @@ impl Processor {
         state: &crate::state::AppState,
         arrival: i64,
         settled: i64,
+        gather: i64,
     ) -> anyhow::Result<bool> {
         const PAGE: i64 = 200;
         let entries = state.store.inbox_after(self.last_fed, PAGE).await?;
@@ -432,15 +459,18 @@ impl Processor {
                 self.hosts_read_at = self.hosts_read_at.map(|at| at.min(arrival - HOSTS_FRESH_MS / 2));
             }
         }
-        let now = state.now();
-        let mut batches: Vec<crate::ingest::Batch> = Vec::new();
-        for (resource, r) in self.asm.emit(settled) {
-            match batches.last_mut() {
-                Some(b) if b.resource_id == resource => b.readings.push(r),
-                _ => batches.push(batch(resource, vec![r], now)),
+        let (ready, first) = self.asm.settled(settled);
+        if gathered(ready, first, settled, gather) {
+            let now = state.now();
+            let mut batches: Vec<crate::ingest::Batch> = Vec::new();
+            for (resource, r) in self.asm.emit(settled) {
+                match batches.last_mut() {
+                    Some(b) if b.resource_id == resource => b.readings.push(r),
+                    _ => batches.push(batch(resource, vec![r], now)),
+                }
             }
+            state.ingest.submit_all(batches).await?;
         }
-        state.ingest.submit_all(batches).await?;
         let upto = self.asm.emitted_up_to();
         let mut done = None;
         while let Some(&(id, newest)) = self.fed.front() {
@@ -463,7 +493,7 @@ impl Processor {
 /// hostname, or the resource's own name.
 pub(crate) async fn hosts_by_name(state: &crate::state::AppState) -> anyhow::Result<HashMap<String, i64>> {
     let mut by = HashMap::new();
-    for live in state.store.live_hosts().await? {
+    for live in state.store.live_hosts().await?.iter() {
         by.insert(live.resource.name.clone(), live.resource.id);
     }
     for a in state.store.agents_all().await? {
@@ -602,6 +632,26 @@ mod tests {
         let out = a.emit(1_000);
         let times: Vec<_> = out.iter().map(|(_, r)| r.at.as_millisecond()).collect();
         assert_eq!(times, [T0 + MIN, T0 + 2 * MIN]);
+    }
+
+    #[test]
+    fn settled_moments_are_stored_together_once_the_first_has_waited_to_gather_the_rest() {
+        let mut a = Assembler::default();
+        let cpu = |t: i64| {
+            series("node_cpu_seconds_total", &[("cpu", "0"), ("mode", "user")], &[(T0 + t * MIN, t as f64)])
+        };
+        for (arrived, scrape) in [(1_000, 0), (2_000, 1), (3_000, 2)] {
+            let req = WriteRequest { timeseries: vec![cpu(scrape)] };
+            a.feed(&bytes(&req), arrived, |s| host_of(s, &hosts())).unwrap();
+        }
+        assert_eq!(a.settled(500), (0, None));
+        assert!(!gathered(0, None, 500, 1_000), "nothing settled, nothing to store");
+        // Settled at 2.5 s: the first two moments, the first since 1 s.
+        let (ready, first) = a.settled(2_500);
+        assert_eq!((ready, first), (2, Some(1_000)));
+        assert!(!gathered(ready, first, 2_500, 2_000), "the first has waited 1.5 s of 2");
+        assert!(gathered(ready, first, 3_000, 2_000), "the first has waited 2 s");
+        assert!(gathered(GATHER_READINGS, first, 1_000, 60_000), "a writer's group is stored at once");
     }
 
     #[test]

@@ -360,7 +360,7 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
             )?;
             scraped = seen;
             ms.days = lap(&mut t);
-            for live in &hosts {
+            for live in hosts.iter() {
                 let host_days = days.get(&live.resource.id).map(Vec::as_slice).unwrap_or_default();
                 for v in
                     efficiency::usage_verdicts(rules, today, host_days, live.periodic_load.as_ref(), rest)
@@ -373,7 +373,7 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
             rows_read = fleet.refresh(&state.store, from, to).await?;
             ms.days = lap(&mut t);
             let rules_digest = digest(&(serde_json::to_string(rules)?, rest));
-            for live in &hosts {
+            for live in hosts.iter() {
                 let (host, periodic) = (&live.resource, live.periodic_load.as_ref());
                 let inputs = digest(&(
                     rules_digest,
@@ -392,7 +392,7 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
     // Agent findings depend on the time: judged every pass (few, small).
     // A host is monitored if Yunzhi's agent reports or, where Prometheus is
     // the source, node_exporter is scraped; the later of the two counts.
-    for live in &hosts {
+    for live in hosts.iter() {
         let host = &live.resource;
         let agent = agents.get(&host.id);
         let reported = agent.and_then(|a| a.last_report_at).map(|a| a.0);
