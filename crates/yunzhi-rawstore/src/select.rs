@@ -10,6 +10,7 @@
 
 /// The `k`-th smallest of `values` (from 0), whose least and greatest are
 /// `lo` and `hi`; `k` must be less than their number.
+#[inline(always)]
 pub(crate) fn kth_smallest(values: &[i32], k: usize, (mut lo, mut hi): (i32, i32)) -> i32 {
     // Counting in 32-bit lanes packs twice as many values per instruction;
     // a day with 2^32 readings (twenty a millisecond) would count in 64.

@@ -27,16 +27,26 @@ pub fn verdicts(
     answer: &Answer,
 ) -> Verdicts {
     let rest = rest_days(today);
-    ids.iter()
-        .enumerate()
-        .map(|(h, id)| {
-            let days = answer.get(id).map(Vec::as_slice).unwrap_or_default();
-            efficiency::usage_verdicts(rules, today, days, periodic[h].as_ref(), &rest)
-                .iter()
-                .map(|v| v.kind)
-                .collect()
-        })
-        .collect()
+    let judge = |h: usize| -> Vec<FindingKind> {
+        let days = answer.get(&ids[h]).map(Vec::as_slice).unwrap_or_default();
+        efficiency::usage_verdicts(rules, today, days, periodic[h].as_ref(), &rest)
+            .iter()
+            .map(|v| v.kind)
+            .collect()
+    };
+    // Hosts are judged independently: on every core, as the scan is.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, ids.len().max(1));
+    let chunk = ids.len().div_ceil(threads).max(1);
+    let judge = &judge;
+    std::thread::scope(|s| {
+        let parts: Vec<_> = (0..ids.len())
+            .step_by(chunk)
+            .map(|start| {
+                s.spawn(move || (start..(start + chunk).min(ids.len())).map(judge).collect::<Vec<_>>())
+            })
+            .collect();
+        parts.into_iter().flat_map(|p| p.join().expect("a rules thread does not panic")).collect()
+    })
 }
 
 /// The rest days of the shipped working-day calendar (what a new site's
