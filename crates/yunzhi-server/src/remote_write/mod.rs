@@ -168,10 +168,10 @@ fn mix_bytes(mut h: u64, bytes: &[u8]) -> u64 {
 fn series_key(resource: i64, s: &Series<'_>) -> u64 {
     let mut sum = 0u64;
     for (name, value) in s.labels {
-        if matches!(*name, "instance" | "job" | "yunzhi_resource_id") {
+        if matches!(*name, b"instance" | b"job" | b"yunzhi_resource_id") {
             continue;
         }
-        sum = sum.wrapping_add(mix_bytes(mix_bytes(0x5eed, name.as_bytes()), value.as_bytes()));
+        sum = sum.wrapping_add(mix_bytes(mix_bytes(0x5eed, name), value));
     }
     mix(sum, resource as u64)
 }
@@ -204,9 +204,9 @@ pub struct Assembler {
 }
 
 impl Assembler {
-    /// Feeds one request (its protobuf bytes), arrived at `arrived` (ms on
-    /// the caller's clock). `host` maps a series to its resource
-    /// (`yunzhi_resource_id`, else `instance`).
+    /// Feeds one request (its protobuf bytes, read through [`check`] when
+    /// it arrived), arrived at `arrived` (ms on the caller's clock). `host`
+    /// maps a series to its resource (`yunzhi_resource_id`, else `instance`).
     pub fn feed(
         &mut self,
         request: &[u8],
@@ -214,7 +214,7 @@ impl Assembler {
         host: impl Fn(&Series<'_>) -> Option<i64>,
     ) -> Result<Fed, String> {
         let mut fed = Fed::default();
-        wire::for_each_series(request, |s| {
+        wire::for_each_checked_series(request, |s| {
             fed.newest = s.samples.iter().map(|(t, _)| *t).fold(fed.newest, i64::max);
             let Some(role) = role_of(&s) else { return };
             let Some(resource) = host(&s) else {
@@ -362,9 +362,9 @@ pub fn spawn(
         loop {
             let now = tokio::time::Instant::now().duration_since(clock).as_millis() as i64;
             let settled = now - settle.as_millis() as i64;
-            // Settled moments wait a further half of the settling time to be
-            // stored together: see `gathered`.
-            let gather = settle.as_millis() as i64 / 2;
+            // Settled moments wait as long again to be stored together:
+            // see `gathered`.
+            let gather = settle.as_millis() as i64;
             match p.step(&state, now, settled, gather).await {
                 Ok(true) => continue,
                 Ok(false) => {}
@@ -692,29 +692,33 @@ mod tests {
         );
     }
 
+    fn as_bytes<'a>(pairs: &[(&'a str, &'a str)]) -> Vec<(&'a [u8], &'a [u8])> {
+        pairs.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())).collect()
+    }
+
     #[test]
     fn a_series_is_the_same_series_whatever_the_order_of_its_labels() {
         let pairs =
             [("__name__", "node_cpu_seconds_total"), ("cpu", "0"), ("mode", "user"), ("instance", "a:1")];
         let mut reversed = pairs;
         reversed.reverse();
-        let one = Series { labels: &pairs, samples: &[] };
-        let other = Series { labels: &reversed, samples: &[] };
+        let one = Series { labels: &as_bytes(&pairs), samples: &[] };
+        let other = Series { labels: &as_bytes(&reversed), samples: &[] };
         assert_eq!(series_key(7, &one), series_key(7, &other));
         // Another host, or another CPU, is another series; the instance is the host's, not the series'.
         assert_ne!(series_key(7, &one), series_key(8, &one));
         let cpu1 =
             [("__name__", "node_cpu_seconds_total"), ("cpu", "1"), ("mode", "user"), ("instance", "a:1")];
-        assert_ne!(series_key(7, &one), series_key(7, &Series { labels: &cpu1, samples: &[] }));
+        assert_ne!(series_key(7, &one), series_key(7, &Series { labels: &as_bytes(&cpu1), samples: &[] }));
         let moved =
             [("__name__", "node_cpu_seconds_total"), ("cpu", "0"), ("mode", "user"), ("instance", "b:1")];
-        assert_eq!(series_key(7, &one), series_key(7, &Series { labels: &moved, samples: &[] }));
+        assert_eq!(series_key(7, &one), series_key(7, &Series { labels: &as_bytes(&moved), samples: &[] }));
         // Name and value boundaries count: cpu="01" is not cp="u01".
         let a = [("cpu", "01")];
         let b = [("cp", "u01")];
         assert_ne!(
-            series_key(7, &Series { labels: &a, samples: &[] }),
-            series_key(7, &Series { labels: &b, samples: &[] })
+            series_key(7, &Series { labels: &as_bytes(&a), samples: &[] }),
+            series_key(7, &Series { labels: &as_bytes(&b), samples: &[] })
         );
     }
 }
