@@ -255,25 +255,17 @@ async fn the_analysis_sees_a_host_changed_by_any_path_since_its_previous_pass(ba
     let id = host["id"].as_i64().unwrap();
     analyse(&s).await;
     assert_eq!(zombie_finding(&s, &host).await["evidence"]["resource"]["name"], host["name"]);
-    exec(s.db_url(), &format!("UPDATE resources SET name = 'renamed-by-hand' WHERE id = {id}")).await;
+    s.exec_sql(&format!("UPDATE resources SET name = 'renamed-by-hand' WHERE id = {id}")).await;
     s.clock.advance(jiff::SignedDuration::from_mins(5));
     analyse(&s).await;
     let renamed = zombie_finding(&s, &host).await;
     assert_eq!(renamed["evidence"]["resource"]["name"], "renamed-by-hand", "{renamed}");
     assert_eq!(renamed["state"], "open");
-    exec(s.db_url(), &format!("UPDATE resources SET state = 'reclaimed' WHERE id = {id}")).await;
+    s.exec_sql(&format!("UPDATE resources SET state = 'reclaimed' WHERE id = {id}")).await;
     s.clock.advance(jiff::SignedDuration::from_mins(5));
     analyse(&s).await;
     assert_eq!(zombie_finding(&s, &host).await["state"], "resolved", "a reclaimed host is no longer judged");
     s.stop().await;
-}
-
-async fn exec(url: &str, sql: &str) {
-    use sqlx::Connection;
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(url).await.expect("a direct connection");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut conn).await.expect("the statement runs");
-    conn.close().await.ok();
 }
 
 async fn the_rules_are_read_by_everyone_set_by_the_system_administrator_and_used_by_the_next_pass(

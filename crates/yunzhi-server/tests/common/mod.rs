@@ -241,6 +241,18 @@ impl TestServer {
         &self.db.as_ref().expect("a database").url
     }
 
+    /// Runs `sql` on the server's database over a connection of its own,
+    /// past the server: someone with database access, or another server.
+    pub async fn exec_sql(&self, sql: &str) {
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(self.db_url()).await.expect("a direct connection");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&mut conn)
+            .await
+            .expect("the statement runs");
+        conn.close().await.ok();
+    }
+
     pub async fn send(
         &self,
         method: reqwest::Method,
