@@ -162,12 +162,23 @@ impl Rollup {
 
     /// This day's summary as the efficiency rules read it.
     pub fn daily_stats(&self, day: jiff::civil::Date) -> crate::efficiency::DailyStats {
+        self.daily_stats_with_p95(day, self.cpu_quantile(0.95))
+    }
+
+    /// This day's summary with its CPU p95 given: read off this rollup's
+    /// histogram when the day was stored, so that a reader of many days
+    /// need not fetch and walk every histogram again.
+    pub fn daily_stats_with_p95(
+        &self,
+        day: jiff::civil::Date,
+        cpu_p95: f64,
+    ) -> crate::efficiency::DailyStats {
         crate::efficiency::DailyStats {
             day,
             samples: u32::try_from(self.samples).unwrap_or(u32::MAX),
             cpu_avg: self.cpu_avg(),
             cpu_max: self.cpu_max,
-            cpu_p95: self.cpu_quantile(0.95),
+            cpu_p95,
             memory_avg: self.memory_avg(),
             net_bytes: self.net_bytes,
             disk_bytes: self.disk_bytes,

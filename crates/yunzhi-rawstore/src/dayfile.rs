@@ -27,6 +27,8 @@ use arrow_array::{
     ArrayRef, Decimal32Array, Decimal64Array, Int64Array, RecordBatch, TimestampMillisecondArray, UInt16Array,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use bytes::Bytes;
+use memmap2::MmapOptions;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -314,8 +316,7 @@ pub(crate) fn read_chunks(
     resources: Option<&[i64]>,
     mut f: impl FnMut(&Chunk<'_>) -> Result<()>,
 ) -> Result<()> {
-    let file = File::open(path).map_err(io("open", path))?;
-    let reader = SerializedFileReader::new(file).map_err(pq("open", path))?;
+    let reader = SerializedFileReader::new(mapped(path)?).map_err(pq("open", path))?;
     check_format(path, reader.metadata().file_metadata())?;
     // The time and reading columns asked for (`resource_id` is always read).
     let projected: Vec<usize> = (1..RATE_COLUMNS.end).filter(|&c| columns.has_index(c)).collect();
@@ -364,6 +365,22 @@ pub(crate) fn read_chunks(
         }
     }
     Ok(())
+}
+
+/// A day file's bytes, mapped into memory rather than read: a scan's pages
+/// are then decompressed straight out of the page cache, where reading
+/// the file copied every page into a buffer of its own first (a tenth of
+/// a fleet scan's time). The mapping is populated up front, which costs
+/// one system call rather than a fault per few pages touched.
+fn mapped(path: &Path) -> Result<Bytes> {
+    let file = File::open(path).map_err(io("open", path))?;
+    // SAFETY: a mapping is undefined behaviour only if the file is changed
+    // in place while mapped. Day files never are: each is written under a
+    // temporary name, synced and renamed into place (`write`), and is only
+    // ever replaced by another rename or deleted, neither of which touches
+    // the bytes of a file already open.
+    let map = unsafe { MmapOptions::new().populate().map(&file) }.map_err(io("map", path))?;
+    Ok(Bytes::from_owner(map))
 }
 
 /// Rows per [`Chunk`]: a few hundred kilobytes of columns, which stay in

@@ -18,6 +18,7 @@ on_both_backends!(
     the_analysis_sees_days_written_or_rewritten_since_its_previous_pass,
     a_finding_seen_again_unchanged_keeps_its_version,
     the_analysis_sees_a_host_changed_by_any_path_since_its_previous_pass,
+    a_day_is_judged_by_its_stored_p95_and_a_day_stored_before_it_was_kept_by_its_histogram,
     the_rules_are_read_by_everyone_set_by_the_system_administrator_and_used_by_the_next_pass,
 );
 
@@ -243,6 +244,41 @@ async fn a_finding_seen_again_unchanged_keeps_its_version(backend: Backend) {
     assert_eq!(after["version"], before["version"], "{before} → {after}");
     assert_eq!(after["evidence"], before["evidence"]);
     assert!(after["last_seen_at"].as_str() > before["last_seen_at"].as_str(), "{before} → {after}");
+    s.stop().await;
+}
+
+/// The analysis reads a day's CPU p95 as stored with the day, not its
+/// histogram; a day stored before the p95 was kept (the column empty) is
+/// judged by its histogram. Each change is stamped as new, as a write by
+/// the server would be, so that the next pass reads it.
+async fn a_day_is_judged_by_its_stored_p95_and_a_day_stored_before_it_was_kept_by_its_histogram(
+    backend: Backend,
+) {
+    let s = TestServer::demo(backend).await;
+    let host = zombie_host(&s).await;
+    let id = host["id"].as_i64().unwrap();
+    analyse(&s).await;
+    // The dead day's readings all lie in the lowest bucket, and at most 0.9 %.
+    assert_eq!(zombie_finding(&s, &host).await["evidence"]["peak"]["cpu_p95"], json!(0.9));
+    let restamp = |p95: &str, stamp: i64| {
+        format!("UPDATE metric_daily SET cpu_p95 = {p95}, changed_at = {stamp} WHERE resource_id = {id}")
+    };
+    // Far in the future, so that no pass's "changed since" can miss it.
+    let later = 9_000_000_000_000i64;
+    // The histograms still say 0.9 %: only the stored figure says 50 %.
+    s.exec_sql(&restamp("50", later)).await;
+    s.clock.advance(jiff::SignedDuration::from_mins(5));
+    analyse(&s).await;
+    assert_eq!(zombie_finding(&s, &host).await["state"], "resolved", "judged by the stored p95");
+    s.exec_sql(&restamp("NULL", later + 1)).await;
+    s.clock.advance(jiff::SignedDuration::from_mins(5));
+    analyse(&s).await;
+    let office = s.login("office").await;
+    let found = s.all(&office, "/api/v1/findings?kind=zombie").await;
+    let open: Vec<_> =
+        found.iter().filter(|f| f["resource_id"] == host["id"] && f["state"] == "open").collect();
+    assert_eq!(open.len(), 1, "judged by the histogram again: {found:?}");
+    assert_eq!(open[0]["evidence"]["peak"]["cpu_p95"], json!(0.9), "{}", open[0]);
     s.stop().await;
 }
 

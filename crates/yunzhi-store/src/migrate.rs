@@ -39,6 +39,7 @@ const MIGRATIONS: &[(i64, &str, Sql)] = &[
     (12, "finding_sightings", Sql::Both(include_str!("../migrations/0012_finding_sightings.sql"))),
     (13, "user_locale", Sql::Both(include_str!("../migrations/0013_user_locale.sql"))),
     (14, "live_hosts_changes", Sql::SqliteOnly(include_str!("../migrations/0014_live_hosts_changes.sql"))),
+    (15, "daily_cpu_p95", Sql::Both(include_str!("../migrations/0015_daily_cpu_p95.sql"))),
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that keeps two

@@ -7,6 +7,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use yunzhi_domain::clock::At;
+use yunzhi_domain::efficiency::DailyStats;
 use yunzhi_domain::monitoring::Rollup;
 
 use crate::audit::{AuditCtx, Change};
@@ -213,6 +214,57 @@ impl Store {
         let mut n = 0;
         while let Some(r) = rows.try_next().await? {
             each(r.try_get("resource_id")?, day_of(&r)?, rollup(&r)?);
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// The daily figures the efficiency rules judge by
+    /// ([`DailyStats`]) of every host's days in `[from, to]` whose rollups
+    /// were written at or after `since` (real time, ms), handed to `each`
+    /// row by row as the database returns them. Returns how many.
+    ///
+    /// Reads the stored p95 rather than the histogram, and so only plain
+    /// numbers: this is the read of the analysis' first pass after a
+    /// start, a whole fleet's window at once. A row stored before the p95
+    /// was kept has its histogram read instead.
+    pub async fn each_fleet_daily_stats_changed(
+        &self,
+        since: i64,
+        from: Date,
+        to: Date,
+        mut each: impl FnMut(i64, DailyStats),
+    ) -> Result<usize> {
+        use futures_util::TryStreamExt;
+        let sql = "SELECT resource_id, day, samples, cpu_sum, cpu_min, cpu_max, cpu_p95, memory_sum, net_bytes, \
+                   disk_bytes, sessions_max, CASE WHEN cpu_p95 IS NULL THEN cpu_hist END AS cpu_hist \
+                   FROM metric_daily WHERE changed_at >= $1 AND day >= $2 AND day <= $3";
+        let (from, to) = (from.to_string(), to.to_string());
+        let mut rows = sqlx::query(sql).bind(since).bind(&from).bind(&to).fetch(&self.read);
+        let mut n = 0;
+        while let Some(row) = rows.try_next().await? {
+            let hist: Option<String> = row.try_get("cpu_hist")?;
+            let r = Rollup {
+                samples: row.try_get::<i64, _>("samples")?.max(0) as u64,
+                cpu_sum: row.try_get("cpu_sum")?,
+                cpu_min: row.try_get("cpu_min")?,
+                cpu_max: row.try_get("cpu_max")?,
+                cpu_hist: match &hist {
+                    Some(text) => hist_from(text).map_err(|e| corrupt("metric_daily.cpu_hist", e))?,
+                    None => Vec::new(),
+                },
+                memory_sum: row.try_get("memory_sum")?,
+                memory_max: 0.0,
+                net_bytes: row.try_get("net_bytes")?,
+                disk_bytes: row.try_get("disk_bytes")?,
+                sessions_max: row.try_get::<i64, _>("sessions_max")?.max(0) as u64,
+            };
+            let day = day_of(&row)?;
+            let stats = match row.try_get::<Option<f64>, _>("cpu_p95")? {
+                Some(p95) => r.daily_stats_with_p95(day, p95),
+                None => r.daily_stats(day),
+            };
+            each(row.try_get("resource_id")?, stats);
             n += 1;
         }
         Ok(n)
@@ -490,22 +542,25 @@ impl Tx {
     /// demo's movable clock), for [`Store::fleet_daily_changed`].
     pub async fn put_rollups(&mut self, span: Span, rollups: &[(i64, String, Rollup)]) -> Result<()> {
         let (table, column) = (span.table(), span.key_column());
-        let (stamp_column, stamp_set) = match span {
-            Span::Day => (", changed_at", ", changed_at = excluded.changed_at"),
+        // A day also keeps its CPU p95 as a plain number, and when it changed.
+        let (day_columns, day_set) = match span {
+            Span::Day => {
+                (", cpu_p95, changed_at", ", cpu_p95 = excluded.cpu_p95, changed_at = excluded.changed_at")
+            }
             Span::Hour => ("", ""),
         };
-        let columns = if span == Span::Day { 13 } else { 12 };
+        let columns = if span == Span::Day { 14 } else { 12 };
         let changed_at = Timestamp::now().as_millisecond();
         for chunk in rollups.chunks(CHUNK) {
             let rows: Vec<String> =
                 (0..chunk.len()).map(|i| format!("({})", placeholders(i * columns + 1, columns))).collect();
             let sql = format!(
-                "INSERT INTO {table} (resource_id, {column}, {ROLLUP_COLUMNS}{stamp_column}) VALUES {} \
+                "INSERT INTO {table} (resource_id, {column}, {ROLLUP_COLUMNS}{day_columns}) VALUES {} \
                  ON CONFLICT (resource_id, {column}) DO UPDATE SET samples = excluded.samples, \
                  cpu_sum = excluded.cpu_sum, cpu_min = excluded.cpu_min, cpu_max = excluded.cpu_max, \
                  cpu_hist = excluded.cpu_hist, memory_sum = excluded.memory_sum, memory_max = excluded.memory_max, \
                  net_bytes = excluded.net_bytes, disk_bytes = excluded.disk_bytes, \
-                 sessions_max = excluded.sessions_max{stamp_set}",
+                 sessions_max = excluded.sessions_max{day_set}",
                 rows.join(", ")
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -522,7 +577,7 @@ impl Tx {
                     .bind(r.disk_bytes)
                     .bind(r.sessions_max as i64);
                 if span == Span::Day {
-                    q = q.bind(changed_at);
+                    q = q.bind(r.cpu_quantile(0.95)).bind(changed_at);
                 }
             }
             q.execute(self.conn()).await?;

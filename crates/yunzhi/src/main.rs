@@ -11,6 +11,11 @@ use yunzhi_domain::password;
 use yunzhi_domain::role::{Role, RoleSet};
 use yunzhi_domain::user::{NewUser, UserInput};
 use yunzhi_server::seed::DEFAULT_DEMO_PASSWORD;
+
+/// mimalloc rather than the C library's allocator: see the workspace's
+/// `Cargo.toml` and docs/performance.md for why and by how much.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use yunzhi_server::{ServerConfig, Settings, auth};
 use yunzhi_store::{AuditCtx, Store};
 

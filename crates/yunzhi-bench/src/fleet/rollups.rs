@@ -45,12 +45,12 @@ pub struct Measured {
 pub struct Split {
     pub live_hosts: Duration,
     pub rows: usize,
-    /// `fleet_daily_rollups`: the SQL read, each row's JSON histogram parsed.
+    /// `each_fleet_daily_stats_changed`: the daily figures the rules read
+    /// (the p95 as stored), grouped by host, as the analysis reads them.
     pub read: Duration,
-    /// Parsing the same histograms' JSON texts alone.
-    pub json: Duration,
-    /// Rollups to daily figures (the p95 read off each histogram), grouped by host.
-    pub to_stats: Duration,
+    /// `fleet_daily_rollups`: the same rows read whole, histograms parsed,
+    /// as the analysis read them before the p95 was stored.
+    pub read_whole: Duration,
     /// `efficiency::usage_verdicts` for every host.
     pub rules: Duration,
     /// Of which the hosts with a verdict, whose evidence is built, and how many.
@@ -116,24 +116,16 @@ pub async fn measure(
     let hosts = state.store.live_hosts().await?;
     let live_hosts = t.elapsed();
     let t = Instant::now();
-    let rollups = state.store.fleet_daily_rollups(from, to).await?;
-    let read = t.elapsed();
-    let texts: Vec<String> =
-        rollups.iter().map(|(_, _, r)| serde_json::to_string(&r.cpu_hist)).collect::<Result<_, _>>()?;
-    let t = Instant::now();
-    let mut parsed = 0usize;
-    for text in &texts {
-        parsed += serde_json::from_str::<Vec<u64>>(text)?.len();
-    }
-    let json = t.elapsed();
-    std::hint::black_box(parsed);
-    drop(texts);
-    let t = Instant::now();
     let mut answer: Answer = HashMap::new();
-    for (resource, day, r) in &rollups {
-        answer.entry(*resource).or_default().push(r.daily_stats(*day));
-    }
-    let to_stats = t.elapsed();
+    let rows = state
+        .store
+        .each_fleet_daily_stats_changed(i64::MIN, from, to, |id, d| answer.entry(id).or_default().push(d))
+        .await?;
+    let read = t.elapsed();
+    let t = Instant::now();
+    let whole = state.store.fleet_daily_rollups(from, to).await?;
+    let read_whole = t.elapsed();
+    drop(whole);
     let t = Instant::now();
     let rest = answers::rest_days(today);
     let (mut with_verdict, mut rules_with_verdict) = (0usize, Duration::ZERO);
@@ -151,10 +143,9 @@ pub async fn measure(
     state.store.close().await;
     let split = Split {
         live_hosts,
-        rows: rollups.len(),
+        rows,
         read,
-        json,
-        to_stats,
+        read_whole,
         rules: rules_time,
         rules_with_verdict,
         hosts_with_verdict: with_verdict,
@@ -217,13 +208,15 @@ pub async fn read_and_rules(
     let state = state(site, rules, now).await?;
     let hosts = state.store.live_hosts().await?;
     let t = Instant::now();
-    let rollups = state.store.fleet_daily_rollups(window_start(rules, today)?, today.yesterday()?).await?;
+    let mut by_host: HashMap<i64, Vec<DailyStats>> = HashMap::new();
+    let rows = state
+        .store
+        .each_fleet_daily_stats_changed(i64::MIN, window_start(rules, today)?, today.yesterday()?, |id, d| {
+            by_host.entry(id).or_default().push(d)
+        })
+        .await?;
     let read = t.elapsed();
     let t = Instant::now();
-    let mut by_host: HashMap<i64, Vec<DailyStats>> = HashMap::new();
-    for (resource, day, r) in &rollups {
-        by_host.entry(*resource).or_default().push(r.daily_stats(*day));
-    }
     let mut verdicts = 0usize;
     let rest = answers::rest_days(today);
     for live in hosts.iter() {
@@ -233,5 +226,5 @@ pub async fn read_and_rules(
     let rules_time = t.elapsed();
     std::hint::black_box(verdicts);
     state.store.close().await;
-    Ok(Reading { rows: rollups.len(), read, rules: rules_time })
+    Ok(Reading { rows, read, rules: rules_time })
 }

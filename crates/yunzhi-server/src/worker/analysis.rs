@@ -85,24 +85,26 @@ impl FleetDays {
                 let held_from = from.max(self.from.unwrap_or(from));
                 if held_from <= held_to {
                     read += store
-                        .each_fleet_daily_changed(
+                        .each_fleet_daily_stats_changed(
                             at - OVERLAP_MS,
                             held_from,
                             held_to.min(to),
-                            |id, day, r| self.put(id, day, &r),
+                            |id, stats| self.put(id, stats),
                         )
                         .await?;
                 }
                 if to > held_to {
                     let first_new = held_to.tomorrow()?.max(from);
                     read += store
-                        .each_fleet_daily_changed(i64::MIN, first_new, to, |id, day, r| self.put(id, day, &r))
+                        .each_fleet_daily_stats_changed(i64::MIN, first_new, to, |id, stats| {
+                            self.put(id, stats)
+                        })
                         .await?;
                 }
             }
             _ => {
                 read += store
-                    .each_fleet_daily_changed(i64::MIN, from, to, |id, day, r| self.put(id, day, &r))
+                    .each_fleet_daily_stats_changed(i64::MIN, from, to, |id, stats| self.put(id, stats))
                     .await?
             }
         }
@@ -127,10 +129,9 @@ impl FleetDays {
         Ok(read)
     }
 
-    fn put(&mut self, id: i64, day: Date, r: &yunzhi_domain::monitoring::Rollup) {
+    fn put(&mut self, id: i64, stats: DailyStats) {
         let days = self.hosts.entry(id).or_default();
-        let stats = r.daily_stats(day);
-        match days.binary_search_by_key(&day, |d| d.day) {
+        match days.binary_search_by_key(&stats.day, |d| d.day) {
             Ok(i) => days[i] = stats,
             Err(i) => days.insert(i, stats),
         }
