@@ -19,6 +19,7 @@ on_both_backends!(
     a_finding_seen_again_unchanged_keeps_its_version,
     the_analysis_sees_a_host_changed_by_any_path_since_its_previous_pass,
     a_day_is_judged_by_its_stored_p95_and_a_day_stored_before_it_was_kept_by_its_histogram,
+    findings_raised_together_are_each_recorded_whole_in_the_audit_chain,
     the_rules_are_read_by_everyone_set_by_the_system_administrator_and_used_by_the_next_pass,
 );
 
@@ -279,6 +280,30 @@ async fn a_day_is_judged_by_its_stored_p95_and_a_day_stored_before_it_was_kept_b
         found.iter().filter(|f| f["resource_id"] == host["id"] && f["state"] == "open").collect();
     assert_eq!(open.len(), 1, "judged by the histogram again: {found:?}");
     assert_eq!(open[0]["evidence"]["peak"]["cpu_p95"], json!(0.9), "{}", open[0]);
+    s.stop().await;
+}
+
+/// A pass raises its new findings together (a few statements for
+/// hundreds); each is still recorded in the audit chain as raised, whole,
+/// and the chain still verifies.
+async fn findings_raised_together_are_each_recorded_whole_in_the_audit_chain(backend: Backend) {
+    let s = TestServer::demo(backend).await;
+    zombie_host(&s).await;
+    analyse(&s).await;
+    let office = s.login("office").await;
+    let found = s.all(&office, "/api/v1/findings?state=open").await;
+    assert!(found.len() >= 2, "one pass raised several findings: {found:?}");
+    let auditor = s.login("audit_admin").await;
+    let raised = s.all(&auditor, "/api/v1/audit?action=finding.raise&limit=500").await;
+    for f in &found {
+        let id = f["id"].to_string();
+        let records: Vec<&Value> = raised.iter().filter(|r| r["object_id"] == id.as_str()).collect();
+        assert_eq!(records.len(), 1, "finding {id}: {records:?}");
+        assert_eq!(records[0]["after"], *f, "finding {id} as recorded and as read");
+        assert_eq!(records[0]["actor"], "efficiency-analysis");
+    }
+    let report = s.get(&auditor, "/api/v1/audit/verify").await.expect(200);
+    assert_eq!(report.body["ok"], true, "{}", report.body);
     s.stop().await;
 }
 

@@ -16,7 +16,7 @@ use yunzhi_domain::access::AuditReader;
 use yunzhi_domain::clock::At;
 
 use crate::page::{Page, PageRequest};
-use crate::{Result, Store, Tx};
+use crate::{Result, Store, Tx, placeholders};
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -158,53 +158,91 @@ fn chain_hash(
 impl Tx {
     /// Appends one record to the chain, inside this transaction.
     pub(crate) async fn audit(&mut self, ctx: &AuditCtx, change: Change<'_>) -> Result<i64> {
+        self.audit_all(ctx, vec![change]).await
+    }
+
+    /// Appends records to the chain in order, inside this transaction, a
+    /// few hundred per statement; returns the first one's id. The head is
+    /// moved once for all of them: what a batch of findings costs is then
+    /// their hashing, not a round of statements each.
+    pub(crate) async fn audit_all(&mut self, ctx: &AuditCtx, changes: Vec<Change<'_>>) -> Result<i64> {
+        /// Bound per record.
+        const PER_ROW: usize = 14;
+        let n = changes.len() as i64;
         // Taking the head row's lock (an UPDATE) serialises appenders on
         // PostgreSQL; on SQLite the single writer already does.
-        let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+        let head = sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
+            .bind(n)
             .fetch_one(self.conn())
             .await?;
-        let id: i64 = head.try_get("seq")?;
-        let prev: String = head.try_get("hash")?;
-        let before = change.before.map(|v| v.to_string());
-        let after = change.after.map(|v| v.to_string());
+        let first = head.try_get::<i64, _>("seq")? - n + 1;
+        let mut prev: String = head.try_get("hash")?;
+        if changes.is_empty() {
+            return Ok(first);
+        }
         let at = ctx.at.as_millisecond();
-        let hash = chain_hash(
-            &prev,
-            id,
-            at,
-            ctx.actor_id,
-            &ctx.actor,
-            &ctx.roles,
-            ctx.source.as_deref(),
-            change.action,
-            change.object_type,
-            change.object_id.as_deref(),
-            change.unit_id,
-            before.as_deref(),
-            after.as_deref(),
-        );
-        sqlx::query(
-            "INSERT INTO audit (id, at, actor_id, actor, roles, source, action, object_type, object_id, unit_id, \
-             before, after, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        )
-        .bind(id)
-        .bind(at)
-        .bind(ctx.actor_id)
-        .bind(&ctx.actor)
-        .bind(&ctx.roles)
-        .bind(ctx.source.as_deref())
-        .bind(change.action)
-        .bind(change.object_type)
-        .bind(change.object_id.as_deref())
-        .bind(change.unit_id)
-        .bind(before.as_deref())
-        .bind(after.as_deref())
-        .bind(&prev)
-        .bind(&hash)
-        .execute(self.conn())
-        .await?;
-        sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(&hash).execute(self.conn()).await?;
-        Ok(id)
+        let mut records = Vec::with_capacity(changes.len());
+        for (id, change) in (first..).zip(changes) {
+            let before = change.before.map(|v| v.to_string());
+            let after = change.after.map(|v| v.to_string());
+            let hash = chain_hash(
+                &prev,
+                id,
+                at,
+                ctx.actor_id,
+                &ctx.actor,
+                &ctx.roles,
+                ctx.source.as_deref(),
+                change.action,
+                change.object_type,
+                change.object_id.as_deref(),
+                change.unit_id,
+                before.as_deref(),
+                after.as_deref(),
+            );
+            let prev_hash = std::mem::replace(&mut prev, hash.clone());
+            records.push((
+                id,
+                change.action,
+                change.object_type,
+                change.object_id,
+                change.unit_id,
+                before,
+                after,
+                prev_hash,
+                hash,
+            ));
+        }
+        for chunk in records.chunks(crate::CHUNK) {
+            let rows: Vec<String> =
+                (0..chunk.len()).map(|i| format!("({})", placeholders(1 + i * PER_ROW, PER_ROW))).collect();
+            let sql = format!(
+                "INSERT INTO audit (id, at, actor_id, actor, roles, source, action, object_type, object_id, \
+                 unit_id, before, after, prev_hash, hash) VALUES {}",
+                rows.join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (id, action, object_type, object_id, unit_id, before, after, prev_hash, hash) in chunk {
+                q = q
+                    .bind(*id)
+                    .bind(at)
+                    .bind(ctx.actor_id)
+                    .bind(ctx.actor.as_str())
+                    .bind(ctx.roles.as_str())
+                    .bind(ctx.source.as_deref())
+                    .bind(*action)
+                    .bind(*object_type)
+                    .bind(object_id.as_deref())
+                    .bind(*unit_id)
+                    .bind(before.as_deref())
+                    .bind(after.as_deref())
+                    .bind(prev_hash.as_str())
+                    .bind(hash.as_str());
+            }
+            q.execute(self.conn()).await?;
+        }
+        sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(&prev).execute(self.conn()).await?;
+        Ok(first)
     }
 
     /// Records an event that changes no other row (a sign-in, a failed

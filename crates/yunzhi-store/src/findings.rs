@@ -182,6 +182,7 @@ impl Tx {
         let mut raised = 0;
         let mut seen: Vec<(i64, &&NewFinding)> = Vec::new();
         let mut touched: Vec<i64> = Vec::new();
+        let mut fresh: Vec<&NewFinding> = Vec::new();
         for f in found {
             match known.get(&f.dedup_key) {
                 Some((id, state)) if state.seen_again() == *state => {
@@ -191,8 +192,14 @@ impl Tx {
                         seen.push((*id, f));
                     }
                 }
-                _ => raised += usize::from(self.raise_finding(ctx, f).await?.1),
+                Some(_) => raised += usize::from(self.raise_finding(ctx, f).await?.1),
+                None => fresh.push(f),
             }
+        }
+        let (created, conflicted) = self.insert_findings(ctx, &fresh).await?;
+        raised += created.len();
+        for f in conflicted {
+            raised += usize::from(self.raise_finding(ctx, f).await?.1);
         }
         let now = ctx.at.as_millisecond();
         for chunk in seen.chunks(CHUNK) {
@@ -233,36 +240,8 @@ impl Tx {
         let now = ctx.at.as_millisecond();
         // Inserted unless it exists (also when another pass raised it a
         // moment ago); then it is an existing finding seen again.
-        let row = sqlx::query(
-            "INSERT INTO findings (kind, state, unit_id, system_id, resource_id, platform_id, title, evidence, dedup_key, \
-             first_seen_at, last_seen_at, version, created_at, updated_at) \
-             VALUES ($1, 'open', $2, $3, $4, $5, $6, $7, $8, $9, $9, 1, $9, $9) ON CONFLICT (dedup_key) DO NOTHING \
-             RETURNING *, CAST(NULL AS BIGINT) AS sighted_at",
-        )
-        .bind(new.kind.code())
-        .bind(new.unit.map(|u| u.0))
-        .bind(new.system.map(|s| s.0))
-        .bind(new.resource)
-        .bind(new.platform.map(|p| p.0))
-        .bind(&new.title)
-        .bind(new.evidence.to_string())
-        .bind(&new.dedup_key)
-        .bind(now)
-        .fetch_optional(self.conn())
-        .await?;
-        if let Some(row) = row {
-            let created = finding(&row)?;
-            self.audit(
-                ctx,
-                Change::created(
-                    "finding.raise",
-                    "finding",
-                    created.id,
-                    created.unit_id.map(|u| u.0),
-                    &created,
-                )?,
-            )
-            .await?;
+        let (mut created, conflicted) = self.insert_findings(ctx, &[new]).await?;
+        if let (Some(created), true) = (created.pop(), conflicted.is_empty()) {
             return Ok((created, true));
         }
         let row = sqlx::query(select_findings!("WHERE dedup_key = $1"))
@@ -301,6 +280,96 @@ impl Tx {
             .await?;
         }
         Ok((updated, reopened))
+    }
+
+    /// Inserts findings not raised before, a few hundred per statement,
+    /// and records each in the audit chain as raised, whole. Returns the
+    /// findings inserted, and those whose key turned out to be taken (a
+    /// concurrent pass raised it a moment ago) for the caller to treat as
+    /// seen again. An analysis' first pass raises thousands at once.
+    async fn insert_findings<'f>(
+        &mut self,
+        ctx: &AuditCtx,
+        new: &[&'f NewFinding],
+    ) -> Result<(Vec<FindingRecord>, Vec<&'f NewFinding>)> {
+        /// Bound per finding; `$1` is the time, shared.
+        const PER_ROW: usize = 8;
+        let now = ctx.at.as_millisecond();
+        let (mut created, mut conflicted) = (Vec::with_capacity(new.len()), Vec::new());
+        for chunk in new.chunks(CHUNK) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let b = 2 + i * PER_ROW;
+                    format!(
+                        "(${b}, 'open', ${}, ${}, ${}, ${}, ${}, ${}, ${}, $1, $1, 1, $1, $1)",
+                        b + 1,
+                        b + 2,
+                        b + 3,
+                        b + 4,
+                        b + 5,
+                        b + 6,
+                        b + 7
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO findings (kind, state, unit_id, system_id, resource_id, platform_id, title, evidence, \
+                 dedup_key, first_seen_at, last_seen_at, version, created_at, updated_at) VALUES {} \
+                 ON CONFLICT (dedup_key) DO NOTHING RETURNING id, dedup_key",
+                rows.join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            for f in chunk {
+                q = q
+                    .bind(f.kind.code())
+                    .bind(f.unit.map(|u| u.0))
+                    .bind(f.system.map(|s| s.0))
+                    .bind(f.resource)
+                    .bind(f.platform.map(|p| p.0))
+                    .bind(f.title.as_str())
+                    .bind(f.evidence.to_string())
+                    .bind(f.dedup_key.as_str());
+            }
+            let mut ids: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+            for row in q.fetch_all(self.conn()).await? {
+                ids.insert(row.try_get("dedup_key")?, row.try_get("id")?);
+            }
+            let mut changes = Vec::with_capacity(ids.len());
+            for f in chunk {
+                let Some(&id) = ids.get(&f.dedup_key) else {
+                    conflicted.push(*f);
+                    continue;
+                };
+                // What the row now holds, as `finding` would read it back.
+                let record = FindingRecord {
+                    id,
+                    kind: f.kind,
+                    state: FindingState::Open,
+                    unit_id: f.unit,
+                    system_id: f.system,
+                    resource_id: f.resource,
+                    platform_id: f.platform,
+                    title: f.title.clone(),
+                    evidence: f.evidence.clone(),
+                    first_seen_at: At::from_millis(now),
+                    last_seen_at: At::from_millis(now),
+                    resolved_at: None,
+                    review_comment: None,
+                    reviewed_at: None,
+                    version: 1,
+                };
+                changes.push(Change::created(
+                    "finding.raise",
+                    "finding",
+                    id,
+                    record.unit_id.map(|u| u.0),
+                    &record,
+                )?);
+                created.push(record);
+            }
+            self.audit_all(ctx, changes).await?;
+        }
+        Ok((created, conflicted))
     }
 
     pub async fn finding_for_update(&mut self, id: i64) -> Result<Option<FindingRecord>> {
