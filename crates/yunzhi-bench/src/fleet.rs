@@ -278,6 +278,7 @@ fn print_analysis(m: &rollups::Measured) {
         m.second_report.new_findings,
         m.second_report.resolved
     );
+    println!("  the first pass, in ms: {:?}", m.first_report.ms);
     println!("  an hour later, in ms: {:?}", m.second_report.ms);
     println!(
         "  a day later (the day just ended read whole, every host judged again): {:.3} s ({} rows read, {} new, \

@@ -213,7 +213,7 @@ impl Tx {
                 hash,
             ));
         }
-        for chunk in records.chunks(crate::CHUNK) {
+        for chunk in records.chunks(crate::rows_per_statement(PER_ROW)) {
             let rows: Vec<String> =
                 (0..chunk.len()).map(|i| format!("({})", placeholders(1 + i * PER_ROW, PER_ROW))).collect();
             let sql = format!(

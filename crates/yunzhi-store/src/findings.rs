@@ -11,7 +11,7 @@ use yunzhi_domain::ids::{PlatformId, SystemId, UnitId};
 
 use crate::audit::{AuditCtx, Change};
 use crate::page::{Page, PageRequest};
-use crate::{CHUNK, Result, Store, StoreError, Tx, placeholders, scope_param};
+use crate::{CHUNK, Result, Store, StoreError, Tx, placeholders, rows_per_statement, scope_param};
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct FindingRecord {
@@ -196,13 +196,12 @@ impl Tx {
                 None => fresh.push(f),
             }
         }
-        let (created, conflicted) = self.insert_findings(ctx, &fresh).await?;
-        raised += created.len();
+        let conflicted = self.insert_findings(ctx, &fresh, |_| raised += 1).await?;
         for f in conflicted {
             raised += usize::from(self.raise_finding(ctx, f).await?.1);
         }
         let now = ctx.at.as_millisecond();
-        for chunk in seen.chunks(CHUNK) {
+        for chunk in seen.chunks(rows_per_statement(3)) {
             let rows: Vec<String> =
                 (0..chunk.len()).map(|i| format!("({})", placeholders(2 + i * 3, 3))).collect();
             // A VALUES list's columns are column1, column2, … on both backends.
@@ -240,8 +239,9 @@ impl Tx {
         let now = ctx.at.as_millisecond();
         // Inserted unless it exists (also when another pass raised it a
         // moment ago); then it is an existing finding seen again.
-        let (mut created, conflicted) = self.insert_findings(ctx, &[new]).await?;
-        if let (Some(created), true) = (created.pop(), conflicted.is_empty()) {
+        let mut created = None;
+        self.insert_findings(ctx, &[new], |record| created = Some(record)).await?;
+        if let Some(created) = created {
             return Ok((created, true));
         }
         let row = sqlx::query(select_findings!("WHERE dedup_key = $1"))
@@ -282,21 +282,23 @@ impl Tx {
         Ok((updated, reopened))
     }
 
-    /// Inserts findings not raised before, a few hundred per statement,
-    /// and records each in the audit chain as raised, whole. Returns the
-    /// findings inserted, and those whose key turned out to be taken (a
-    /// concurrent pass raised it a moment ago) for the caller to treat as
-    /// seen again. An analysis' first pass raises thousands at once.
+    /// Inserts findings not raised before, dozens per statement, records
+    /// each in the audit chain as raised, whole, and hands each to
+    /// `created` (one at a time: a first pass raises thousands, each with
+    /// kilobytes of evidence). Returns those whose key turned out to be
+    /// taken (a concurrent pass raised it a moment ago), for the caller to
+    /// treat as seen again.
     async fn insert_findings<'f>(
         &mut self,
         ctx: &AuditCtx,
         new: &[&'f NewFinding],
-    ) -> Result<(Vec<FindingRecord>, Vec<&'f NewFinding>)> {
+        mut created: impl FnMut(FindingRecord),
+    ) -> Result<Vec<&'f NewFinding>> {
         /// Bound per finding; `$1` is the time, shared.
         const PER_ROW: usize = 8;
         let now = ctx.at.as_millisecond();
-        let (mut created, mut conflicted) = (Vec::with_capacity(new.len()), Vec::new());
-        for chunk in new.chunks(CHUNK) {
+        let mut conflicted = Vec::new();
+        for chunk in new.chunks(rows_per_statement(PER_ROW)) {
             let rows: Vec<String> = (0..chunk.len())
                 .map(|i| {
                     let b = 2 + i * PER_ROW;
@@ -365,11 +367,11 @@ impl Tx {
                     record.unit_id.map(|u| u.0),
                     &record,
                 )?);
-                created.push(record);
+                created(record);
             }
             self.audit_all(ctx, changes).await?;
         }
-        Ok((created, conflicted))
+        Ok(conflicted)
     }
 
     pub async fn finding_for_update(&mut self, id: i64) -> Result<Option<FindingRecord>> {

@@ -11,7 +11,7 @@ use yunzhi_domain::efficiency::DailyStats;
 use yunzhi_domain::monitoring::Rollup;
 
 use crate::audit::{AuditCtx, Change};
-use crate::{Backend, CHUNK, Result, Store, StoreError, Tx, placeholders};
+use crate::{Backend, CHUNK, Result, Store, StoreError, Tx, placeholders, rows_per_statement};
 
 /// A host's agent as the server knows it.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
@@ -434,7 +434,7 @@ impl Tx {
     /// boot, the build, the times, the counts.
     pub async fn update_agents(&mut self, agents: &[AgentRecord]) -> Result<()> {
         const COLUMNS: usize = 10;
-        for chunk in agents.chunks(CHUNK) {
+        for chunk in agents.chunks(rows_per_statement(COLUMNS)) {
             let rows: Vec<String> =
                 (0..chunk.len()).map(|i| format!("({})", placeholders(i * COLUMNS + 1, COLUMNS))).collect();
             // A VALUES list's columns are column1, column2, … on both backends.
@@ -551,7 +551,7 @@ impl Tx {
         };
         let columns = if span == Span::Day { 14 } else { 12 };
         let changed_at = Timestamp::now().as_millisecond();
-        for chunk in rollups.chunks(CHUNK) {
+        for chunk in rollups.chunks(rows_per_statement(columns)) {
             let rows: Vec<String> =
                 (0..chunk.len()).map(|i| format!("({})", placeholders(i * columns + 1, columns))).collect();
             let sql = format!(
