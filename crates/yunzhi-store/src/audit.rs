@@ -161,10 +161,10 @@ impl Tx {
         self.audit_all(ctx, vec![change]).await
     }
 
-    /// Appends records to the chain in order, inside this transaction, a
-    /// few hundred per statement; returns the first one's id. The head is
-    /// moved once for all of them: what a batch of findings costs is then
-    /// their hashing, not a round of statements each.
+    /// Appends records to the chain in order, inside this transaction,
+    /// dozens per statement; returns the first one's id. The head is moved
+    /// once for all of them: what a batch of findings costs is then their
+    /// hashing, not a round of statements each.
     pub(crate) async fn audit_all(&mut self, ctx: &AuditCtx, changes: Vec<Change<'_>>) -> Result<i64> {
         /// Bound per record.
         const PER_ROW: usize = 14;

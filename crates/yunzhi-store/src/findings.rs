@@ -369,7 +369,9 @@ impl Tx {
                 )?);
                 created(record);
             }
-            self.audit_all(ctx, changes).await?;
+            if !changes.is_empty() {
+                self.audit_all(ctx, changes).await?;
+            }
         }
         Ok(conflicted)
     }

@@ -254,6 +254,7 @@ impl Store {
                     None => Vec::new(),
                 },
                 memory_sum: row.try_get("memory_sum")?,
+                // Not among the figures the rules read.
                 memory_max: 0.0,
                 net_bytes: row.try_get("net_bytes")?,
                 disk_bytes: row.try_get("disk_bytes")?,
