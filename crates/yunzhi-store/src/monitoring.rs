@@ -100,14 +100,19 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::corrupt(format!("{what}: {e}"))
 }
 
+/// A rollup row. A NULL histogram (left out by a reader that has the
+/// day's stored p95 instead) reads as an empty one.
 fn rollup(row: &AnyRow) -> Result<Rollup> {
-    let hist: String = row.try_get("cpu_hist")?;
+    let hist: Option<String> = row.try_get("cpu_hist")?;
     Ok(Rollup {
         samples: row.try_get::<i64, _>("samples")?.max(0) as u64,
         cpu_sum: row.try_get("cpu_sum")?,
         cpu_min: row.try_get("cpu_min")?,
         cpu_max: row.try_get("cpu_max")?,
-        cpu_hist: hist_from(&hist).map_err(|e| corrupt("metric rollups.cpu_hist", e))?,
+        cpu_hist: match hist {
+            Some(text) => hist_from(&text).map_err(|e| corrupt("metric rollups.cpu_hist", e))?,
+            None => Vec::new(),
+        },
         memory_sum: row.try_get("memory_sum")?,
         memory_max: row.try_get("memory_max")?,
         net_bytes: row.try_get("net_bytes")?,
@@ -183,40 +188,19 @@ impl Store {
         rows.iter().map(|r| Ok((day_of(r)?, rollup(r)?))).collect()
     }
 
-    /// Every host's daily rollups for days in `[from, to]`: one read for
-    /// the whole fleet.
+    /// Every host's daily rollups for days in `[from, to]`, histograms
+    /// included: one read for the whole fleet. (The analysis reads only
+    /// the figures it judges by: [`Store::each_fleet_daily_stats_changed`].)
     pub async fn fleet_daily_rollups(&self, from: Date, to: Date) -> Result<Vec<(i64, Date, Rollup)>> {
-        let mut out = Vec::new();
-        self.each_fleet_daily_changed(i64::MIN, from, to, |id, day, r| out.push((id, day, r))).await?;
-        Ok(out)
-    }
-
-    /// The daily rollups for days in `[from, to]` written at or after
-    /// `since` (real time, ms), handed to `each` row by row as the database
-    /// returns them: a whole fleet's window (900 000 rows for 10 000 hosts ×
-    /// 90 days) is never held at once, only what `each` keeps of it.
-    /// Returns how many.
-    pub async fn each_fleet_daily_changed(
-        &self,
-        since: i64,
-        from: Date,
-        to: Date,
-        mut each: impl FnMut(i64, Date, Rollup),
-    ) -> Result<usize> {
-        use futures_util::TryStreamExt;
         let sql = format!(
-            "SELECT resource_id, day, {ROLLUP_COLUMNS} FROM metric_daily WHERE changed_at >= $1 AND day >= $2 \
-             AND day <= $3"
+            "SELECT resource_id, day, {ROLLUP_COLUMNS} FROM metric_daily WHERE day >= $1 AND day <= $2"
         );
-        let (from, to) = (from.to_string(), to.to_string());
-        let mut rows =
-            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(since).bind(&from).bind(&to).fetch(&self.read);
-        let mut n = 0;
-        while let Some(r) = rows.try_next().await? {
-            each(r.try_get("resource_id")?, day_of(&r)?, rollup(&r)?);
-            n += 1;
-        }
-        Ok(n)
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(from.to_string())
+            .bind(to.to_string())
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(|r| Ok((r.try_get("resource_id")?, day_of(r)?, rollup(r)?))).collect()
     }
 
     /// The daily figures the efficiency rules judge by
@@ -236,30 +220,14 @@ impl Store {
         mut each: impl FnMut(i64, DailyStats),
     ) -> Result<usize> {
         use futures_util::TryStreamExt;
-        let sql = "SELECT resource_id, day, samples, cpu_sum, cpu_min, cpu_max, cpu_p95, memory_sum, net_bytes, \
-                   disk_bytes, sessions_max, CASE WHEN cpu_p95 IS NULL THEN cpu_hist END AS cpu_hist \
+        let sql = "SELECT resource_id, day, samples, cpu_sum, cpu_min, cpu_max, cpu_p95, memory_sum, memory_max, \
+                   net_bytes, disk_bytes, sessions_max, CASE WHEN cpu_p95 IS NULL THEN cpu_hist END AS cpu_hist \
                    FROM metric_daily WHERE changed_at >= $1 AND day >= $2 AND day <= $3";
         let (from, to) = (from.to_string(), to.to_string());
         let mut rows = sqlx::query(sql).bind(since).bind(&from).bind(&to).fetch(&self.read);
         let mut n = 0;
         while let Some(row) = rows.try_next().await? {
-            let hist: Option<String> = row.try_get("cpu_hist")?;
-            let r = Rollup {
-                samples: row.try_get::<i64, _>("samples")?.max(0) as u64,
-                cpu_sum: row.try_get("cpu_sum")?,
-                cpu_min: row.try_get("cpu_min")?,
-                cpu_max: row.try_get("cpu_max")?,
-                cpu_hist: match &hist {
-                    Some(text) => hist_from(text).map_err(|e| corrupt("metric_daily.cpu_hist", e))?,
-                    None => Vec::new(),
-                },
-                memory_sum: row.try_get("memory_sum")?,
-                // Not among the figures the rules read.
-                memory_max: 0.0,
-                net_bytes: row.try_get("net_bytes")?,
-                disk_bytes: row.try_get("disk_bytes")?,
-                sessions_max: row.try_get::<i64, _>("sessions_max")?.max(0) as u64,
-            };
+            let r = rollup(&row)?;
             let day = day_of(&row)?;
             let stats = match row.try_get::<Option<f64>, _>("cpu_p95")? {
                 Some(p95) => r.daily_stats_with_p95(day, p95),
@@ -540,7 +508,7 @@ impl Tx {
 
     /// Writes rollups, replacing what was there, a few hundred per statement.
     /// A daily rollup is stamped with the real time of the write (not the
-    /// demo's movable clock), for [`Store::fleet_daily_changed`].
+    /// demo's movable clock), for [`Store::each_fleet_daily_stats_changed`].
     pub async fn put_rollups(&mut self, span: Span, rollups: &[(i64, String, Rollup)]) -> Result<()> {
         let (table, column) = (span.table(), span.key_column());
         // A day also keeps its CPU p95 as a plain number, and when it changed.
