@@ -335,7 +335,7 @@ pub(crate) fn read_chunks(
                 |i, _| i == g,
                 |rb| {
                     Stored::of(rb)?.to_chunk(&mut buf);
-                    f(&buf.chunk(true))
+                    f(&buf.chunk(rb.num_rows(), true, false))
                 },
             )?;
             continue;
@@ -348,19 +348,45 @@ pub(crate) fn read_chunks(
         let mut ids = page_reader(0)?;
         let mut cols = projected.iter().map(|&c| Ok((c, page_reader(c)?))).collect::<Result<Vec<_>>>()?;
         let rows = usize::try_from(rg.num_rows()).unwrap_or(0);
+        let last_group = g + 1 == reader.metadata().num_row_groups();
+        // `resource_id` is decoded ahead of the other columns: a chunk ends
+        // where a host's rows do, so that the statistics can summarise
+        // nearly every host straight from the chunk. The ids of the next
+        // chunk's first host stay at the front of the buffer.
+        buf.clear();
         let mut done = 0;
         while done < rows {
-            let n = CHUNK_ROWS.min(rows - done);
-            buf.clear();
-            ids.read(&mut buf.resource_id, n)?;
-            for (c, col) in &mut cols {
-                match *c {
-                    1 => col.read(&mut buf.at_ms, n)?,
-                    c if PCT_COLUMNS.contains(&c) => col.read(&mut buf.pct[c - PCT_COLUMNS.start], n)?,
-                    c => col.read(&mut buf.rates[c - RATE_COLUMNS.start], n)?,
-                }
+            let ahead = buf.resource_id.len();
+            let want = CHUNK_ROWS.min(rows - done);
+            if ahead < want {
+                buf.resource_id.resize(want, 0);
+                ids.read_into(&mut buf.resource_id[ahead..])?;
             }
-            f(&buf.chunk(false))?;
+            let in_view = &buf.resource_id[..want];
+            let group_ends = done + want == rows;
+            let last_start = in_view.partition_point(|&r| r < in_view[want - 1]);
+            // Cut before the last host unless the group ends here or one host fills the chunk.
+            let (n, ends_host) = match (group_ends, last_start) {
+                (true, _) => (want, last_group),
+                (false, 0) => (want, false),
+                (false, cut) => (cut, true),
+            };
+            for (c, col) in &mut cols {
+                let out = match *c {
+                    1 => &mut buf.at_ms,
+                    c if PCT_COLUMNS.contains(&c) => {
+                        let v = &mut buf.pct[c - PCT_COLUMNS.start];
+                        v.resize(n, 0);
+                        col.read_into(v)?;
+                        continue;
+                    }
+                    c => &mut buf.rates[c - RATE_COLUMNS.start],
+                };
+                out.resize(n, 0);
+                col.read_into(out)?;
+            }
+            f(&buf.chunk(n, false, ends_host))?;
+            buf.resource_id.drain(..n);
             done += n;
         }
     }

@@ -3,9 +3,11 @@
 //!
 //! A sealed day's main file is sorted by host, so a host's day is one run and
 //! is summarised as the file streams past, decoded page by page a few
-//! thousand rows at a time (`pages.rs`), holding one host's day in memory
-//! at a time. Rows that arrived late (extra files, the unsealed WAL) are few;
-//! they are read first, sorted, and merged into their host's run.
+//! thousand rows at a time (`pages.rs`). The file is read in chunks that end
+//! where a host's rows do, so nearly every host's day is summarised where it
+//! was decoded; one that does not fit a chunk (or straddles row groups) is
+//! gathered first. Rows that arrived late (extra files, the unsealed WAL)
+//! are few; they are read first, sorted, and merged into their host's run.
 //!
 //! The arithmetic is on the stored hundredths (see `hundredths.rs`), in
 //! integers: sums and bytes are exact until the one division that makes the
@@ -157,16 +159,26 @@ impl Merge<'_> {
         while i < run.end {
             let r = ids[i];
             let end = i + ids[i..run.end].partition_point(|&x| x == r);
-            if !(self.group.active && self.group.resource_id == r) {
-                self.flush_late_before(r);
+            if self.group.active && self.group.resource_id == r {
+                self.group.extend(chunk, i..end);
+                i = end;
+                continue;
+            }
+            self.flush_late_before(r);
+            let late = self.late.get(self.next_late).is_some_and(|l| l.resource_id == r);
+            let whole = end < ids.len() || chunk.ends_host;
+            if whole && !late {
+                // The host's whole day is here: summarised where it lies.
+                self.out.push(self.group.summarise_run(chunk, i..end, self.day));
+            } else {
                 self.group.start(r);
                 while let Some(row) = self.late.get(self.next_late).filter(|l| l.resource_id == r) {
                     self.group.push_row(row);
                     self.group.unsorted = true;
                     self.next_late += 1;
                 }
+                self.group.extend(chunk, i..end);
             }
-            self.group.extend(chunk, i..end);
             i = end;
         }
     }
@@ -207,9 +219,31 @@ struct Group {
     /// Whether a column holds a missing reading, by the same index.
     pct_missing: [bool; 2],
     rates_missing: [bool; 4],
-    /// The milliseconds each reading covers, by position in the buffers.
+    scratch: Scratch,
+}
+
+/// Buffers the summary works in, reused from host to host.
+#[derive(Default)]
+struct Scratch {
+    /// The milliseconds each reading covers, by position in the columns.
     covers: Vec<i64>,
     order: Vec<u32>,
+}
+
+/// One host's day as column slices (a column not read is empty).
+struct DayColumns<'a> {
+    resource_id: i64,
+    count: usize,
+    at: &'a [i64],
+    /// CPU, memory.
+    pct: [&'a [i32]; 2],
+    /// Disk read, disk write, network rx, network tx.
+    rates: [&'a [i64]; 4],
+    /// Whether a column holds a missing reading, by the same index.
+    pct_missing: [bool; 2],
+    rates_missing: [bool; 4],
+    /// Whether `at` may be out of time order (late rows were merged in).
+    unsorted: bool,
 }
 
 const PCT_FLAGS: [Columns; 2] = [Columns::CPU_PCT, Columns::MEMORY_PCT];
@@ -274,90 +308,132 @@ impl Group {
         }
     }
 
-    /// Summarises the host's day. The summary's loops (sums, least and
-    /// greatest, the percentile's counting passes, rate × time products)
-    /// are a quarter of the fleet analysis; the release build targets
-    /// baseline x86-64, whose vectors hold four 32-bit or two 64-bit
-    /// lanes and have no 32-bit min/max, so on a processor with AVX2 the
-    /// same code is used compiled for it (twice the lanes), chosen at run
-    /// time. The arithmetic, and so every figure, is the same either way.
-    fn finish(&mut self, day: Day) -> ResourceDay {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the processor was just found to have AVX2.
-            return unsafe { self.finish_avx2(day) };
-        }
-        self.finish_here(day)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn finish_avx2(&mut self, day: Day) -> ResourceDay {
-        self.finish_here(day)
-    }
-
-    /// [`Group::finish`] for the processor it is compiled for: everything
-    /// it calls is inlined into it, so that it is compiled so too.
-    #[inline(always)]
-    fn finish_here(&mut self, day: Day) -> ResourceDay {
-        self.active = false;
-        let cpu = level(&self.pct[0], self.pct_missing[0], true);
-        let memory = level(&self.pct[1], self.pct_missing[1], false);
-        self.fill_covers();
-        let mut bytes = [0f64; 4];
-        for (k, b) in bytes.iter_mut().enumerate() {
-            let rates = &self.rates[k];
-            *b = if rates.is_empty() {
-                0.0
-            } else if self.rates_missing[k] {
-                f64::NAN
-            } else {
-                bytes_moved(rates, &self.covers)
-            };
-        }
-        ResourceDay {
+    /// The host's day gathered here, as columns.
+    fn columns(&self) -> DayColumns<'_> {
+        DayColumns {
             resource_id: self.resource_id,
-            day,
-            count: self.count as u32,
-            cpu_avg: cpu.avg,
-            cpu_max: cpu.max,
-            cpu_p95: cpu.p95,
-            memory_avg: memory.avg,
-            memory_max: memory.max,
-            disk_read_bytes: bytes[0],
-            disk_write_bytes: bytes[1],
-            net_rx_bytes: bytes[2],
-            net_tx_bytes: bytes[3],
+            count: self.count,
+            at: &self.at,
+            pct: [&self.pct[0], &self.pct[1]],
+            rates: [&self.rates[0], &self.rates[1], &self.rates[2], &self.rates[3]],
+            pct_missing: self.pct_missing,
+            rates_missing: self.rates_missing,
+            unsorted: self.unsorted,
         }
     }
 
-    /// The milliseconds each reading covers, in time order: the gap since
-    /// the previous reading, capped; the first covers the gap to the next.
-    #[inline(always)]
-    fn fill_covers(&mut self) {
-        let at = &self.at;
-        self.covers.clear();
-        let cap = |gap: i64| gap.clamp(0, MAX_GAP_MS);
-        if !self.unsorted {
-            if let Some(first) = at.first() {
-                self.covers.push(at.get(1).map_or(LONE_READING_MS, |next| cap(next - first)));
-            }
-            self.covers.extend(at.windows(2).map(|w| cap(w[1] - w[0])));
-            return;
+    /// Summarises the host's day gathered here.
+    fn finish(&mut self, day: Day) -> ResourceDay {
+        self.active = false;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let summary = summarise(&self.columns(), day, &mut scratch);
+        self.scratch = scratch;
+        summary
+    }
+
+    /// Summarises a host's whole day lying at `run` of `chunk`, without
+    /// gathering it first (nearly every host: chunks end where hosts do).
+    fn summarise_run(&mut self, chunk: &Chunk<'_>, run: Range<usize>, day: Day) -> ResourceDay {
+        let pct = chunk.pct.map(|c| c.get(run.clone()).unwrap_or(&[]));
+        let rates = chunk.rates.map(|c| c.get(run.clone()).unwrap_or(&[]));
+        let cols = DayColumns {
+            resource_id: chunk.resource_id[run.start],
+            count: run.len(),
+            at: chunk.at_ms.get(run.clone()).unwrap_or(&[]),
+            pct,
+            rates,
+            pct_missing: pct.map(|v| chunk.missing && v.contains(&NO_PCT)),
+            rates_missing: rates.map(|v| chunk.missing && v.contains(&NO_RATE)),
+            unsorted: false,
+        };
+        summarise(&cols, day, &mut self.scratch)
+    }
+}
+
+/// Summarises a host's day. The summary's loops (sums, least and
+/// greatest, the percentile's counting passes, rate × time products) are
+/// a quarter of the fleet analysis; the release build targets baseline
+/// x86-64, whose vectors hold four 32-bit or two 64-bit lanes and have no
+/// 32-bit min/max, so on a processor with AVX2 the same code is used
+/// compiled for it (twice the lanes), chosen at run time. The arithmetic,
+/// and so every figure, is the same either way.
+fn summarise(cols: &DayColumns<'_>, day: Day, scratch: &mut Scratch) -> ResourceDay {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the processor was just found to have AVX2.
+        return unsafe { summarise_avx2(cols, day, scratch) };
+    }
+    summarise_here(cols, day, scratch)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn summarise_avx2(cols: &DayColumns<'_>, day: Day, scratch: &mut Scratch) -> ResourceDay {
+    summarise_here(cols, day, scratch)
+}
+
+/// [`summarise`] for the processor it is compiled for: everything it
+/// calls is inlined into it, so that it is compiled so too.
+#[inline(always)]
+fn summarise_here(cols: &DayColumns<'_>, day: Day, scratch: &mut Scratch) -> ResourceDay {
+    let cpu = level(cols.pct[0], cols.pct_missing[0], true);
+    let memory = level(cols.pct[1], cols.pct_missing[1], false);
+    fill_covers(cols.at, cols.unsorted, scratch);
+    let mut bytes = [0f64; 4];
+    for (k, b) in bytes.iter_mut().enumerate() {
+        let rates = cols.rates[k];
+        *b = if rates.is_empty() {
+            0.0
+        } else if cols.rates_missing[k] {
+            f64::NAN
+        } else {
+            bytes_moved(rates, &scratch.covers)
+        };
+    }
+    ResourceDay {
+        resource_id: cols.resource_id,
+        day,
+        count: cols.count as u32,
+        cpu_avg: cpu.avg,
+        cpu_max: cpu.max,
+        cpu_p95: cpu.p95,
+        memory_avg: memory.avg,
+        memory_max: memory.max,
+        disk_read_bytes: bytes[0],
+        disk_write_bytes: bytes[1],
+        net_rx_bytes: bytes[2],
+        net_tx_bytes: bytes[3],
+    }
+}
+
+/// The milliseconds each reading at `at` covers, in time order, into
+/// `scratch.covers`: the gap since the previous reading, capped; the first
+/// covers the gap to the next.
+#[inline(always)]
+fn fill_covers(at: &[i64], unsorted: bool, scratch: &mut Scratch) {
+    let covers = &mut scratch.covers;
+    covers.clear();
+    let cap = |gap: i64| gap.clamp(0, MAX_GAP_MS);
+    if !unsorted {
+        if let Some(first) = at.first() {
+            covers.push(at.get(1).map_or(LONE_READING_MS, |next| cap(next - first)));
         }
-        self.covers.resize(at.len(), 0);
-        self.order.clear();
-        self.order.extend(0..at.len() as u32);
-        self.order.sort_by_key(|&i| at[i as usize]);
-        for w in self.order.windows(2) {
-            self.covers[w[1] as usize] = cap(at[w[1] as usize] - at[w[0] as usize]);
-        }
-        if let Some(&first) = self.order.first() {
-            self.covers[first as usize] = match self.order.get(1) {
-                Some(&next) => cap(at[next as usize] - at[first as usize]),
-                None => LONE_READING_MS,
-            };
-        }
+        covers.extend(at.windows(2).map(|w| cap(w[1] - w[0])));
+        return;
+    }
+    covers.resize(at.len(), 0);
+    let order = &mut scratch.order;
+    order.clear();
+    order.extend(0..at.len() as u32);
+    order.sort_by_key(|&i| at[i as usize]);
+    for w in order.windows(2) {
+        covers[w[1] as usize] = cap(at[w[1] as usize] - at[w[0] as usize]);
+    }
+    if let Some(&first) = order.first() {
+        covers[first as usize] = match order.get(1) {
+            Some(&next) => cap(at[next as usize] - at[first as usize]),
+            None => LONE_READING_MS,
+        };
     }
 }
 
@@ -370,14 +446,15 @@ impl Group {
 fn bytes_moved(rates: &[i64], covers: &[i64]) -> f64 {
     // Rates are never negative in practice; one that is takes the wide sum.
     let bits = rates.iter().fold(0u64, |bits, &n| bits | n as u64);
-    let total = if bits < 1 << 32 {
+    if bits < 1 << 32 {
         let narrow: u64 =
             rates.iter().zip(covers).map(|(&n, &ms)| u64::from(n as u32) * u64::from(ms as u32)).sum();
-        i128::from(narrow)
+        // One rounding, as from the wide sum below.
+        narrow as f64 / HUNDREDTH_MS_PER_BYTE
     } else {
-        rates.iter().zip(covers).map(|(&n, &ms)| i128::from(n) * i128::from(ms)).sum()
-    };
-    total as f64 / HUNDREDTH_MS_PER_BYTE
+        let wide: i128 = rates.iter().zip(covers).map(|(&n, &ms)| i128::from(n) * i128::from(ms)).sum();
+        wide as f64 / HUNDREDTH_MS_PER_BYTE
+    }
 }
 
 /// Average, maximum and (when asked) 95th percentile of a level such as
@@ -467,12 +544,12 @@ mod tests {
     fn a_day_sums_up_the_same_with_or_without_the_processors_wider_vectors() {
         let day = Day::parse("2026-06-01").unwrap();
         for seed in [1, 2, 0x2545_f491_4f6c_dd1d] {
-            let mut group = group_of_a_noisy_day(seed);
+            let group = group_of_a_noisy_day(seed);
             // The day takes both ways of adding up bytes: some rates need
             // more than 32 bits of hundredths, the others' column does not.
             assert!(group.rates[0].iter().any(|&n| n >= 1 << 32), "seed {seed}: a burst past 2^32");
             assert!(group.rates[3].iter().all(|&n| n < 1 << 32));
-            let here = group.finish_here(day);
+            let here = summarise_here(&group.columns(), day, &mut Scratch::default());
             let chosen = group_of_a_noisy_day(seed).finish(day);
             assert_eq!(here, chosen, "seed {seed}");
             assert!(here.cpu_p95 > 0.0, "{here:?}");

@@ -24,6 +24,10 @@ pub(crate) struct Chunk<'a> {
     /// Disk read, disk write, network rx, network tx.
     pub(crate) rates: [&'a [i64]; 4],
     pub(crate) missing: bool,
+    /// Whether the chunk's last host has no more rows in the file after it
+    /// (the next row is another host's, or there is none): its run in the
+    /// chunk is then the whole of its day in the file.
+    pub(crate) ends_host: bool,
 }
 
 /// The buffers a [`Chunk`] is lent from.
@@ -43,15 +47,20 @@ impl ChunkBuf {
         self.rates.iter_mut().for_each(Vec::clear);
     }
 
-    pub(crate) fn chunk(&self, missing: bool) -> Chunk<'_> {
+    /// The first `rows` rows (a column not read stays empty).
+    pub(crate) fn chunk(&self, rows: usize, missing: bool, ends_host: bool) -> Chunk<'_> {
+        fn first<T>(c: &[T], rows: usize) -> &[T] {
+            c.get(..rows).unwrap_or(&[])
+        }
         let [cpu, mem] = &self.pct;
         let [dr, dw, rx, tx] = &self.rates;
         Chunk {
-            resource_id: &self.resource_id,
-            at_ms: &self.at_ms,
-            pct: [cpu, mem],
-            rates: [dr, dw, rx, tx],
+            resource_id: first(&self.resource_id, rows),
+            at_ms: first(&self.at_ms, rows),
+            pct: [cpu, mem].map(|c| first(c, rows)),
+            rates: [dr, dw, rx, tx].map(|c| first(c, rows)),
             missing,
+            ends_host,
         }
     }
 }

@@ -178,3 +178,40 @@ fn a_missing_reading_makes_its_day_average_and_bytes_nan_and_leaves_other_metric
         assert_eq!(s.net_tx_bytes, 20.0 * 60.0 * 10.0);
     }
 }
+
+#[test]
+fn a_host_with_more_readings_in_a_day_than_a_scan_chunk_holds_is_summed_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Row groups of 10 000 rows: the busy hosts' days straddle them too.
+    let config = Config { row_group_rows: 10_000, scan_threads: 1, ..Config::default() };
+    let store = RawStore::open(dir.path(), config).expect("open");
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let d = Day::parse("2026-11-21").expect("date");
+    let mut rows = fleet_day(&mut rng, d, 5);
+    // Two hosts reporting every five seconds (17 280 readings each, four
+    // scan chunks' worth), one between them with a single reading, and one
+    // after them with exactly a chunk's worth.
+    for (host, every_ms, count) in
+        [(2000, 5_000, 17_280), (2001, 0, 1), (2002, 5_000, 17_280), (2003, 10_000, 4096)]
+    {
+        for i in 0..count {
+            rows.push(Row {
+                resource_id: host,
+                at_ms: d.start_ms(BEIJING) + i * every_ms + rng.below(1000) as i64,
+                cpu_pct: hundredths(rng.below(10_001)),
+                memory_pct: hundredths(rng.below(10_001)),
+                disk_read_bps: hundredths(rng.below(1_000_000)),
+                disk_write_bps: hundredths(rng.below(1_000_000)),
+                net_rx_bps: hundredths(rng.below(1_000_000)),
+                net_tx_bps: hundredths(rng.below(1_000_000)),
+                sessions: 0,
+                listening: 0,
+            });
+        }
+    }
+    store.append(&rows).expect("append");
+    store.seal(d.plus(1)).expect("seal");
+    let got = store.daily_stats(d, d, None).expect("stats from the day file");
+    assert_eq!(got, expected_all(d, &rows));
+    assert_eq!(got.iter().map(|s| s.count).collect::<Vec<_>>()[5..], [17_280, 1, 17_280, 4096]);
+}
