@@ -353,14 +353,16 @@ pub(crate) fn read_chunks(
         // where a host's rows do, so that the statistics can summarise
         // nearly every host straight from the chunk. The ids of the next
         // chunk's first host stay at the front of the buffer.
-        buf.clear();
+        // `ids[..ahead]` are decoded and not yet handed out; the buffer
+        // keeps its length, so that decoding into it never zero-fills.
+        buf.resource_id.resize(CHUNK_ROWS, 0);
+        let mut ahead = 0;
         let mut done = 0;
         while done < rows {
-            let ahead = buf.resource_id.len();
             let want = CHUNK_ROWS.min(rows - done);
             if ahead < want {
-                buf.resource_id.resize(want, 0);
-                ids.read_into(&mut buf.resource_id[ahead..])?;
+                ids.read_into(&mut buf.resource_id[ahead..want])?;
+                ahead = want;
             }
             let in_view = &buf.resource_id[..want];
             let group_ends = done + want == rows;
@@ -386,7 +388,8 @@ pub(crate) fn read_chunks(
                 col.read_into(out)?;
             }
             f(&buf.chunk(n, false, ends_host))?;
-            buf.resource_id.drain(..n);
+            buf.resource_id.copy_within(n..ahead, 0);
+            ahead -= n;
             done += n;
         }
     }

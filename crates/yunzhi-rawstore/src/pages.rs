@@ -217,6 +217,13 @@ impl Delta {
             done = k;
         }
         while done < n && self.left > 0 {
+            if self.mini_left == 0 && self.mini + 1 >= self.minis {
+                // At a block's start: as many whole blocks as are wanted.
+                done = self.whole_blocks(bytes, out, done)?;
+                if done == n || self.left == 0 {
+                    break;
+                }
+            }
             if self.mini_left == 0 {
                 self.next_miniblock(bytes)?;
             }
@@ -247,6 +254,47 @@ impl Delta {
                 done += k;
             }
         }
+        Ok(done)
+    }
+
+    /// From a block's start, unpacks whole blocks into `out` from `done`
+    /// on while a whole block is wanted and left; returns where it stopped.
+    /// Most of a page is read here, its state in locals.
+    #[inline]
+    fn whole_blocks<T: Int>(
+        &mut self,
+        bytes: &[u8],
+        out: &mut [T],
+        mut done: usize,
+    ) -> Result<usize, String> {
+        let block = self.per_mini * self.minis;
+        let (mut at, mut last) = (self.at, self.last);
+        while self.left >= block && out.len() - done >= block {
+            let min_delta = zigzag(uleb(bytes, &mut at)?);
+            let widths = at;
+            at += self.minis;
+            for m in 0..self.minis {
+                let width =
+                    usize::from(*bytes.get(widths + m).ok_or("a delta block header runs past the page")?);
+                if width > 64 {
+                    return Err(format!("a miniblock {width} bits wide"));
+                }
+                let end = at + self.per_mini * width / 8;
+                if end > bytes.len() {
+                    return Err("a miniblock runs past the page".into());
+                }
+                for _ in 0..self.per_mini / GROUP {
+                    let deltas = Deltas { last, step: min_delta };
+                    last = unpack(&bytes[at..], width, deltas, &mut out[done..done + GROUP]);
+                    at += GROUP * width / 8;
+                    done += GROUP;
+                }
+            }
+            self.left -= block;
+            self.min_delta = min_delta;
+            self.widths_at = widths;
+        }
+        (self.at, self.last) = (at, last);
         Ok(done)
     }
 
