@@ -61,6 +61,19 @@ pub fn own_cpu_seconds() -> anyhow::Result<f64> {
     cpu_seconds(std::process::id())
 }
 
+/// Bytes the process `pid` has had read from storage so far (`read_bytes`
+/// of `/proc/<pid>/io`): what the page cache did not hold, whether read
+/// with `read` or faulted in through a mapping.
+pub fn storage_read_bytes(pid: u32) -> anyhow::Result<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .with_context(|| format!("reading /proc/{pid}/io"))?;
+    let line = io
+        .lines()
+        .find(|l| l.starts_with("read_bytes:"))
+        .with_context(|| format!("no read_bytes in /proc/{pid}/io"))?;
+    Ok(line.split_whitespace().nth(1).context("an empty read_bytes line")?.parse()?)
+}
+
 /// Resident memory of `pid` now and at its peak, in bytes (`VmRSS`, `VmHWM`).
 pub fn memory(pid: u32) -> anyhow::Result<Memory> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))

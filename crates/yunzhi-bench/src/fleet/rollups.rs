@@ -25,6 +25,9 @@ pub struct Measured {
     /// The first pass: every host's window read cold, every host judged.
     pub first: Duration,
     pub first_report: AnalysisReport,
+    /// Bytes read from storage during the first pass: the database as far
+    /// as the page cache did not hold it.
+    pub first_from_disk: u64,
     /// An hour later, after an hour's readings (today's rollups of every
     /// host, and yesterday's again for one host in a hundred: late
     /// reports): the hourly steady state.
@@ -93,9 +96,11 @@ pub async fn measure(
     process::release_freed_memory();
     process::reset_peak(me)?;
     let memory_before = process::memory(me)?;
+    let read_before = process::storage_read_bytes(me)?;
     let t = Instant::now();
     let first_report = analysis::analyse(&state).await?;
     let first = t.elapsed();
+    let first_from_disk = process::storage_read_bytes(me)?.saturating_sub(read_before);
     an_hour_of_readings(&state, today, now + jiff::SignedDuration::from_hours(1)).await?;
     let clock = state.clock.clone();
     clock.set_now(now + jiff::SignedDuration::from_hours(1));
@@ -153,6 +158,7 @@ pub async fn measure(
     Ok(Measured {
         first,
         first_report,
+        first_from_disk,
         second,
         second_report,
         third,
