@@ -159,7 +159,7 @@ impl FleetDays {
             return;
         }
         let findings =
-            judge(self.days(host.id, to)).iter().map(|v| digested(finding(host, v, ROLLUPS))).collect();
+            judge(self.days(host.id, to)).into_iter().map(|v| digested(finding(host, v, ROLLUPS))).collect();
         self.judged.insert(host.id, Judged { today, inputs, findings });
     }
 
@@ -182,7 +182,28 @@ fn digest(parts: &impl std::hash::Hash) -> u64 {
 
 /// A finding with the digest of its title and evidence.
 fn digested(f: NewFinding) -> (NewFinding, u64) {
-    let d = digest(&(&f.title, f.evidence.to_string()));
+    use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+    /// Hashes what is written to it: the evidence is hashed as its JSON is
+    /// written out, without holding the text (kilobytes per finding, and
+    /// thousands of findings in a new site's first pass).
+    struct HashWriter<H>(H);
+    impl<H: Hasher> std::io::Write for HashWriter<H> {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.write(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut w =
+        HashWriter(BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().build_hasher());
+    w.0.write(f.title.as_bytes());
+    // The title's end, so that title and evidence cannot trade bytes.
+    w.0.write_u8(0xff);
+    // Writing a `Value` into a hasher cannot fail.
+    let _ = serde_json::to_writer(&mut w, &f.evidence);
+    let d = w.0.finish();
     (f, d)
 }
 
@@ -299,8 +320,8 @@ pub async fn enqueue_analysis(
 
 /// The finding a verdict about `host` becomes; `source` says where its
 /// figures were read (`rollups` or `prometheus`).
-fn finding(host: &ResourceRecord, v: &Verdict, source: &str) -> NewFinding {
-    let mut evidence = v.evidence.clone();
+fn finding(host: &ResourceRecord, v: Verdict, source: &str) -> NewFinding {
+    let mut evidence = v.evidence;
     if let Some(obj) = evidence.as_object_mut() {
         obj.insert("source".into(), serde_json::json!(source));
         obj.insert("summary_en".into(), serde_json::json!(v.summary_en));
@@ -366,7 +387,7 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
                 for v in
                     efficiency::usage_verdicts(rules, today, host_days, live.periodic_load.as_ref(), rest)
                 {
-                    local.push(digested(finding(&live.resource, &v, PROMETHEUS)));
+                    local.push(digested(finding(&live.resource, v, PROMETHEUS)));
                 }
             }
         }
@@ -410,7 +431,7 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
         };
         let agent_source = if by_scrape { PROMETHEUS } else { AGENTS };
         for v in efficiency::agent_verdicts(rules, now, &agent_state, &state.settings.agent_digests) {
-            local.push(digested(finding(host, &v, agent_source)));
+            local.push(digested(finding(host, v, agent_source)));
         }
     }
     let fleet_findings = if prometheus.is_some() {
