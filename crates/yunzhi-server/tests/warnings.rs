@@ -315,7 +315,9 @@ async fn findings_raised_together_are_each_recorded_whole_in_the_audit_chain(bac
             resource: None,
             platform: None,
             title: format!("batch finding {i}"),
-            evidence: json!({"problem": "batch", "n": i, "days": vec![i; 50]}),
+            evidence: yunzhi_store::NewFinding::evidence(
+                &json!({"problem": "batch", "n": i, "days": vec![i; 50]}),
+            ),
             dedup_key: format!("batch:{i}"),
         })
         .collect();

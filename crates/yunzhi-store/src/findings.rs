@@ -2,6 +2,7 @@
 //! analysis), one per subject and kind, reviewed by the office.
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use yunzhi_domain::access::Scope;
@@ -53,9 +54,21 @@ pub struct NewFinding {
     pub resource: Option<i64>,
     pub platform: Option<PlatformId>,
     pub title: String,
-    pub evidence: serde_json::Value,
+    /// The evidence as the JSON text it is stored as ([`NewFinding::evidence`]
+    /// makes it). Kept as text, not as a tree of values: an analysis holds
+    /// every host's findings between passes, and a day-by-day evidence
+    /// takes ≈ 9 KB as text but several times that as a tree.
+    pub evidence: Box<RawValue>,
     /// What makes two reports the same finding, e.g. `orphan:p2:srv-81`.
     pub dedup_key: String,
+}
+
+impl NewFinding {
+    /// `value` as a finding's evidence: compact JSON text.
+    pub fn evidence(value: &serde_json::Value) -> Box<RawValue> {
+        // Writing out a `Value` cannot fail (its keys are strings).
+        serde_json::value::to_raw_value(value).unwrap_or_else(|_| RawValue::NULL.to_owned())
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -212,7 +225,7 @@ impl Tx {
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
             for (id, f) in chunk {
-                q = q.bind(*id).bind(f.evidence.to_string()).bind(f.title.as_str());
+                q = q.bind(*id).bind(f.evidence.get()).bind(f.title.as_str());
             }
             q.execute(self.conn()).await?;
         }
@@ -257,7 +270,7 @@ impl Tx {
              (SELECT seen_at FROM finding_sightings WHERE finding_id = findings.id) AS sighted_at",
         )
         .bind(state.code())
-        .bind(new.evidence.to_string())
+        .bind(new.evidence.get())
         .bind(&new.title)
         .bind(now)
         .bind(current.id)
@@ -329,7 +342,7 @@ impl Tx {
                     .bind(f.resource)
                     .bind(f.platform.map(|p| p.0))
                     .bind(f.title.as_str())
-                    .bind(f.evidence.to_string())
+                    .bind(f.evidence.get())
                     .bind(f.dedup_key.as_str());
             }
             let mut ids: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
@@ -352,7 +365,7 @@ impl Tx {
                     resource_id: f.resource,
                     platform_id: f.platform,
                     title: f.title.clone(),
-                    evidence: f.evidence.clone(),
+                    evidence: serde_json::from_str(f.evidence.get())?,
                     first_seen_at: At::from_millis(now),
                     last_seen_at: At::from_millis(now),
                     resolved_at: None,

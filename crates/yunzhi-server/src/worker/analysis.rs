@@ -182,28 +182,7 @@ fn digest(parts: &impl std::hash::Hash) -> u64 {
 
 /// A finding with the digest of its title and evidence.
 fn digested(f: NewFinding) -> (NewFinding, u64) {
-    use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
-    /// Hashes what is written to it: the evidence is hashed as its JSON is
-    /// written out, without holding the text (kilobytes per finding, and
-    /// thousands of findings in a new site's first pass).
-    struct HashWriter<H>(H);
-    impl<H: Hasher> std::io::Write for HashWriter<H> {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.write(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut w =
-        HashWriter(BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().build_hasher());
-    w.0.write(f.title.as_bytes());
-    // The title's end, so that title and evidence cannot trade bytes.
-    w.0.write_u8(0xff);
-    // Writing a `Value` into a hasher cannot fail.
-    let _ = serde_json::to_writer(&mut w, &f.evidence);
-    let d = w.0.finish();
+    let d = digest(&(&f.title, f.evidence.get()));
     (f, d)
 }
 
@@ -327,6 +306,7 @@ fn finding(host: &ResourceRecord, v: Verdict, source: &str) -> NewFinding {
         obj.insert("summary_en".into(), serde_json::json!(v.summary_en));
         obj.insert("resource".into(), serde_json::json!({"id": host.id, "name": host.name}));
     }
+    let evidence = NewFinding::evidence(&evidence);
     NewFinding {
         kind: v.kind,
         unit: Some(host.unit_id),

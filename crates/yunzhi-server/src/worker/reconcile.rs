@@ -154,7 +154,7 @@ pub(super) async fn run(state: &AppState, platform_id: PlatformId) -> anyhow::Re
             resource: Some(res.id),
             platform: Some(platform_id),
             title: format!("资源 {} 在云平台 {} 上不存在", res.name, platform.name),
-            evidence: serde_json::json!({
+            evidence: NewFinding::evidence(&serde_json::json!({
                 "problem": "missing_on_platform",
                 "resource_id": res.id,
                 "key": super::resource_key(res.id),
@@ -163,7 +163,7 @@ pub(super) async fn run(state: &AppState, platform_id: PlatformId) -> anyhow::Re
                 "platform_id": platform_id,
                 "platform": platform.name,
                 "checked_at": ctx.at.to_string(),
-            }),
+            })),
             dedup_key: format!("missing:{}", res.id),
         };
         let (_, news) = tx.raise_finding(&ctx, &finding).await?;
@@ -239,7 +239,7 @@ fn orphan(
             "云平台 {platform} 上的资源 {} 未在云管平台登记",
             if remote.name.is_empty() { &remote.remote_id } else { &remote.name }
         ),
-        evidence: serde_json::json!({
+        evidence: NewFinding::evidence(&serde_json::json!({
             "remote_id": remote.remote_id,
             "name": remote.name,
             "key": remote.key,
@@ -251,7 +251,7 @@ fn orphan(
             "platform_id": platform_id,
             "platform": platform,
             "recorded_state": record.map(|r| r.state),
-        }),
+        })),
         dedup_key: format!("orphan:{platform_id}:{}", remote.remote_id),
     }
 }
