@@ -349,12 +349,12 @@ pub(crate) fn read_chunks(
         let mut cols = projected.iter().map(|&c| Ok((c, page_reader(c)?))).collect::<Result<Vec<_>>>()?;
         let rows = usize::try_from(rg.num_rows()).unwrap_or(0);
         let last_group = g + 1 == reader.metadata().num_row_groups();
-        // `resource_id` is decoded ahead of the other columns: a chunk ends
-        // where a host's rows do, so that the statistics can summarise
-        // nearly every host straight from the chunk. The ids of the next
-        // chunk's first host stay at the front of the buffer.
-        // `ids[..ahead]` are decoded and not yet handed out; the buffer
-        // keeps its length, so that decoding into it never zero-fills.
+        // `resource_id` is decoded ahead of the other columns, so that a
+        // chunk can end where a host's rows do and the statistics can sum
+        // nearly every host straight from the chunk. `resource_id[..ahead]`
+        // are the ids decoded and not yet handed out (the next chunk's
+        // first host's); the buffer keeps its length, so that decoding
+        // into it never zero-fills.
         buf.resource_id.resize(CHUNK_ROWS, 0);
         let mut ahead = 0;
         let mut done = 0;
@@ -374,18 +374,11 @@ pub(crate) fn read_chunks(
                 (false, cut) => (cut, true),
             };
             for (c, col) in &mut cols {
-                let out = match *c {
-                    1 => &mut buf.at_ms,
-                    c if PCT_COLUMNS.contains(&c) => {
-                        let v = &mut buf.pct[c - PCT_COLUMNS.start];
-                        v.resize(n, 0);
-                        col.read_into(v)?;
-                        continue;
-                    }
-                    c => &mut buf.rates[c - RATE_COLUMNS.start],
-                };
-                out.resize(n, 0);
-                col.read_into(out)?;
+                match *c {
+                    1 => col.read_next(&mut buf.at_ms, n)?,
+                    c if PCT_COLUMNS.contains(&c) => col.read_next(&mut buf.pct[c - PCT_COLUMNS.start], n)?,
+                    c => col.read_next(&mut buf.rates[c - RATE_COLUMNS.start], n)?,
+                }
             }
             f(&buf.chunk(n, false, ends_host))?;
             buf.resource_id.copy_within(n..ahead, 0);

@@ -22,7 +22,7 @@ use parquet::column::page::{Page, PageReader};
 use crate::error::{Error, Result};
 
 /// An integer a column holds: `INT32` or `INT64`.
-pub(crate) trait Int: Copy {
+pub(crate) trait Int: Copy + Default {
     /// The value whose low bits are `v` (wrapping, as the encoding's
     /// arithmetic is defined to wrap in the column's width).
     fn wrap(v: i64) -> Self;
@@ -65,6 +65,13 @@ impl<'p> Column<'p> {
 
     fn malformed(&self, what: impl std::fmt::Display) -> Error {
         Error::Malformed { path: self.path.into(), what: format!("column {}: {what}", self.name) }
+    }
+
+    /// Sets `out` to the column's next `n` values (its buffer reused: only
+    /// growth past its length is zero-filled first).
+    pub(crate) fn read_next<T: Int>(&mut self, out: &mut Vec<T>, n: usize) -> Result<()> {
+        out.resize(n, T::default());
+        self.read_into(out)
     }
 
     /// Fills `out` with the column's next values.
@@ -224,19 +231,9 @@ impl Delta {
                     break;
                 }
             }
-            if self.mini_left == 0 {
-                self.next_miniblock(bytes)?;
-            }
             if self.left >= GROUP && n - done >= GROUP {
-                let width = self.width as usize;
-                let end = self.at + GROUP * width / 8;
-                if end > bytes.len() {
-                    return Err("a miniblock runs past the page".into());
-                }
-                let deltas = Deltas { last: self.last, step: self.min_delta };
-                self.last = unpack(&bytes[self.at..], width, deltas, &mut out[done..done + GROUP]);
-                self.at = end;
-                self.mini_left -= GROUP;
+                // A whole group, straight into `out`.
+                self.unpack_next(bytes, &mut out[done..done + GROUP])?;
                 self.left -= GROUP;
                 done += GROUP;
             } else {
@@ -532,7 +529,7 @@ mod tests {
             let column = |i: usize| Column::new(group.get_column_page_reader(i).expect("pages"), &path, "t");
             let (mut a, mut b, mut c) = (column(0), column(1), column(2));
             let (mut got_a, mut got_b, mut got_c) = (Vec::<i32>::new(), Vec::<i64>::new(), Vec::<i64>::new());
-            fn more<T: Int + Default>(col: &mut Column<'_>, got: &mut Vec<T>, k: usize) {
+            fn more<T: Int>(col: &mut Column<'_>, got: &mut Vec<T>, k: usize) {
                 let start = got.len();
                 got.resize(start + k, T::default());
                 col.read_into(&mut got[start..]).expect("values");
