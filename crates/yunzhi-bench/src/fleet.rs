@@ -434,6 +434,12 @@ fn figure(name: String, value: f64, unit: &'static str, goal: &str, prometheus: 
     Figure { name, value, unit, goal: goal.into(), prometheus, higher_is_better: false }
 }
 
+/// The figure of the raw analysis run again straight after its first run.
+fn again(run: &raw::Run, goal: &str, prometheus: Option<f64>) -> Figure {
+    let name = format!("  again, straight after ({:.0} MB from disk)", run.from_disk as f64 / 1e6);
+    figure(name, secs(run.total()), "s", goal, prometheus)
+}
+
 fn figures(x: Numbers<'_>) -> Vec<Figure> {
     let (n, hosts) = (x.n, x.full.hosts);
     let s = &x.roll.split;
@@ -500,13 +506,7 @@ fn figures(x: Numbers<'_>) -> Vec<Figure> {
             None,
         ),
         figure("  of which daily_stats_of, 4 metrics".into(), secs(x.raw.first.scan), "s", "—", None),
-        figure(
-            format!("  again, straight after ({:.0} MB from disk)", x.raw.again.from_disk as f64 / 1e6),
-            secs(x.raw.again.total()),
-            "s",
-            "≤ 3 s",
-            None,
-        ),
+        again(&x.raw.again, "≤ 3 s", None),
         figure(
             format!(
                 "same question, {n} hosts: Yunzhi from rollups (first pass, read cold, {:.0} MB from disk)",
@@ -527,13 +527,7 @@ fn figures(x: Numbers<'_>) -> Vec<Figure> {
             "≥ 20× faster than PromQL",
             Some(prom_secs),
         ),
-        figure(
-            format!("  again, straight after ({:.0} MB from disk)", x.same_raw.again.from_disk as f64 / 1e6),
-            secs(x.same_raw.again.total()),
-            "s",
-            "≥ 20× faster than PromQL",
-            Some(prom_secs),
-        ),
+        again(&x.same_raw.again, "≥ 20× faster than PromQL", Some(prom_secs)),
         figure(
             format!("raw storage, {hosts} hosts, B per value of 4 metrics"),
             x.raw.bytes_per_metric_value(),
