@@ -256,7 +256,9 @@ impl Delta {
 
     /// From a block's start, unpacks whole blocks into `out` from `done`
     /// on while a whole block is wanted and left; returns where it stopped.
-    /// Most of a page is read here, its state in locals.
+    /// Most of a page is read here, its state in locals. It stops at a
+    /// block's start, so the block's min delta and widths need not be
+    /// kept: whatever reads on parses the next block's header itself.
     #[inline]
     fn whole_blocks<T: Int>(
         &mut self,
@@ -288,8 +290,6 @@ impl Delta {
                 }
             }
             self.left -= block;
-            self.min_delta = min_delta;
-            self.widths_at = widths;
         }
         (self.at, self.last) = (at, last);
         Ok(done)
