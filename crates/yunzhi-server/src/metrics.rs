@@ -7,6 +7,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -21,6 +22,10 @@ pub struct Metrics {
     ingested: Family<Labels, Counter>,
     /// Time to store one group of reports.
     pub ingest_batch: Histogram,
+    /// Remote-write samples of series that name no host Yunzhi knows.
+    pub unplaced: Counter,
+    /// Remote-write requests kept but not yet turned into readings.
+    pub inbox: Gauge,
 }
 
 impl Default for Metrics {
@@ -54,7 +59,19 @@ impl Metrics {
             "Time to store one group of reports, from the queue to the commit",
             ingest_batch.clone(),
         );
-        Metrics { registry, requests, latency, ingested, ingest_batch }
+        let unplaced = Counter::default();
+        registry.register(
+            "remote_write_unplaced_samples",
+            "Remote-write samples left out: their series name no host Yunzhi knows, or one the store refuses",
+            unplaced.clone(),
+        );
+        let inbox = Gauge::default();
+        registry.register(
+            "remote_write_inbox_requests",
+            "Remote-write requests kept but not yet turned into readings",
+            inbox.clone(),
+        );
+        Metrics { registry, requests, latency, ingested, ingest_batch, unplaced, inbox }
     }
 
     /// Counts `n` readings stored from `source`.

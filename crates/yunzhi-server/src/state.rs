@@ -46,6 +46,9 @@ pub struct Settings {
     /// How long a remote-write moment waits for the rest of its series
     /// (Prometheus sends a host's series through several shards).
     pub remote_write_idle: std::time::Duration,
+    /// Remote-write requests the inbox holds before senders are asked to
+    /// wait (503 with `Retry-After`; Prometheus and vmagent send again).
+    pub remote_write_backlog: usize,
     /// Days of raw readings kept, today included (the rollups are kept longer).
     pub raw_retention_days: u32,
 }
@@ -69,6 +72,7 @@ impl Default for Settings {
             rectification_days: 10,
             demo_agents: false,
             remote_write_idle: std::time::Duration::from_secs(30),
+            remote_write_backlog: 10_000,
             raw_retention_days: 35,
         }
     }
@@ -90,8 +94,8 @@ pub struct AppState {
     pub drivers: Arc<crate::drivers::Drivers>,
     /// Where monitoring reports queue for the writer.
     pub ingest: Arc<crate::ingest::Ingest>,
-    /// Rung when a remote-write request reaches the inbox.
-    pub remote_write: Arc<tokio::sync::Notify>,
+    /// The remote-write inbox's doorbell and length.
+    pub remote_write: Arc<crate::remote_write::Inbox>,
     /// This server's raw readings (write-ahead log and daily Parquet files);
     /// `None` when it keeps only the rollups.
     pub raw: Option<Arc<yunzhi_rawstore::RawStore>>,
@@ -117,7 +121,7 @@ impl AppState {
             )),
             drivers: Arc::new(crate::drivers::Drivers::new(None, Default::default())),
             ingest: Arc::new(crate::ingest::Ingest::default()),
-            remote_write: Arc::new(tokio::sync::Notify::new()),
+            remote_write: Arc::default(),
             raw: None,
             fleet: Arc::default(),
             ingest_tokens: Arc::default(),

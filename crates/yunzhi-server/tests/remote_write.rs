@@ -10,7 +10,10 @@ use common::{Backend, TestServer};
 use serde_json::{Value, json};
 use yunzhi_server::remote_write::{Label, Sample, TimeSeries, WriteRequest};
 
-on_both_backends!(node_exporter_series_sent_by_remote_write_become_a_hosts_readings);
+on_both_backends!(
+    node_exporter_series_sent_by_remote_write_become_a_hosts_readings,
+    a_full_inbox_asks_the_sender_to_wait_and_keeps_what_it_acknowledged,
+);
 
 fn series(host: i64, name: &str, extra: &[(&str, &str)], points: &[(i64, f64)]) -> TimeSeries {
     let mut labels = vec![
@@ -88,7 +91,12 @@ async fn node_exporter_series_sent_by_remote_write_become_a_hosts_readings(backe
     assert_eq!(write(&s, &token, b"not snappy at all".to_vec(), "snappy").await, 400);
     // Two shards: the busy CPU time in one request, the rest in another.
     assert_eq!(write(&s, &token, body(vec![busy]), "snappy").await, 204);
-    let mut rest = vec![idle, net];
+    // A series naming no host Yunzhi knows (a sender's relabelling typo)
+    // travels with the host's: it is left out and counted, and the host's
+    // readings are stored all the same.
+    let stranger =
+        series(9_999_999, "node_cpu_seconds_total", &[("cpu", "0"), ("mode", "user")], &points(6.0));
+    let mut rest = vec![idle, net, stranger];
     rest.extend(mem);
     assert_eq!(write(&s, &token, body(rest), "snappy").await, 204);
 
@@ -129,11 +137,61 @@ async fn node_exporter_series_sent_by_remote_write_become_a_hosts_readings(backe
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(metrics.contains(counted), "{metrics}");
+    assert!(metrics.contains("yunzhi_remote_write_unplaced_samples_total 5"), "{metrics}");
 
     let tid = created["id"].as_i64().unwrap();
     s.send(reqwest::Method::DELETE, Some(&sys), &format!("/api/v1/ingest-tokens/{tid}"), None, &[])
         .await
         .expect(200);
     assert_eq!(write(&s, &token, body(vec![]), "snappy").await, 401, "a revoked token is refused");
+    s.stop().await;
+}
+
+async fn a_full_inbox_asks_the_sender_to_wait_and_keeps_what_it_acknowledged(backend: Backend) {
+    // An inbox of two requests, whose moments wait a minute for their
+    // other shards: the first two requests fill it.
+    let settings = yunzhi_server::Settings {
+        demo: true,
+        remote_write_idle: Duration::from_secs(60),
+        remote_write_backlog: 2,
+        ..Default::default()
+    };
+    let s = TestServer::start(backend, settings).await;
+    let sys = s.login("sys_admin").await;
+    let token =
+        s.post(&sys, "/api/v1/ingest-tokens", json!({"name": "vmagent"})).await.expect(201).body["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let ca = s.login("cloud_admin").await;
+    let host = s
+        .all(&ca, "/api/v1/resources?state=active")
+        .await
+        .into_iter()
+        .find(|r| r["kind"] == "cloud_host")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let t0 = s.state().now().as_millisecond() - 10 * 60_000;
+    let up = |i: i64| body(vec![series(host, "node_memory_MemTotal_bytes", &[], &[(t0 + i * 60_000, 8e9)])]);
+    assert_eq!(write(&s, &token, up(0), "snappy").await, 204);
+    assert_eq!(write(&s, &token, up(1), "snappy").await, 204);
+    let client = reqwest::Client::new();
+    let refused = client
+        .post(format!("{}/api/v1/write", s.base))
+        .bearer_auth(&token)
+        .header("content-encoding", "snappy")
+        .body(up(2))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 503);
+    assert_eq!(refused.headers()["retry-after"], "5");
+    let problem: Value = refused.json().await.unwrap();
+    assert!(problem["detail"].as_str().unwrap().contains("holds 2 requests"), "{problem}");
+    let metrics = s.send(reqwest::Method::GET, None, "/metrics", None, &[]).await.expect(200).body;
+    assert!(metrics.as_str().unwrap().contains("yunzhi_remote_write_inbox_requests 2"), "{metrics}");
+    // The two it took are kept, not dropped, while it waits.
+    assert_eq!(s.state().store.inbox_len().await.unwrap(), 2);
     s.stop().await;
 }

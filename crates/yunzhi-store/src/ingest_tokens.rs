@@ -52,6 +52,12 @@ impl Store {
         row.as_ref().map(token).transpose()
     }
 
+    /// How many requests the inbox holds (not yet turned into readings).
+    pub async fn inbox_len(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM remote_write_inbox").fetch_one(&self.read).await?;
+        Ok(row.try_get("n")?)
+    }
+
     /// Inbox entries after `after` (an entry id) not yet turned into
     /// readings, oldest first.
     pub async fn inbox_after(&self, after: i64, limit: i64) -> Result<Vec<InboxEntry>> {

@@ -487,7 +487,7 @@ fn push(out: &mut Payloads, shard: usize, timeseries: Vec<TimeSeries>) -> anyhow
 mod tests {
     use std::collections::HashMap;
 
-    use yunzhi_server::remote_write::{Assembler, decode, decompress, host_of};
+    use yunzhi_server::remote_write::{Assembler, Hosts, decode, decompress, host_of};
 
     use super::*;
 
@@ -559,14 +559,15 @@ mod tests {
     fn yunzhis_assembler_makes_one_plausible_reading_per_host_and_scrape_after_the_first() {
         let (shape, p) = small();
         let mut asm = Assembler::default();
-        let none = HashMap::new();
+        // The series name their hosts by id (100 to 106 here), as live hosts.
+        let hosts = Hosts { by_name: HashMap::new(), ids: (100..107).collect() };
         // Interleave the shards as concurrent senders would.
         let longest = p.shards.iter().map(Vec::len).max().unwrap_or(0);
         for i in 0..longest {
             for shard in &p.shards {
                 if let Some(r) = shard.get(i) {
                     let raw = decompress(&r.body).unwrap();
-                    let fed = asm.feed(&raw, 0, |s| host_of(s, &none)).unwrap();
+                    let fed = asm.feed(&raw, 0, |s| host_of(s, &hosts)).unwrap();
                     assert_eq!(fed.unplaced, 0, "every series names its host");
                 }
             }

@@ -133,7 +133,8 @@ pub async fn revoke_token(
     request_body(content = Vec<u8>, content_type = "application/x-protobuf", description = "A snappy-compressed remote-write 1.0 WriteRequest"),
     responses((status = 204, description = "Kept; it becomes readings shortly"),
         (status = 400, description = "Not snappy protobuf, or not a WriteRequest (not worth retrying)", body = crate::error::Problem),
-        (status = 401, description = "Unknown or revoked ingest token", body = crate::error::Problem)))]
+        (status = 401, description = "Unknown or revoked ingest token", body = crate::error::Problem),
+        (status = 503, description = "The inbox is full: send again after Retry-After seconds", body = crate::error::Problem)))]
 pub async fn write(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<StatusCode> {
     let token = crate::extract::bearer_token(&headers).unwrap_or_default();
     let Some(sender) = sender_of(&state, token).await? else {
@@ -152,9 +153,18 @@ pub async fn write(State(state): State<AppState>, headers: HeaderMap, body: Byte
     // Checked now, so a request that can never be read is refused at once
     // (a 400 is not retried) rather than kept.
     crate::remote_write::check(&body).map_err(|e| ApiError::bad_request("malformed_write_request", e))?;
+    if state.remote_write.held() >= state.settings.remote_write_backlog {
+        return Err(ApiError::Busy {
+            detail: format!(
+                "the inbox holds {} requests not yet turned into readings; send this one again shortly",
+                state.remote_write.held()
+            ),
+            retry_after_secs: 5,
+        });
+    }
     let mut tx = state.store.begin().await?;
     tx.inbox_put(sender, state.now().as_millisecond(), &body).await?;
     tx.commit().await?;
-    state.remote_write.notify_one();
+    state.remote_write.ring(&state.metrics);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -12,8 +12,9 @@
 
 pub mod wire;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use jiff::Timestamp;
 use yunzhi_domain::monitoring::Reading;
@@ -336,15 +337,57 @@ impl Assembler {
     }
 }
 
+/// The hosts a series can be about: every live host's id, and the ids by
+/// the names an `instance` label carries.
+#[derive(Debug, Default, Clone)]
+pub struct Hosts {
+    pub by_name: HashMap<String, i64>,
+    pub ids: HashSet<i64>,
+}
+
 /// The resource a series is about: its `yunzhi_resource_id` label, else the
-/// host part of its `instance` looked up in `by_host`.
-pub fn host_of(s: &Series<'_>, by_host: &HashMap<String, i64>) -> Option<i64> {
+/// host part of its `instance` looked up by name; `None` when that is no
+/// host Yunzhi knows (a typo in a sender's relabelling must not reach the
+/// store, where it would fail the whole group it is written with).
+pub fn host_of(s: &Series<'_>, hosts: &Hosts) -> Option<i64> {
     if let Some(id) = s.label("yunzhi_resource_id") {
-        return id.parse().ok();
+        return id.parse().ok().filter(|id| hosts.ids.contains(id));
     }
     let instance = s.label("instance")?;
     let host = instance.rsplit_once(':').map_or(instance, |(h, _)| h);
-    by_host.get(host).copied()
+    hosts.by_name.get(host).copied()
+}
+
+/// The inbox's doorbell and how many requests it holds, so that a sender
+/// is asked to wait once the inbox holds the configured backlog rather
+/// than filling the disk while the writer is behind.
+#[derive(Debug, Default)]
+pub struct Inbox {
+    bell: tokio::sync::Notify,
+    held: AtomicUsize,
+}
+
+impl Inbox {
+    /// A request was kept: count it and wake the reader.
+    pub fn ring(&self, metrics: &crate::metrics::Metrics) {
+        let held = self.held.fetch_add(1, Ordering::Relaxed) + 1;
+        metrics.inbox.set(held as i64);
+        self.bell.notify_one();
+    }
+
+    /// Requests kept and not yet turned into readings (counted again from
+    /// the database whenever entries are forgotten, so a request kept
+    /// between a count and its ring is off by one only until the next).
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    async fn counted(&self, state: &crate::state::AppState) -> anyhow::Result<()> {
+        let n = state.store.inbox_len().await?.max(0);
+        self.held.store(n as usize, Ordering::Relaxed);
+        state.metrics.inbox.set(n);
+        Ok(())
+    }
 }
 
 /// Turns the inbox into readings, in order, for as long as the server runs.
@@ -357,6 +400,9 @@ pub fn spawn(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut p = Processor::default();
+        if let Err(e) = state.remote_write.counted(&state).await {
+            tracing::error!(error = %e, "the remote-write inbox could not be counted");
+        }
         let clock = tokio::time::Instant::now();
         let settle = state.settings.remote_write_idle;
         loop {
@@ -373,7 +419,7 @@ pub fn spawn(
                 }
             }
             tokio::select! {
-                _ = state.remote_write.notified() => {}
+                _ = state.remote_write.bell.notified() => {}
                 _ = tokio::time::sleep((settle / 2).clamp(std::time::Duration::from_millis(100), std::time::Duration::from_secs(5))) => {}
                 _ = stop.changed() => return,
             }
@@ -397,6 +443,11 @@ fn gathered(ready: usize, first: Option<i64>, settled: i64, gather: i64) -> bool
     ready >= GATHER_READINGS || first.is_some_and(|at| at <= settled - gather)
 }
 
+/// Failed attempts to store readings together before they are stored one
+/// host at a time, so that one host the store refuses (removed since the
+/// hosts were read) cannot hold back everyone else's.
+const TRIES_TOGETHER: u32 = 3;
+
 /// How long the hosts' names are trusted before they are read again (a
 /// series of a host Yunzhi does not know also has them read again, at
 /// most this often).
@@ -409,9 +460,14 @@ struct Processor {
     /// Entries fed, with the newest scrape time each held, oldest first.
     fed: VecDeque<(i64, i64)>,
     last_fed: i64,
-    by_host: HashMap<String, i64>,
+    hosts: Hosts,
     /// When `by_host` was read (processor clock, ms); `None` before the first time.
     hosts_read_at: Option<i64>,
+    /// Readings emitted but not yet stored: tried again before anything
+    /// else, and the inbox entries they came from are kept until they are.
+    unstored: Vec<crate::ingest::Batch>,
+    /// Failed attempts to store `unstored`.
+    tries: u32,
 }
 
 impl Processor {
@@ -426,18 +482,19 @@ impl Processor {
         gather: i64,
     ) -> anyhow::Result<bool> {
         const PAGE: i64 = 200;
+        self.store(state).await?;
         let entries = state.store.inbox_after(self.last_fed, PAGE).await?;
         let more = entries.len() as i64 >= PAGE;
         if !entries.is_empty() {
             if self.hosts_read_at.is_none_or(|at| arrival - at >= HOSTS_FRESH_MS) {
-                self.by_host = hosts_by_name(state).await?;
+                self.hosts = known_hosts(state).await?;
                 self.hosts_read_at = Some(arrival);
             }
             let mut unplaced = 0;
             for e in &entries {
-                let by_host = &self.by_host;
+                let hosts = &self.hosts;
                 let asm = &mut self.asm;
-                match decompress(&e.body).and_then(|raw| asm.feed(&raw, arrival, |s| host_of(s, by_host))) {
+                match decompress(&e.body).and_then(|raw| asm.feed(&raw, arrival, |s| host_of(s, hosts))) {
                     Ok(fed) => {
                         unplaced += fed.unplaced;
                         self.fed.push_back((e.id, fed.newest));
@@ -451,6 +508,7 @@ impl Processor {
                 self.last_fed = e.id;
             }
             if unplaced > 0 {
+                state.metrics.unplaced.inc_by(unplaced as u64);
                 tracing::warn!(
                     samples = unplaced,
                     "remote-write samples for hosts Yunzhi does not know were left out"
@@ -469,7 +527,8 @@ impl Processor {
                     _ => batches.push(batch(resource, vec![r], now)),
                 }
             }
-            state.ingest.submit_all(batches).await?;
+            self.unstored = batches;
+            self.store(state).await?;
         }
         let upto = self.asm.emitted_up_to();
         let mut done = None;
@@ -484,9 +543,76 @@ impl Processor {
             let mut tx = state.store.begin().await?;
             tx.inbox_done(id).await?;
             tx.commit().await?;
+            state.remote_write.counted(state).await?;
         }
         Ok(more)
     }
+
+    /// Stores the readings emitted and not yet stored. After a few failed
+    /// attempts together, one host at a time: a host the store refuses on
+    /// its own is left out (logged and counted) once another host's
+    /// readings were stored, which shows the store itself is working; when
+    /// none can be stored, all are kept for the next attempt.
+    async fn store(&mut self, state: &crate::state::AppState) -> anyhow::Result<()> {
+        if self.unstored.is_empty() {
+            return Ok(());
+        }
+        if self.tries < TRIES_TOGETHER {
+            return match state.ingest.submit_all(self.unstored.clone()).await {
+                Ok(_) => {
+                    self.unstored.clear();
+                    self.tries = 0;
+                    Ok(())
+                }
+                Err(e) => {
+                    self.tries += 1;
+                    Err(e)
+                }
+            };
+        }
+        let mut refused = Vec::new();
+        let mut stored_any = false;
+        let mut last_error = None;
+        for b in std::mem::take(&mut self.unstored) {
+            match state.ingest.submit_and_wait(b.clone()).await {
+                Ok(_) => stored_any = true,
+                Err(e) => {
+                    last_error = Some(e);
+                    refused.push(b);
+                }
+            }
+        }
+        match last_error {
+            None => {}
+            Some(e) if !stored_any => {
+                self.unstored = refused;
+                return Err(e);
+            }
+            Some(e) => {
+                for b in &refused {
+                    state.metrics.unplaced.inc_by(b.readings.len() as u64);
+                    tracing::error!(resource = b.resource_id, readings = b.readings.len(), error = %e,
+                        "remote-write readings the store refuses for this host were left out");
+                }
+            }
+        }
+        self.tries = 0;
+        Ok(())
+    }
+}
+
+/// The hosts remote-write series can name.
+async fn known_hosts(state: &crate::state::AppState) -> anyhow::Result<Hosts> {
+    let by_name = hosts_by_name(state).await?;
+    let ids = state
+        .store
+        .live_hosts()
+        .await?
+        .iter()
+        .map(|h| h.resource.id)
+        .chain(by_name.values().copied())
+        .collect();
+    Ok(Hosts { by_name, ids })
 }
 
 /// Hosts by the name a Prometheus `instance` label carries: the agent's
@@ -541,8 +667,8 @@ mod tests {
         prost::Message::encode_to_vec(req)
     }
 
-    fn hosts() -> HashMap<String, i64> {
-        HashMap::from([("web-01".to_owned(), 7)])
+    fn hosts() -> Hosts {
+        Hosts { by_name: HashMap::from([("web-01".to_owned(), 7)]), ids: HashSet::from([7]) }
     }
 
     const T0: i64 = 1_780_000_000_000;
