@@ -229,9 +229,33 @@ pub fn span_of(
     gap.min(cap).as_secs_f64()
 }
 
+/// The fewest days of hourly and daily rollups a server may keep: the
+/// long-term rules look back up to 400 days, and a unit's year of use is
+/// compared with the year before.
+pub const MIN_ROLLUP_DAYS: u32 = 400;
+
+/// The first district day of a rollup window of `keep_days` days ending
+/// with `today`, and the instant it starts (the first hour kept): rollups
+/// of anything earlier are past the window.
+pub fn rollup_window_start(today: jiff::civil::Date, keep_days: u32) -> (jiff::civil::Date, Timestamp) {
+    let first = today.saturating_sub(jiff::Span::new().days(i64::from(keep_days.max(1)) - 1));
+    let start =
+        first.to_zoned(crate::clock::district_zone()).map(|z| z.timestamp()).unwrap_or(Timestamp::MIN);
+    (first, start)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rollup_window_of_400_days_keeps_today_and_the_399_before_from_their_district_midnight() {
+        let (first, start) = rollup_window_start(jiff::civil::date(2026, 12, 3), 400);
+        assert_eq!(first, jiff::civil::date(2025, 10, 30));
+        assert_eq!(start.to_string(), "2025-10-29T16:00:00Z", "midnight in Shanghai");
+        let (first, _) = rollup_window_start(jiff::civil::date(2026, 12, 3), 1);
+        assert_eq!(first, jiff::civil::date(2026, 12, 3), "a window of one day is today");
+    }
 
     fn reading(at: &str, cpu: f64) -> Reading {
         Reading {

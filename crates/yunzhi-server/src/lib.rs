@@ -16,6 +16,7 @@ pub mod idempotent;
 pub mod ingest;
 pub mod metrics;
 pub mod raw;
+pub mod releases;
 pub mod remote_write;
 pub mod request_id;
 pub mod scheduler;

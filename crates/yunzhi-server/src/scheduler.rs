@@ -5,7 +5,8 @@
 //! * temporary resources (Art. 12) get notices four and two weeks before
 //!   expiry, are suspended at expiry and reclaimed after the grace period
 //!   (jobs that stop and delete them on their platforms);
-//! * each platform's inventory is reconciled with Yunzhi's, every period.
+//! * each platform's inventory is reconciled with Yunzhi's, every period;
+//! * once a day, hourly and daily rollups past their window are deleted.
 //!
 //! Every tick is idempotent: notices carry a dedup key (one per recipient),
 //! state changes are version-checked. So a tick may run twice, or on two
@@ -94,7 +95,29 @@ pub async fn tick(state: &AppState) -> anyhow::Result<TickReport> {
     let mut tx = state.store.begin().await?;
     tx.prune_jobs(state.now() - JOB_RETENTION).await?;
     tx.commit().await?;
+    prune_rollups(state).await?;
     Ok(report)
+}
+
+/// The district day the rollups were last pruned on.
+const ROLLUPS_PRUNED: &str = "rollups_pruned_on";
+
+/// Deletes the rollups past the retention window, once a district day.
+async fn prune_rollups(state: &AppState) -> anyhow::Result<()> {
+    let today = state.clock.today();
+    if state.store.setting(ROLLUPS_PRUNED).await?.is_some_and(|d| d == today.to_string()) {
+        return Ok(());
+    }
+    let (first_day, first_hour) =
+        yunzhi_domain::monitoring::rollup_window_start(today, state.settings.rollup_retention_days);
+    let mut tx = state.store.begin().await?;
+    let (hours, days) = tx.prune_rollups(first_hour.as_millisecond(), first_day).await?;
+    tx.set_setting(ROLLUPS_PRUNED, &today.to_string()).await?;
+    tx.commit().await?;
+    if hours + days > 0 {
+        tracing::info!(hours, days, kept_from = %first_day, "rollups past their window deleted");
+    }
+    Ok(())
 }
 
 async fn open_requests(state: &AppState, s: RequestState) -> anyhow::Result<Vec<RequestRecord>> {

@@ -51,6 +51,9 @@ pub struct Settings {
     pub remote_write_backlog: usize,
     /// Days of raw readings kept, today included (the rollups are kept longer).
     pub raw_retention_days: u32,
+    /// Days of hourly and daily rollups kept, today included; at least
+    /// [`yunzhi_domain::monitoring::MIN_ROLLUP_DAYS`].
+    pub rollup_retention_days: u32,
 }
 
 impl Default for Settings {
@@ -74,6 +77,7 @@ impl Default for Settings {
             remote_write_idle: std::time::Duration::from_secs(30),
             remote_write_backlog: 10_000,
             raw_retention_days: 35,
+            rollup_retention_days: yunzhi_domain::monitoring::MIN_ROLLUP_DAYS,
         }
     }
 }

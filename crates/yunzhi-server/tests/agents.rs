@@ -12,6 +12,7 @@ on_both_backends!(
     an_enrolled_agent_reports_and_its_readings_roll_up_by_hour_and_day,
     an_enrolment_code_is_for_one_host_of_ones_own_unit_and_works_once,
     a_resent_batch_is_taken_once_and_a_restarted_count_is_noted,
+    rollups_are_kept_400_days_and_deleted_after,
 );
 
 const SM3: &str = "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0";
@@ -172,5 +173,45 @@ async fn a_resent_batch_is_taken_once_and_a_restarted_count_is_noted(backend: Ba
     let days = s.get(&clerk, &format!("/api/v1/resources/{host}/metrics")).await.expect(200).body;
     let total: u64 = days.as_array().unwrap().iter().map(|d| d["samples"].as_u64().unwrap()).sum();
     assert_eq!(total, 3, "each reading once");
+    s.stop().await;
+}
+
+async fn rollups_are_kept_400_days_and_deleted_after(backend: Backend) {
+    use yunzhi_domain::clock::Clock;
+    use yunzhi_domain::monitoring::Rollup;
+    use yunzhi_store::Span;
+    let s = TestServer::start(backend, yunzhi_server::Settings { demo: true, ..Default::default() }).await;
+    let state = s.state();
+    let host = host_of_unit1(&s).await["id"].as_i64().unwrap();
+    // The scheduler prunes once a district day, and it ticked as the server
+    // started: the rollups are written for tomorrow's window, then the
+    // clock moves to tomorrow.
+    let today = state.clock.today().tomorrow().unwrap();
+    let day = |back: i64| today.checked_sub(jiff::Span::new().days(back)).unwrap();
+    let midnight = |back: i64| {
+        day(back).to_zoned(yunzhi_domain::clock::district_zone()).unwrap().timestamp().as_millisecond()
+    };
+    let r = Rollup { samples: 12, cpu_sum: 120.0, cpu_min: 5.0, cpu_max: 20.0, ..Default::default() };
+    let (kept, gone) = (399, 400);
+    let mut tx = state.store.begin().await.unwrap();
+    for back in [kept, gone] {
+        tx.put_rollup(Span::Day, host, &day(back).to_string(), &r).await.unwrap();
+        tx.put_rollup(Span::Hour, host, &midnight(back).to_string(), &r).await.unwrap();
+        // The last hour of the day before the window.
+        tx.put_rollup(Span::Hour, host, &(midnight(back) - 3_600_000).to_string(), &r).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    state.clock.advance(SignedDuration::from_hours(24));
+    assert_eq!(state.clock.today(), today);
+    yunzhi_server::scheduler::tick(state).await.unwrap();
+    let days = state.store.daily_rollups(host, day(500), today).await.unwrap();
+    assert_eq!(days.iter().map(|(d, _)| *d).collect::<Vec<_>>(), vec![day(kept)], "400 days, today included");
+    let hours = state
+        .store
+        .hourly_rollups(host, Timestamp::from_millisecond(midnight(500)).unwrap(), state.now())
+        .await
+        .unwrap();
+    let starts: Vec<i64> = hours.iter().map(|(at, _)| at.as_millisecond()).collect();
+    assert_eq!(starts, vec![midnight(kept)], "the window starts at its first day's midnight in Shanghai");
     s.stop().await;
 }

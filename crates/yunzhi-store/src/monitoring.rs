@@ -502,6 +502,21 @@ impl Tx {
         Ok(done.rows_affected())
     }
 
+    /// Deletes the hourly rollups of hours starting before `hour_before`
+    /// (epoch ms) and the daily ones of days before `day_before`; returns
+    /// how many of each.
+    pub async fn prune_rollups(&mut self, hour_before: i64, day_before: Date) -> Result<(u64, u64)> {
+        let hours = sqlx::query("DELETE FROM metric_hourly WHERE hour < $1")
+            .bind(hour_before)
+            .execute(self.conn())
+            .await?;
+        let days = sqlx::query("DELETE FROM metric_daily WHERE day < $1")
+            .bind(day_before.to_string())
+            .execute(self.conn())
+            .await?;
+        Ok((hours.rows_affected(), days.rows_affected()))
+    }
+
     pub async fn put_rollup(&mut self, span: Span, resource_id: i64, key: &str, r: &Rollup) -> Result<()> {
         self.put_rollups(span, &[(resource_id, key.to_owned(), r.clone())]).await
     }

@@ -86,33 +86,8 @@ enum Command {
         demo: bool,
         #[arg(long, default_value = "127.0.0.1:8080", env = "YUNZHI_LISTEN")]
         listen: SocketAddr,
-        /// Minutes an account stays locked after 5 failed sign-ins.
-        #[arg(long, default_value_t = 15)]
-        lockout_minutes: i64,
-        /// Minutes without use after which a session expires.
-        #[arg(long, default_value_t = 30)]
-        session_idle_minutes: i64,
-        /// Share of its quota an expansion may take a system to (Art. 10: 120 %).
-        #[arg(long, default_value_t = 120)]
-        expansion_limit_percent: u32,
-        /// Days after expiry before suspended temporary resources are reclaimed (Art. 12).
-        #[arg(long, default_value_t = 14)]
-        temporary_grace_days: i64,
-        /// Seconds a running job stays its worker's without renewal; a job
-        /// whose server died is taken over after this long.
-        #[arg(long, default_value_t = 30)]
-        job_lease_seconds: i64,
-        /// Minutes between two inventory passes over each platform.
-        #[arg(long, default_value_t = 10)]
-        reconcile_minutes: i64,
-        /// Days of raw monitoring readings kept in the data folder's `raw/`
-        /// (the hourly and daily rollups are kept longer, in the database).
-        #[arg(long, default_value_t = 35)]
-        raw_retention_days: u32,
-        /// Seconds a remote-write moment waits for the rest of its series
-        /// (Prometheus sends a host's series through several shards).
-        #[arg(long, default_value_t = 30)]
-        remote_write_idle_seconds: u64,
+        #[command(flatten)]
+        limits: Limits,
         #[command(flatten)]
         channels: ChannelArgs,
     },
@@ -122,6 +97,12 @@ enum Command {
         data: PathBuf,
         #[arg(long, default_value = "127.0.0.1:8080", env = "YUNZHI_LISTEN")]
         listen: SocketAddr,
+    },
+    /// Prints the SM3 digest of each agent binary given, one line each, in
+    /// the form `serve --agent-releases` reads.
+    AgentDigest {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
     /// Prints the OpenAPI document of the HTTP API.
     Openapi,
@@ -217,30 +198,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     match Cli::parse().command {
-        Command::Serve {
-            store,
-            demo,
-            listen,
-            lockout_minutes,
-            session_idle_minutes,
-            expansion_limit_percent,
-            temporary_grace_days,
-            job_lease_seconds,
-            reconcile_minutes,
-            raw_retention_days,
-            remote_write_idle_seconds,
-            channels,
-        } => {
-            let limits = Limits {
-                lockout: lockout_minutes,
-                idle: session_idle_minutes,
-                expansion: expansion_limit_percent,
-                grace: temporary_grace_days,
-                job_lease: job_lease_seconds,
-                reconcile: reconcile_minutes,
-                raw_retention: raw_retention_days,
-                remote_write_idle: remote_write_idle_seconds,
-            };
+        Command::Serve { store, demo, listen, limits, channels } => {
             let key = store.secret_key()?;
             serve(store.url()?, key, &store.data, demo, listen, limits, channels).await
         }
@@ -263,10 +221,18 @@ async fn main() -> anyhow::Result<()> {
                 &store.data,
                 true,
                 listen,
-                Limits::default(),
+                Limits::parse_from(["demo"]),
                 ChannelArgs::default(),
             )
             .await
+        }
+        Command::AgentDigest { files } => {
+            for f in files {
+                let digest = yunzhi_server::releases::digest_of_file(&f)
+                    .with_context(|| format!("reading {}", f.display()))?;
+                println!("{digest}  {}", f.display());
+            }
+            Ok(())
         }
         Command::Openapi => {
             println!("{}", yunzhi_server::api::openapi::document_json()?);
@@ -283,30 +249,50 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// The configurable limits of `serve`.
+#[derive(Parser, Clone)]
 struct Limits {
+    /// Minutes an account stays locked after 5 failed sign-ins.
+    #[arg(long = "lockout-minutes", default_value_t = 15)]
     lockout: i64,
+    /// Minutes without use after which a session expires.
+    #[arg(long = "session-idle-minutes", default_value_t = 30)]
     idle: i64,
+    /// Share of its quota an expansion may take a system to (Art. 10: 120 %).
+    #[arg(long = "expansion-limit-percent", default_value_t = 120)]
     expansion: u32,
+    /// Days after expiry before suspended temporary resources are reclaimed (Art. 12).
+    #[arg(long = "temporary-grace-days", default_value_t = 14)]
     grace: i64,
+    /// Seconds a running job stays its worker's without renewal; a job
+    /// whose server died is taken over after this long.
+    #[arg(long = "job-lease-seconds", default_value_t = 30)]
     job_lease: i64,
+    /// Minutes between two inventory passes over each platform.
+    #[arg(long = "reconcile-minutes", default_value_t = 10)]
     reconcile: i64,
+    /// Days of raw monitoring readings kept in the data folder's `raw/`
+    /// (the hourly and daily rollups are kept longer, in the database).
+    #[arg(long = "raw-retention-days", default_value_t = 35)]
     raw_retention: u32,
+    /// Days of hourly and daily rollups kept in the database (at least 400).
+    #[arg(long = "rollup-retention-days", default_value_t = yunzhi_domain::monitoring::MIN_ROLLUP_DAYS)]
+    rollup_retention: u32,
+    /// Seconds a remote-write moment waits for the rest of its series
+    /// (Prometheus sends a host's series through several shards).
+    #[arg(long = "remote-write-idle-seconds", default_value_t = 30)]
     remote_write_idle: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            lockout: 15,
-            idle: 30,
-            expansion: 120,
-            grace: 14,
-            job_lease: 30,
-            reconcile: 10,
-            raw_retention: 35,
-            remote_write_idle: 30,
-        }
-    }
+    /// Remote-write requests kept but not yet turned into readings beyond
+    /// which senders are asked to wait (503 with Retry-After).
+    #[arg(long = "remote-write-backlog", default_value_t = 10_000)]
+    remote_write_backlog: usize,
+    /// Working days a warning gives a unit to rectify or explain (Art. 14).
+    #[arg(long = "rectification-days", default_value_t = 10)]
+    rectification_days: i64,
+    /// The released agent builds: a file with one SM3 digest a line, as
+    /// `yunzhi agent-digest` prints. An agent reporting another digest is
+    /// found tampered with; without this file digests are not checked.
+    #[arg(long = "agent-releases", env = "YUNZHI_AGENT_RELEASES")]
+    agent_releases: Option<PathBuf>,
 }
 
 async fn serve(
@@ -339,6 +325,26 @@ async fn serve(
     if !(1..=3600).contains(&limits.remote_write_idle) {
         bail!("--remote-write-idle-seconds must be between 1 and 3600");
     }
+    let min_rollups = yunzhi_domain::monitoring::MIN_ROLLUP_DAYS;
+    if !(min_rollups..=3660).contains(&limits.rollup_retention) {
+        bail!(
+            "--rollup-retention-days must be between {min_rollups} and 3660 (the long-term rules look back up to 400 days)"
+        );
+    }
+    if !(1..=1_000_000).contains(&limits.remote_write_backlog) {
+        bail!("--remote-write-backlog must be between 1 and 1000000 requests");
+    }
+    if !(1..=60).contains(&limits.rectification_days) {
+        bail!("--rectification-days must be between 1 and 60 working days");
+    }
+    let mut agent_digests = match &limits.agent_releases {
+        Some(file) => yunzhi_server::releases::load(file)?,
+        None => Vec::new(),
+    };
+    // The demo's agent build is one of those released.
+    if demo {
+        agent_digests.push(yunzhi_server::demo_agents::demo_agent_digest());
+    }
     let demo_password =
         std::env::var("YUNZHI_DEMO_PASSWORD").unwrap_or_else(|_| DEFAULT_DEMO_PASSWORD.to_owned());
     if demo {
@@ -368,14 +374,16 @@ async fn serve(
             latency: if demo { std::time::Duration::from_millis(100) } else { std::time::Duration::ZERO },
             ..Default::default()
         },
-        // The demo's simulated hosts report as agents would, and the demo's
-        // agent build is the one released.
+        // The demo's simulated hosts report as agents would.
         demo_agents: demo,
-        agent_digests: if demo { vec![yunzhi_server::demo_agents::demo_agent_digest()] } else { Vec::new() },
+        agent_digests,
+        rectification_days: limits.rectification_days,
         job_lease: jiff::SignedDuration::from_secs(limits.job_lease),
         reconcile_every: jiff::SignedDuration::from_mins(limits.reconcile),
         raw_retention_days: limits.raw_retention,
+        rollup_retention_days: limits.rollup_retention,
         remote_write_idle: std::time::Duration::from_secs(limits.remote_write_idle),
+        remote_write_backlog: limits.remote_write_backlog,
         ..Settings::default()
     };
     yunzhi_server::serve_forever(ServerConfig {

@@ -111,3 +111,41 @@ async fn the_admin_chores_work_on_postgres() {
     chores(&db.url).await;
     db.drop_db().await;
 }
+
+#[test]
+fn agent_digest_prints_each_binarys_sm3_in_the_form_the_releases_file_takes() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = dir.path().join("yunzhi-agent-x86_64");
+    std::fs::write(&agent, b"abc").unwrap();
+    let o = yunzhi("sqlite://unused", &["agent-digest", agent.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let line = String::from_utf8_lossy(&o.stdout).trim_end().to_owned();
+    // GB/T 32905-2016's first example: SM3("abc").
+    assert_eq!(
+        line,
+        format!("66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0  {}", agent.display())
+    );
+    // What it prints is what `serve --agent-releases` reads; a file that
+    // holds anything else stops the server at start, naming the line.
+    let releases = dir.path().join("releases.txt");
+    std::fs::write(&releases, format!("{line}\nyunzhi-agent-aarch64\n")).unwrap();
+    let data = dir.path().join("data");
+    let o = Command::new(env!("CARGO_BIN_EXE_yunzhi"))
+        .args(["serve", "--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .args(["--agent-releases", releases.to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .env("RUST_BACKTRACE", "0")
+        .env("YUNZHI_SECRET_KEY", "000102030405060708090a0b0c0d0e0f")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).contains("line 2: «yunzhi-agent-aarch64» is not an SM3 digest"), "{}", text(&o));
+    let o = Command::new(env!("CARGO_BIN_EXE_yunzhi"))
+        .args(["serve", "--data", data.to_str().unwrap(), "--rollup-retention-days", "90"])
+        .env("RUST_BACKTRACE", "0")
+        .env("YUNZHI_SECRET_KEY", "000102030405060708090a0b0c0d0e0f")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).contains("--rollup-retention-days must be between 400"), "{}", text(&o));
+}
