@@ -158,14 +158,14 @@ impl Step {
     }
 }
 
-/// How recently a finding must have been seen for its rule to still hold:
-/// the analysis runs every hour, so two passes.
-pub const STILL_HOLDS_WITHIN: jiff::SignedDuration = jiff::SignedDuration::from_hours(2);
-
 /// Whether the rule behind a warning still finds what it found, at the
-/// deadline's check: its finding was seen again by the latest analyses.
-pub fn rule_still_holds(finding_last_seen: jiff::Timestamp, now: jiff::Timestamp) -> bool {
-    finding_last_seen >= now - STILL_HOLDS_WITHIN
+/// deadline's check: the latest analysis pass (at `latest_pass`) saw its
+/// finding again. Judged by the latest pass, not by a span of time, so that
+/// a pass that failed or has not yet run since the clock moved (the demo's
+/// clock, a server down over a weekend) never reads as a rectification;
+/// with no pass on record there is no sign of one either.
+pub fn rule_still_holds(finding_last_seen: jiff::Timestamp, latest_pass: Option<jiff::Timestamp>) -> bool {
+    latest_pass.is_none_or(|pass| finding_last_seen >= pass)
 }
 
 /// Where `step` takes a warning in `state` whose last answer was `answer`,
@@ -181,7 +181,11 @@ pub fn next(state: WarningState, answer: Option<Answer>, step: Step) -> Result<W
         (S::Answered | S::Suspended, Step::ConfirmRectification) if answer == Some(Answer::Rectified) => {
             Some(S::Closed)
         }
-        (S::Open, Step::DeadlinePassed { .. }) => Some(S::Overdue),
+        // Art. 14 suspends a unit that refuses to rectify (拒不整改): a unit
+        // that put things right without writing back has not refused.
+        (S::Open, Step::DeadlinePassed { rule_holds }) => {
+            Some(if rule_holds { S::Overdue } else { S::Closed })
+        }
         // A rectification the check confirms needs nobody; one it does not is overdue.
         (S::Answered, Step::DeadlinePassed { rule_holds }) if answer == Some(Answer::Rectified) => {
             Some(if rule_holds { S::Overdue } else { S::Closed })
@@ -223,6 +227,13 @@ mod tests {
     }
 
     #[test]
+    fn an_unanswered_warning_whose_rule_no_longer_holds_at_the_deadline_closes_and_one_whose_rule_holds_is_overdue()
+     {
+        assert_eq!(next(S::Open, None, Step::DeadlinePassed { rule_holds: false }).unwrap(), S::Closed);
+        assert_eq!(next(S::Open, None, Step::DeadlinePassed { rule_holds: true }).unwrap(), S::Overdue);
+    }
+
+    #[test]
     fn a_rectification_the_deadlines_check_confirms_closes_the_warning_and_one_it_refutes_is_overdue() {
         let a = Some(Answer::Rectified);
         assert_eq!(next(S::Answered, a, Step::DeadlinePassed { rule_holds: false }).unwrap(), S::Closed);
@@ -245,10 +256,11 @@ mod tests {
     }
 
     #[test]
-    fn a_finding_seen_within_the_last_two_hourly_analyses_still_holds_and_an_older_one_does_not() {
-        let now: jiff::Timestamp = "2026-11-26T10:00:00Z".parse().unwrap();
-        assert!(rule_still_holds(now - jiff::SignedDuration::from_mins(119), now));
-        assert!(!rule_still_holds(now - jiff::SignedDuration::from_mins(121), now));
+    fn a_finding_the_latest_analysis_saw_still_holds_and_one_it_did_not_see_does_not() {
+        let pass: jiff::Timestamp = "2026-11-26T10:00:00Z".parse().unwrap();
+        assert!(rule_still_holds(pass, Some(pass)));
+        assert!(!rule_still_holds(pass - jiff::SignedDuration::from_hours(1), Some(pass)));
+        assert!(rule_still_holds(pass - jiff::SignedDuration::from_hours(48), None), "no pass on record");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use yunzhi_store::{Span, Store};
 on_both_backends!(
     a_zombie_is_found_warned_suspended_and_resumed_once_rectified,
     an_explanation_is_accepted_or_rejected_by_the_office,
+    an_unanswered_warning_closes_at_the_deadline_once_the_latest_analysis_no_longer_finds_it,
     the_analysis_sees_days_written_or_rewritten_since_its_previous_pass,
     a_finding_seen_again_unchanged_keeps_its_version,
     the_analysis_sees_a_host_changed_by_any_path_since_its_previous_pass,
@@ -88,6 +89,8 @@ async fn a_zombie_is_found_warned_suspended_and_resumed_once_rectified(backend: 
     s.post(&office, &path, json!({"decision": "dismiss", "comment": "重复"})).await.expect(409);
     let inbox = s.all(&clerk, "/api/v1/notifications").await;
     assert!(inbox.iter().any(|n| n["kind"] == "warning.issued"), "{inbox:?}");
+    let r = s.post(&office, &path, json!({"decision": "confirm", "comment": "再次确认"})).await.expect(409);
+    assert_eq!(r.code(), "already_reviewed");
     assert_eq!(s.all(&other, "/api/v1/warnings").await.len(), 0);
     s.get(&other, &format!("/api/v1/warnings/{wid}")).await.expect(404);
 
@@ -104,6 +107,12 @@ async fn a_zombie_is_found_warned_suspended_and_resumed_once_rectified(backend: 
     s.set_today(&deadline.tomorrow().unwrap().to_string()).await;
     let w = s.get(&office, &format!("/api/v1/warnings/{wid}")).await.expect(200).body;
     assert_eq!(w["state"], "overdue", "{w}");
+    // The Big Data Center, which may propose a suspension, and the office,
+    // which decides on it, are told.
+    for who in [&ca, &office] {
+        let inbox = s.all(who, "/api/v1/notifications").await;
+        assert!(inbox.iter().any(|n| n["kind"] == "warning.deadline"), "{inbox:?}");
+    }
     s.post(&office, &decision, json!({"action": "propose_suspension", "comment": "未整改"}))
         .await
         .expect(403);
@@ -168,7 +177,18 @@ async fn an_explanation_is_accepted_or_rejected_by_the_office(backend: Backend) 
     let path = format!("/api/v1/findings/{}/review", finding["id"]);
     let r = s.post(&office, &path, json!({"decision": "dismiss", "comment": ""})).await.expect(422);
     assert_eq!(r.body["field"], "comment", "a dismissal says why");
-    let w = s.post(&office, &path, json!({"decision": "confirm", "comment": ""})).await.expect(200).body["warning"].clone();
+    let r = s.post(&office, &path, json!({"decision": "confirm", "comment": " "})).await.expect(422);
+    assert_eq!(
+        (r.body["field"].as_str(), r.body["article"].as_i64()),
+        (Some("comment"), Some(14)),
+        "a confirmation says what to put right"
+    );
+    let w = s
+        .post(&office, &path, json!({"decision": "confirm", "comment": "请缩容或说明"}))
+        .await
+        .expect(200)
+        .body["warning"]
+        .clone();
     let admin = s.login("unit1_admin").await;
     let response = format!("/api/v1/warnings/{}/response", w["id"]);
     let r = s.post(&admin, &response, json!({"answer": "maybe", "comment": "季节性"})).await.expect(422);
@@ -186,6 +206,18 @@ async fn an_explanation_is_accepted_or_rejected_by_the_office(backend: Backend) 
     s.post(&admin, &response, json!({"answer": "explained", "comment": "补充：应急演练需要"}))
         .await
         .expect(200);
+    // The deadline passes with the explanation still before the office:
+    // it stays answered, and the office is reminded, once.
+    let deadline: jiff::civil::Date = w["deadline"].as_str().unwrap().parse().unwrap();
+    s.set_today(&deadline.tomorrow().unwrap().to_string()).await;
+    yunzhi_server::scheduler::tick(s.state()).await.unwrap();
+    assert_eq!(
+        s.get(&office, &format!("/api/v1/warnings/{}", w["id"])).await.expect(200).body["state"],
+        "answered"
+    );
+    let reminders = s.all(&office, "/api/v1/notifications").await;
+    let reminders: Vec<_> = reminders.iter().filter(|n| n["kind"] == "warning.awaiting_decision").collect();
+    assert_eq!(reminders.len(), 1, "{reminders:?}");
     let accepted = s
         .post(&office, &decision, json!({"action": "accept_explanation", "comment": "同意"}))
         .await
@@ -193,6 +225,59 @@ async fn an_explanation_is_accepted_or_rejected_by_the_office(backend: Backend) 
         .body;
     assert_eq!(accepted["state"], "closed");
     s.post(&office, &decision, json!({"action": "accept_explanation", "comment": "again"})).await.expect(409);
+    s.stop().await;
+}
+
+/// Art. 14 suspends a unit that refuses to rectify: one that put things
+/// right without writing back has not refused. The check at the deadline
+/// asks the latest analysis pass, not the calendar.
+async fn an_unanswered_warning_closes_at_the_deadline_once_the_latest_analysis_no_longer_finds_it(
+    backend: Backend,
+) {
+    let s = TestServer::demo(backend).await;
+    let host = zombie_host(&s).await;
+    analyse(&s).await;
+    let finding = zombie_finding(&s, &host).await;
+    let office = s.login("office").await;
+    let path = format!("/api/v1/findings/{}/review", finding["id"]);
+    let w = s
+        .post(&office, &path, json!({"decision": "confirm", "comment": "请盘活或回收"}))
+        .await
+        .expect(200)
+        .body["warning"]
+        .clone();
+    // The unit puts the system to use (its days are busy now) and says nothing.
+    let mut busy = dead_day();
+    busy.cpu_sum = 55.0 * 1440.0;
+    busy.cpu_max = 90.0;
+    busy.cpu_hist = vec![0; 101];
+    busy.cpu_hist[55] = 1440;
+    busy.sessions_max = 3;
+    let store = Store::open(s.db_url()).await.unwrap();
+    let today = yunzhi_domain::clock::district_date(s.state().now());
+    let id = host["id"].as_i64().unwrap();
+    let mut tx = store.begin().await.unwrap();
+    for n in 1..=45 {
+        tx.put_rollup(Span::Day, id, &today.checked_sub(n.days()).unwrap().to_string(), &busy).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    store.close().await;
+    analyse(&s).await;
+    let deadline: jiff::civil::Date = w["deadline"].as_str().unwrap().parse().unwrap();
+    s.set_today(&deadline.tomorrow().unwrap().to_string()).await;
+    yunzhi_server::scheduler::tick(s.state()).await.unwrap();
+    let closed = s.get(&office, &format!("/api/v1/warnings/{}", w["id"])).await.expect(200).body;
+    assert_eq!(closed["state"], "closed", "{closed}");
+    let last = closed["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!((last["step"].as_str(), last["rule_holds"].as_bool()), (Some("deadline_passed"), Some(false)));
+    let unit = s.login("unit1_admin").await;
+    let inbox = s.all(&unit, "/api/v1/notifications").await;
+    assert!(
+        inbox
+            .iter()
+            .any(|n| n["kind"] == "warning.deadline" && n["title"].as_str().unwrap().contains("办结")),
+        "{inbox:?}"
+    );
     s.stop().await;
 }
 
@@ -245,6 +330,18 @@ async fn a_finding_seen_again_unchanged_keeps_its_version(backend: Backend) {
     assert_eq!(after["version"], before["version"], "{before} → {after}");
     assert_eq!(after["evidence"], before["evidence"]);
     assert!(after["last_seen_at"].as_str() > before["last_seen_at"].as_str(), "{before} → {after}");
+    // The office sets it aside with its reason; the Big Data Center learns why.
+    let office = s.login("office").await;
+    let path = format!("/api/v1/findings/{}/review", after["id"]);
+    let r = s
+        .post(&office, &path, json!({"decision": "dismiss", "comment": "灾备系统，平时待机"}))
+        .await
+        .expect(200);
+    assert_eq!((r.body["finding"]["state"].as_str(), r.body["warning"].is_null()), (Some("dismissed"), true));
+    let ca = s.login("cloud_admin").await;
+    let inbox = s.all(&ca, "/api/v1/notifications").await;
+    let told = inbox.iter().find(|n| n["kind"] == "finding.dismissed").expect("the Big Data Center is told");
+    assert!(told["body"].as_str().unwrap().contains("灾备系统，平时待机"), "{told}");
     s.stop().await;
 }
 

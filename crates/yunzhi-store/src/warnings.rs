@@ -136,11 +136,11 @@ impl Store {
         Ok(row.map(|r| r.try_get("id")).transpose()?)
     }
 
-    /// Warnings past their deadline still waiting (open, or answered
-    /// "rectified"), for the scheduler's check.
+    /// Warnings past their deadline still waiting (open, or answered), for
+    /// the scheduler's check.
     pub async fn warnings_due(&self, today: Date) -> Result<Vec<WarningRecord>> {
         let rows = sqlx::query(
-            "SELECT * FROM warnings WHERE deadline < $1 AND (state = 'open' OR (state = 'answered' AND answer = 'rectified')) \
+            "SELECT * FROM warnings WHERE deadline < $1 AND state IN ('open', 'answered') \
              ORDER BY id",
         )
         .bind(today.to_string())

@@ -63,8 +63,17 @@ pub async fn review(
         }
     };
     let comment = body.value.comment.trim().to_owned();
-    if decision == Some(FindingState::Dismissed) && comment.chars().count() < 2 {
-        c.push(FieldError::new("comment", "required", "dismissing a finding needs the reason in comment"));
+    // Art. 14: the office's review is a decision with its grounds — what the
+    // unit must put right, or why the finding is no fault.
+    if let Some(decision) = decision
+        && comment.chars().count() < 2
+    {
+        let why = if decision == FindingState::Dismissed {
+            "dismissing a finding needs the reason in comment"
+        } else {
+            "confirming a finding needs, in comment, what the unit must put right (Art. 14)"
+        };
+        c.push(FieldError::new("comment", "required", why).article(14));
     }
     if comment.chars().count() > 1000 {
         c.push(FieldError::new("comment", "too_long", "comment is at most 1000 characters"));
@@ -90,11 +99,7 @@ pub async fn review(
         let deadline = calendar
             .due_on(state.clock.today(), days)
             .map_err(|e| ApiError::Refused(e.field_error("deadline")))?;
-        let requirement = if comment.is_empty() {
-            format!("请于 {deadline} 前整改或说明情况（第十四条）。")
-        } else {
-            format!("{comment}（请于 {deadline} 前整改或说明情况，第十四条）")
-        };
+        let requirement = format!("{comment}（请于 {deadline} 前整改或说明情况，第十四条）");
         let w = tx.create_warning(&ctx, &finding, unit, &requirement, deadline).await?;
         let notice = Notice {
             kind: "warning.issued",
@@ -108,6 +113,18 @@ pub async fn review(
         };
         tx.notify_unit(unit, &notice, now.as_millisecond()).await?;
         issued = Some(w);
+    }
+    if decision == FindingState::Dismissed {
+        // The Big Data Center watches the fleet: it learns which of its
+        // findings the office set aside, and why.
+        let notice = Notice {
+            kind: "finding.dismissed",
+            title: format!("问题已驳回：{}", finding.title),
+            body: format!("The office dismissed finding {}: {comment}", finding.id),
+            link: Some(format!("/api/v1/findings/{}", finding.id)),
+            dedup_key: Some(format!("finding-dismissed:{}", finding.id)),
+        };
+        tx.notify_role(Role::CloudAdmin, None, &notice, now.as_millisecond()).await?;
     }
     tx.commit().await?;
     Ok(Json(Reviewed { finding, warning: issued }))
@@ -291,8 +308,19 @@ pub async fn decide(
         dedup_key: None,
     };
     tx.notify_unit(updated.unit_id, &notice, now.as_millisecond()).await?;
-    if to == WarningState::SuspensionProposed {
-        tx.notify_role(Role::Office, None, &notice, now.as_millisecond()).await?;
+    match to {
+        // The office decides on a proposal...
+        WarningState::SuspensionProposed => {
+            tx.notify_role(Role::Office, None, &notice, now.as_millisecond()).await?;
+        }
+        // ...and the Big Data Center, which proposed it, learns the outcome
+        // and sees the suspension or resumption through.
+        WarningState::Suspended | WarningState::Overdue | WarningState::Closed
+            if matches!(current.state, WarningState::SuspensionProposed | WarningState::Suspended) =>
+        {
+            tx.notify_role(Role::CloudAdmin, None, &notice, now.as_millisecond()).await?;
+        }
+        _ => {}
     }
     tx.commit().await?;
     state.worker.notify_one();
@@ -366,20 +394,27 @@ async fn resume_system(tx: &mut Tx, w: &WarningRecord, now: jiff::Timestamp) -> 
     Ok(ids)
 }
 
-/// The deadline's check (Art. 14), for the scheduler: an unanswered warning
-/// becomes overdue; one answered "rectified" closes if the rule no longer
-/// finds what it found (its finding not seen in the last two analyses), or
-/// becomes overdue if it still does. Returns how many changed.
+/// The deadline's check (Art. 14), for the scheduler: a warning unanswered
+/// or answered "rectified" closes if the rule no longer finds what it found
+/// (its finding not seen by the latest analysis pass), or becomes overdue if it
+/// still does; an explanation still waiting for the office at the deadline
+/// is put to the office once more. Returns how many changed.
 pub async fn check_deadlines(state: &AppState) -> anyhow::Result<u64> {
     let now = state.now();
     let today = state.clock.today();
     let due = state.store.warnings_due(today).await?;
+    let latest_pass = crate::worker::analysis::latest_pass(state).await?;
     let mut changed = 0;
     for w in due {
         let finding = state.store.finding(Scope::AllUnits, w.finding_id).await?;
-        let rule_holds = finding.is_some_and(|f| warning::rule_still_holds(f.last_seen_at.0, now));
+        let rule_holds = finding.is_some_and(|f| warning::rule_still_holds(f.last_seen_at.0, latest_pass));
         let step = Step::DeadlinePassed { rule_holds };
-        let Ok(to) = warning::next(w.state, w.answer, step) else { continue };
+        let Ok(to) = warning::next(w.state, w.answer, step) else {
+            if w.state == WarningState::Answered {
+                remind_office(state, &w, now).await?;
+            }
+            continue;
+        };
         let ctx = AuditCtx::system("scheduler", now);
         let event = serde_json::json!({"step": step.code(), "by": "scheduler", "at": At(now), "rule_holds": rule_holds});
         let mut tx = state.store.begin().await?;
@@ -411,11 +446,32 @@ pub async fn check_deadlines(state: &AppState) -> anyhow::Result<u64> {
             dedup_key: Some(format!("warning-deadline:{}:{}", updated.id, to.code())),
         };
         tx.notify_unit(updated.unit_id, &notice, now.as_millisecond()).await?;
+        // The Big Data Center may now propose a suspension, which the office decides.
         if to == WarningState::Overdue {
             tx.notify_role(Role::CloudAdmin, None, &notice, now.as_millisecond()).await?;
+            tx.notify_role(Role::Office, None, &notice, now.as_millisecond()).await?;
         }
         tx.commit().await?;
         changed += 1;
     }
     Ok(changed)
+}
+
+/// Tells the office, once, that a unit's explanation has waited for its
+/// decision past the warning's deadline.
+async fn remind_office(state: &AppState, w: &WarningRecord, now: jiff::Timestamp) -> anyhow::Result<()> {
+    let notice = Notice {
+        kind: "warning.awaiting_decision",
+        title: format!("整改通知的情况说明待决定（期限 {} 已过）：{}", w.deadline, w.title),
+        body: format!(
+            "The unit explained warning {} and its deadline {} has passed: accept or reject the explanation (Art. 14).",
+            w.id, w.deadline
+        ),
+        link: Some(format!("/api/v1/warnings/{}", w.id)),
+        dedup_key: Some(format!("warning-awaiting:{}:{}", w.id, w.version)),
+    };
+    let mut tx = state.store.begin().await?;
+    tx.notify_role(Role::Office, None, &notice, now.as_millisecond()).await?;
+    tx.commit().await?;
+    Ok(())
 }

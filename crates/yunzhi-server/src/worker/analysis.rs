@@ -204,6 +204,16 @@ async fn prometheus_days(
 /// When the Prometheus store last scraped each host Yunzhi knows, over the
 /// window the analysis reads: the agent rules' evidence at a site whose
 /// hosts run node_exporter instead of (or beside) Yunzhi's agent.
+/// When the latest analysis pass judged the fleet (epoch ms): a finding it
+/// did not see again no longer holds (`warning::rule_still_holds`).
+const LATEST_PASS: &str = "analysis_latest_pass_at";
+
+/// The time of the latest analysis pass, if any ran.
+pub async fn latest_pass(state: &AppState) -> anyhow::Result<Option<jiff::Timestamp>> {
+    let ms = state.store.setting(LATEST_PASS).await?.and_then(|v| v.parse::<i64>().ok());
+    Ok(ms.and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()))
+}
+
 async fn prometheus_last_seen(
     source: &yunzhi_promsource::PromSource,
     hosts: &HostsByKey,
@@ -433,6 +443,7 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
     let ctx = AuditCtx::system("efficiency-analysis", now);
     let mut tx = state.store.begin().await?;
     report.new_findings = tx.raise_findings(&ctx, &raised, &unchanged).await?;
+    tx.set_setting(LATEST_PASS, &now.as_millisecond().to_string()).await?;
     for kind in KINDS {
         for (id, key) in tx.open_finding_keys(kind).await? {
             if holding.contains(key.as_str()) {

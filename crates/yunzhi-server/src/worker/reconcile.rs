@@ -214,7 +214,10 @@ pub(super) async fn run(state: &AppState, platform_id: PlatformId) -> anyhow::Re
             link: Some(format!("/api/v1/findings?platform_id={platform_id}&state=open")),
             dedup_key: None,
         };
-        tx.notify_role(Role::CloudAdmin, None, &notice, at).await?;
+        // The office reviews findings (Art. 14); the Big Data Center runs the platforms.
+        for role in [Role::Office, Role::CloudAdmin] {
+            tx.notify_role(role, None, &notice, at).await?;
+        }
     }
     tx.commit().await?;
     tracing::info!(platform = %platform_id, ?report, "reconciled");
