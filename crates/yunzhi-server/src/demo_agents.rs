@@ -1,8 +1,11 @@
-//! The demo district's monitoring agents: every simulated host reports its
-//! guest's readings (from the simulator's utilisation profiles) through the
-//! same ingest queue the agents' HTTP reports go to, with 45 days of
-//! history written on the first start, so that a fresh `serve --demo`
-//! shows findings of every kind within a minute. A few hosts misbehave on
+//! The demo district's monitoring agents: every simulated host is enrolled
+//! with a host credential and reports its guest's readings (from the
+//! simulator's utilisation profiles) every minute through the agents' own
+//! report path (`api::agents::accept_report`: credential, sequence,
+//! identity and readings checked, then the ingest queue). On the first
+//! start 45 days of history are backfilled straight into the ingest queue —
+//! older, and longer, than an agent's report may be — so that a fresh
+//! `serve --demo` shows findings of every kind within a minute. A few hosts misbehave on
 //! purpose: the marriage registry's hosts never got an agent, a family
 //! doctor host fell silent (story 6), a town grid platform host runs an
 //! altered agent, and a virtual machine nobody registered runs on the x86
@@ -32,11 +35,23 @@ pub fn demo_agent_digest() -> String {
 }
 
 const SEEDED: &str = "demo_agents_seeded";
+/// The demo agents' host credentials, sealed (`SecretBox`), so that a
+/// restarted demo's agents go on reporting as the same agents.
+const CREDENTIALS: &str = "demo_agent_credentials";
 const HISTORY_DAYS: i64 = 45;
 const STEP: SignedDuration = SignedDuration::from_mins(5);
 const NO_AGENT: &str = "婚姻登记系统";
 const SILENT: &str = "家庭医生签约服务系统";
 const ALTERED: &str = "镇级网格化管理平台";
+
+/// A demo host's agent: its host, how it behaves, its credential and the
+/// number of its next batch.
+struct Agent {
+    host: ResourceRecord,
+    behaviour: Behaviour,
+    credential: String,
+    sequence: i64,
+}
 
 /// How a demo host's agent behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,15 +95,15 @@ pub fn spawn(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::J
             p = prepare(&state) => p,
             _ = stop.changed() => return,
         };
-        let hosts = match prepared {
-            Ok(h) => h,
+        let mut agents = match prepared {
+            Ok(a) => a,
             Err(e) => {
                 tracing::error!(error = %e, "the demo's agents could not start");
                 return;
             }
         };
         loop {
-            if let Err(e) = report_now(&state, &hosts).await {
+            if let Err(e) = report_now(&state, &mut agents).await {
                 tracing::warn!(error = %e, "a demo agent report failed; the next minute tries again");
             }
             tokio::select! {
@@ -107,8 +122,9 @@ pub async fn history_pending(state: &AppState) -> anyhow::Result<bool> {
     Ok(state.settings.demo && state.settings.demo_agents && state.store.setting(SEEDED).await?.is_none())
 }
 
-/// The demo hosts with agents, enrolled (and their history written) once.
-async fn prepare(state: &AppState) -> anyhow::Result<Vec<(ResourceRecord, Behaviour)>> {
+/// The demo hosts with agents, enrolled (and their history written) once;
+/// a host added since is enrolled at the next start.
+async fn prepare(state: &AppState) -> anyhow::Result<Vec<Agent>> {
     let mut hosts = Vec::new();
     let mut seen_silent = false;
     let mut seen_altered = false;
@@ -132,32 +148,63 @@ async fn prepare(state: &AppState) -> anyhow::Result<Vec<(ResourceRecord, Behavi
         };
         hosts.push((host, behaviour));
     }
+    let mut credentials = credentials(state).await?;
+    let mut enrolled = false;
+    for (host, behaviour) in &hosts {
+        if let std::collections::btree_map::Entry::Vacant(e) = credentials.entry(host.id) {
+            e.insert(enroll(state, host, *behaviour).await?);
+            enrolled = true;
+        }
+    }
+    if enrolled {
+        let sealed = state.secrets.seal(&serde_json::to_vec(&credentials)?, CREDENTIALS)?;
+        let mut tx = state.store.begin().await?;
+        tx.set_setting(CREDENTIALS, &sealed).await?;
+        tx.commit().await?;
+    }
     if state.store.setting(SEEDED).await?.is_none() {
         seed(state, &hosts).await?;
     }
-    Ok(hosts)
+    let mut agents = Vec::with_capacity(hosts.len());
+    for (host, behaviour) in hosts {
+        let credential = credentials.remove(&host.id).unwrap_or_default();
+        let last = state.store.agent(host.id).await?.map_or(0, |a| a.last_sequence);
+        agents.push(Agent { host, behaviour, credential, sequence: last + 1 });
+    }
+    Ok(agents)
 }
 
-/// Enrols the demo's agents, writes their history, adds the orphan and
-/// runs the analysis: the first start's work.
+/// The demo agents' credentials by host id, as last sealed.
+async fn credentials(state: &AppState) -> anyhow::Result<std::collections::BTreeMap<i64, String>> {
+    match state.store.setting(CREDENTIALS).await? {
+        Some(sealed) => Ok(serde_json::from_slice(&state.secrets.open(&sealed, CREDENTIALS)?)?),
+        None => Ok(Default::default()),
+    }
+}
+
+/// Enrols a demo host's agent, as `yunzhi-agent --enroll` would; its credential.
+async fn enroll(state: &AppState, host: &ResourceRecord, behaviour: Behaviour) -> anyhow::Result<String> {
+    let credential = crate::auth::new_token()?;
+    let digest = behaviour.digest();
+    let ctx = AuditCtx::system("demo-agents", state.now());
+    let mut tx = state.store.begin().await?;
+    let e = Enrolment {
+        resource_id: host.id,
+        credential_digest: &crate::auth::token_digest(&credential),
+        hostname: &host.name,
+        machine_id: None,
+        version: DEMO_AGENT_VERSION,
+        binary_sm3: &digest,
+    };
+    tx.enroll_agent(&ctx, host.unit_id.0, &e).await?;
+    tx.commit().await?;
+    Ok(credential)
+}
+
+/// Writes the enrolled agents' history, adds the orphan and runs the
+/// analysis: the first start's work.
 async fn seed(state: &AppState, hosts: &[(ResourceRecord, Behaviour)]) -> anyhow::Result<()> {
     let now = state.now();
-    let ctx = AuditCtx::system("demo-agents", now);
-    for (host, behaviour) in hosts {
-        let credential = crate::auth::new_token()?;
-        let digest = behaviour.digest();
-        let mut tx = state.store.begin().await?;
-        let e = Enrolment {
-            resource_id: host.id,
-            credential_digest: &crate::auth::token_digest(&credential),
-            hostname: &host.name,
-            machine_id: None,
-            version: DEMO_AGENT_VERSION,
-            binary_sm3: &digest,
-        };
-        tx.enroll_agent(&ctx, host.unit_id.0, &e).await?;
-        tx.commit().await?;
-    }
     // History: a reading every five minutes for 45 days, a day per report.
     let start = now - SignedDuration::from_hours(24 * HISTORY_DAYS);
     for (host, behaviour) in hosts {
@@ -180,7 +227,7 @@ async fn seed(state: &AppState, hosts: &[(ResourceRecord, Behaviour)]) -> anyhow
             }
             // Reported as it happened: received at its last reading.
             let sent = readings.last().map(|r| r.at).unwrap_or(now);
-            submit(state, host, *behaviour, readings, sent).await?;
+            backfill(state, host, *behaviour, readings, sent).await?;
             day_start = day_end;
         }
     }
@@ -235,7 +282,9 @@ async fn orphan(state: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn submit(
+/// Writes a stretch of a host's history into the ingest queue as its agent
+/// would have reported it at the time (no batch number: a backfill).
+async fn backfill(
     state: &AppState,
     host: &ResourceRecord,
     behaviour: Behaviour,
@@ -262,19 +311,33 @@ async fn submit(
     Ok(())
 }
 
-/// This minute's reading of every reporting host.
-async fn report_now(state: &AppState, hosts: &[(ResourceRecord, Behaviour)]) -> anyhow::Result<()> {
+/// This minute's report of every reporting host's agent, through the
+/// agents' report path.
+async fn report_now(state: &AppState, agents: &mut [Agent]) -> anyhow::Result<()> {
     let now = state.now();
-    for (host, behaviour) in hosts {
-        if *behaviour == Behaviour::Silent {
+    for agent in agents.iter_mut() {
+        if agent.behaviour == Behaviour::Silent {
             continue;
         }
-        let Some(pid) = host.platform_id else { continue };
+        let Some(pid) = agent.host.platform_id else { continue };
         let Some(sim) = state.drivers.simulator(pid).await else { continue };
         // A suspended or reclaimed host's guest says nothing.
-        if let Some(s) = sim.guest_sample(&crate::worker::resource_key(host.id), now).await {
-            submit(state, host, *behaviour, vec![reading(now, &s)], now).await?;
-        }
+        let Some(s) = sim.guest_sample(&crate::worker::resource_key(agent.host.id), now).await else {
+            continue;
+        };
+        let input = crate::api::agents::ReportInput {
+            sequence: agent.sequence,
+            boot_id: Some(format!("demo-{}", agent.host.id)),
+            version: DEMO_AGENT_VERSION.into(),
+            binary_sm3: agent.behaviour.digest(),
+            sent_at: now,
+            samples: vec![reading(now, &s)],
+            dropped_batches: 0,
+        };
+        crate::api::agents::accept_report(state, &agent.credential, input)
+            .await
+            .map_err(|e| anyhow::anyhow!("host {}: {e}", agent.host.id))?;
+        agent.sequence += 1;
     }
     Ok(())
 }

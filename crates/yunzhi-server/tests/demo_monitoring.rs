@@ -40,5 +40,21 @@ async fn a_fresh_demo_shows_a_finding_of_every_kind_within_a_minute(backend: Bac
     let m = s.send(reqwest::Method::GET, None, "/metrics", None, &[]).await.expect(200);
     let text = m.body.as_str().unwrap_or_default().to_owned();
     assert!(text.contains("yunzhi_ingested_samples_total{source=\"agent\"}"), "{text}");
+    // The live readings come as agents' reports, each numbered: the
+    // zombie's agent has sent its first batches under its credential.
+    let agent =
+        s.get(&office, &format!("/api/v1/resources/{}/agent", zombie["resource_id"])).await.expect(200).body;
+    assert!(agent["last_sequence"].as_i64().unwrap() >= 1, "{agent}");
+    assert_eq!(agent["sequence_resets"], 0, "{agent}");
+    // The profiles are told apart: idleness is found only on the idle and
+    // zombie systems, never on the busy, office-hours or seasonal ones.
+    let systems = s.all(&office, "/api/v1/systems").await;
+    let idle_or_zombie = ["旧版行政审批系统", "教师继续教育管理系统", "农村集体资产管理系统"];
+    for f in open.iter().filter(|f| f["kind"] == "zombie" || f["kind"] == "low_utilization") {
+        let system =
+            systems.iter().find(|x| x["id"] == f["system_id"]).expect("a usage finding names its system");
+        let name = system["name"].as_str().unwrap();
+        assert!(idle_or_zombie.contains(&name), "a {} finding about {name}: {}", f["kind"], f["title"]);
+    }
     s.stop().await;
 }

@@ -188,6 +188,15 @@ pub async fn report(
     body: ApiJson<ReportInput>,
 ) -> ApiResult<(StatusCode, Json<Applied>)> {
     let credential = crate::extract::bearer_token(&headers).unwrap_or_default();
+    let applied = accept_report(&state, credential, body.value).await?;
+    let status = if applied.duplicate { StatusCode::OK } else { StatusCode::ACCEPTED };
+    Ok((status, Json(applied)))
+}
+
+/// An agent's report, from its host credential on: identified, checked,
+/// queued and answered once durable. The HTTP handler and the demo's
+/// simulated agents both report through here.
+pub async fn accept_report(state: &AppState, credential: &str, input: ReportInput) -> ApiResult<Applied> {
     let Some(resource_id) = state.store.agent_by_credential(&crate::auth::token_digest(credential)).await?
     else {
         return Err(ApiError::unauthorized(
@@ -195,7 +204,6 @@ pub async fn report(
             "this host credential is unknown or was replaced by a new enrolment",
         ));
     };
-    let input = body.value;
     let now = state.now();
     let mut c = Checker::new();
     check_agent_identity(&mut c, &input.version, &input.binary_sm3);
@@ -228,13 +236,11 @@ pub async fn report(
         retry_after_secs: RETRY_AFTER.as_secs(),
     };
     let done = state.ingest.submit(batch).map_err(|_| busy())?;
-    let applied = match done.await {
-        Ok(Ok(a)) => a,
-        Ok(Err(e)) => return Err(ApiError::Internal(anyhow::anyhow!("storing a report: {e}"))),
-        Err(_) => return Err(busy()),
-    };
-    let status = if applied.duplicate { StatusCode::OK } else { StatusCode::ACCEPTED };
-    Ok((status, Json(applied)))
+    match done.await {
+        Ok(Ok(a)) => Ok(a),
+        Ok(Err(e)) => Err(ApiError::Internal(anyhow::anyhow!("storing a report: {e}"))),
+        Err(_) => Err(busy()),
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/resources/{id}/agent", tag = "agents",
