@@ -107,12 +107,35 @@ async fn the_office_confirms_a_zombie_finding_into_a_warning_and_accepts_the_uni
     b.wait_for_path_under("/warnings/").await;
     assert!(b.text("#warning-requirement").await.contains("连续30天无人使用"));
     b.find(".chart[data-drawn] svg").await;
+    // The system's documents are offered as evidence for the answer.
+    let unit_admin = s.login("unit1_admin").await;
+    let system =
+        s.all(&unit_admin, "/api/v1/warnings").await.iter().find(|w| w["resource_id"] == host["id"]).unwrap()
+            ["system_id"]
+            .as_i64()
+            .unwrap();
+    let doc = s
+        .post_bytes(
+            &unit_admin,
+            &format!("/api/v1/systems/{system}/documents?kind=other&filename=enrolment-season.pdf"),
+            "application/pdf",
+            b"%PDF-1.7\nMarch enrolment".to_vec(),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let here = b.wait_for_path_under("/warnings/").await;
+    b.goto(&here).await;
+    b.click(&format!("#doc-{doc}")).await;
     b.click("#answer-explained").await;
     b.click("#answer-submit").await;
     b.find("#answer-comment-error").await;
     b.type_into("#answer-comment", "该系统为年度报名系统，每年三月集中使用，已申报周期性负载").await;
     b.click("#answer-submit").await;
     b.wait_for_text_of("#warning-state", Some("已答复")).await;
+    assert_eq!(b.text("#warning-history .cited-document").await, "enrolment-season.pdf");
     b.screenshot("warning-answered").await;
     let warning_page = b.wait_for_path_under("/warnings/").await;
     b.click("#sign-out").await;

@@ -193,9 +193,63 @@ async fn an_explanation_is_accepted_or_rejected_by_the_office(backend: Backend) 
     let response = format!("/api/v1/warnings/{}/response", w["id"]);
     let r = s.post(&admin, &response, json!({"answer": "maybe", "comment": "季节性"})).await.expect(422);
     assert_eq!(r.body["field"], "answer");
-    s.post(&admin, &response, json!({"answer": "explained", "comment": "防汛季才用，已申报周期性负载"}))
+    // The explanation cites the system's documents: its own, not another system's.
+    let system = w["system_id"].as_i64().unwrap();
+    let upload = |system: i64, name: &'static str| {
+        let s = &s;
+        let admin = &admin;
+        async move {
+            let query = format!("kind=other&filename={name}");
+            let body = b"%PDF-1.7\nflood season schedule".to_vec();
+            s.post_bytes(
+                admin,
+                &format!("/api/v1/systems/{system}/documents?{query}"),
+                "application/pdf",
+                body,
+            )
+            .await
+            .expect(201)
+            .body["id"]
+                .as_i64()
+                .unwrap()
+        }
+    };
+    let schedule = upload(system, "schedule.pdf").await;
+    let others = s.all(&admin, "/api/v1/systems").await;
+    let other_system = others.iter().find(|x| x["id"] != system).unwrap()["id"].as_i64().unwrap();
+    let elsewhere = upload(other_system, "elsewhere.pdf").await;
+    let r = s
+        .post(
+            &admin,
+            &response,
+            json!({"answer": "explained", "comment": "防汛季才用", "documents": [schedule, elsewhere]}),
+        )
         .await
-        .expect(200);
+        .expect(422);
+    assert_eq!(
+        (r.body["field"].as_str(), r.body["errors"][0]["code"].as_str()),
+        (Some("documents[1]"), Some("other_system")),
+        "{}",
+        r.body
+    );
+    let r = s
+        .post(
+            &admin,
+            &response,
+            json!({"answer": "explained", "comment": "防汛季才用", "documents": [987_654]}),
+        )
+        .await
+        .expect(422);
+    assert_eq!(r.body["errors"][0]["code"], "not_found", "{}", r.body);
+    let answered = s
+        .post(&admin, &response, json!({"answer": "explained", "comment": "防汛季才用，已申报周期性负载", "documents": [schedule]}))
+        .await
+        .expect(200)
+        .body;
+    let cited = &answered["history"].as_array().unwrap().last().unwrap()["documents"];
+    assert_eq!(cited[0]["id"], schedule);
+    assert_eq!(cited[0]["filename"], "schedule.pdf");
+    assert_eq!(cited[0]["sm3"].as_str().unwrap().len(), 64, "{cited}");
     let decision = format!("/api/v1/warnings/{}/decision", w["id"]);
     let rejected = s
         .post(&office, &decision, json!({"action": "reject_explanation", "comment": "非汛期也应缩容"}))

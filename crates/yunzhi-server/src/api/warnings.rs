@@ -174,7 +174,15 @@ pub struct ResponseInput {
     pub answer: String,
     /// What was done, or why it is not a fault (e.g. a declared seasonal peak).
     pub comment: String,
+    /// Documents of the warned system that bear the answer out (uploaded
+    /// with `POST /api/v1/systems/{id}/documents`: the seasonal schedule,
+    /// the decommissioning record); at most 10.
+    #[serde(default)]
+    pub documents: Vec<i64>,
 }
+
+/// Answers cite at most this many documents.
+const MAX_CITED: usize = 10;
 
 #[utoipa::path(post, path = "/api/v1/warnings/{id}/response", tag = "warnings", request_body = ResponseInput,
     params(("id" = i64, Path, description = "The object's id")),
@@ -201,12 +209,16 @@ pub async fn respond(
     };
     // Another unit's warning is a 404, as a missing one.
     let seen = state.store.warning(responder.scope(), path_id(&id)?).await?.ok_or(ApiError::NotFound)?;
+    let cited = cited_documents(&state, responder.scope(), &seen, &body.value.documents).await?;
     let now = state.now();
     let ctx = caller.audit(now);
     let mut tx = state.store.begin().await?;
     let current = tx.warning_for_update(seen.id).await?.ok_or(ApiError::NotFound)?;
     let to = warning::next(current.state, Some(answer), Step::Answer(answer)).map_err(conflict)?;
-    let event = serde_json::json!({"step": Step::Answer(answer).code(), "by": ctx.actor, "at": At(now), "comment": comment});
+    let mut event = serde_json::json!({"step": Step::Answer(answer).code(), "by": ctx.actor, "at": At(now), "comment": comment});
+    if !cited.is_empty() {
+        event["documents"] = serde_json::json!(cited);
+    }
     let updated = tx
         .step_warning(&ctx, &current, &WarningChange { state: to, answer: Some((answer, &comment)), event })
         .await?;
@@ -224,6 +236,50 @@ pub async fn respond(
     tx.notify_role(Role::Office, None, &notice, now.as_millisecond()).await?;
     tx.commit().await?;
     Ok(Json(updated))
+}
+
+/// The documents an answer cites, as its history keeps them (id, file name
+/// and SM3 digest, so the record stands on its own), each checked to be one
+/// of the warned system's documents.
+async fn cited_documents(
+    state: &AppState,
+    scope: yunzhi_domain::access::Scope,
+    w: &WarningRecord,
+    ids: &[i64],
+) -> ApiResult<Vec<serde_json::Value>> {
+    if ids.len() > MAX_CITED {
+        let mut c = Checker::new();
+        c.push(FieldError::new(
+            "documents",
+            "too_many",
+            format!("an answer cites at most {MAX_CITED} documents"),
+        ));
+        c.finish()?;
+    }
+    let mut c = Checker::new();
+    let mut cited = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let field = format!("documents[{i}]");
+        match state.store.document(scope, *id).await? {
+            Some((d, _)) if Some(d.system_id) == w.system_id => {
+                if !cited.iter().any(|c: &serde_json::Value| c["id"] == d.id) {
+                    cited.push(serde_json::json!({"id": d.id, "filename": d.filename, "sm3": d.sm3}));
+                }
+            }
+            Some(_) => c.push(FieldError::new(
+                &field,
+                "other_system",
+                format!("{field}: document {id} is not one of the warned system's documents"),
+            )),
+            None => c.push(FieldError::new(
+                &field,
+                "not_found",
+                format!("{field}: your unit has no document {id}"),
+            )),
+        }
+    }
+    c.finish()?;
+    Ok(cited)
 }
 
 fn conflict(e: FieldError) -> ApiError {

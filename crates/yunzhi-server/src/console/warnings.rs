@@ -107,6 +107,16 @@ pub struct HistoryLine {
     pub by: String,
     pub at: String,
     pub comment: String,
+    /// Documents the step cites: id and file name.
+    pub documents: Vec<(i64, String)>,
+}
+
+/// One of the warned system's documents, offered to an answer.
+pub struct DocChoice {
+    pub id: i64,
+    pub filename: String,
+    pub kind: String,
+    pub checked: bool,
 }
 
 #[derive(Template)]
@@ -121,6 +131,7 @@ struct DetailPage<'a> {
     charts_json: Vec<String>,
     summary: String,
     can_answer: bool,
+    documents: Vec<DocChoice>,
     actions: Vec<Choice>,
     csrf: &'a str,
     form_kind: &'a str,
@@ -139,6 +150,15 @@ pub struct StepForm {
     pub action: String,
     #[serde(default)]
     pub comment: String,
+    /// The documents an answer cites, as checkboxes named `doc-{id}`.
+    #[serde(flatten)]
+    pub cited: std::collections::BTreeMap<String, String>,
+}
+
+impl StepForm {
+    fn documents(&self) -> Vec<i64> {
+        self.cited.keys().filter_map(|k| k.strip_prefix("doc-")?.parse().ok()).collect()
+    }
 }
 
 async fn render_detail(
@@ -174,6 +194,23 @@ async fn render_detail(
         && [Answer::Rectified, Answer::Explained]
             .iter()
             .any(|a| warning::next(w.state, w.answer, Step::Answer(*a)).is_ok());
+    let cited = form.as_ref().map(|(_, f, _)| f.documents()).unwrap_or_default();
+    let documents = match (actor.warning_responder().filter(|_| can_answer), w.system_id) {
+        (Some(responder), Some(system)) => state
+            .store
+            .documents(responder.scope(), system, yunzhi_store::PageRequest { after: 0, limit: 100 })
+            .await?
+            .items
+            .into_iter()
+            .map(|d| DocChoice {
+                id: d.id,
+                checked: cited.contains(&d.id),
+                filename: d.filename,
+                kind: t.name("document_kind", d.kind.code()),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
     let (form_kind, chosen, comment, errors) = match form {
         Some((kind, f, e)) => (
             kind,
@@ -201,6 +238,14 @@ async fn render_detail(
             by: e["by"].as_str().unwrap_or("").to_owned(),
             at: e["at"].as_str().map(local_time).unwrap_or_default(),
             comment: e["comment"].as_str().unwrap_or("").to_owned(),
+            documents: e["documents"]
+                .as_array()
+                .map(|ds| {
+                    ds.iter()
+                        .filter_map(|d| Some((d["id"].as_i64()?, d["filename"].as_str()?.to_owned())))
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
         .collect();
     let detail = DetailPage {
@@ -213,6 +258,7 @@ async fn render_detail(
         charts_json,
         summary,
         can_answer,
+        documents,
         actions,
         csrf: &signed.csrf,
         form_kind,
@@ -243,7 +289,11 @@ pub async fn answer(
     posted: Submitted<StepForm>,
 ) -> ConsoleResult {
     let Submitted { signed, form } = posted;
-    let input = ResponseInput { answer: form.answer.clone(), comment: form.comment.clone() };
+    let input = ResponseInput {
+        answer: form.answer.clone(),
+        comment: form.comment.clone(),
+        documents: form.documents(),
+    };
     let result = crate::api::warnings::respond(
         State(state.clone()),
         signed.caller.clone(),
