@@ -157,6 +157,11 @@ fn agent_bin() -> &'static Path {
 }
 
 fn agent_command(server: &Server, state_dir: &Path, args: &[&str]) -> Command {
+    agent_command_to(&server.url, state_dir, args)
+}
+
+/// The agent, told to report to `url`.
+fn agent_command_to(url: &str, state_dir: &Path, args: &[&str]) -> Command {
     let mut cmd = match env_var("YUNZHI_AGENT_RUNNER") {
         Some(runner) => {
             let mut cmd = Command::new(runner);
@@ -165,7 +170,7 @@ fn agent_command(server: &Server, state_dir: &Path, args: &[&str]) -> Command {
         }
         None => Command::new(agent_bin()),
     };
-    cmd.args(["--server", &server.url, "--state-dir"]).arg(state_dir).args(args);
+    cmd.args(["--server", url, "--state-dir"]).arg(state_dir).args(args);
     for proxy in ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"] {
         cmd.env_remove(proxy);
     }
@@ -262,6 +267,30 @@ fn a_batch_refused_with_503_is_spooled_and_sent_first_in_order_on_the_next_run()
 
     assert!(next.status.success(), "{}", stderr(&next));
     assert_eq!(server.sequences(), [1, 2, 3], "the spooled batch goes first");
+    let spool_left = std::fs::read_dir(tmp.path().join("spool")).expect("spool dir").count();
+    assert_eq!(spool_left, 0);
+}
+
+#[test]
+fn batches_made_while_the_server_is_unreachable_are_spooled_and_sent_in_order_once_it_is_back() {
+    let server = Server::start();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    assert!(run_once(&server, tmp.path(), &["--enroll", CODE]).status.success());
+    // A port nobody listens on: the connection is refused.
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let unreachable = format!("http://{}", gone.local_addr().expect("address"));
+    drop(gone);
+
+    for _ in 0..2 {
+        let output =
+            agent_command_to(&unreachable, tmp.path(), &[]).arg("--once").output().expect("the agent runs");
+        assert_eq!(output.status.code(), Some(75), "kept for later: {}", stderr(&output));
+    }
+
+    assert!(tmp.path().join("spool/2.json").exists() && tmp.path().join("spool/3.json").exists());
+    let next = run_once(&server, tmp.path(), &[]);
+    assert!(next.status.success(), "{}", stderr(&next));
+    assert_eq!(server.sequences(), [1, 2, 3, 4], "the spooled batches go first, oldest first");
     let spool_left = std::fs::read_dir(tmp.path().join("spool")).expect("spool dir").count();
     assert_eq!(spool_left, 0);
 }
