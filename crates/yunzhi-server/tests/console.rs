@@ -14,6 +14,7 @@ on_both_backends!(
     another_units_finding_is_not_found_in_the_console_either,
     sign_in_goes_back_to_the_page_asked_for_but_never_to_another_site,
     a_request_form_sent_twice_files_one_request_and_a_bad_one_keeps_what_was_typed,
+    a_silent_agents_finding_charts_the_readings_received_each_hour,
 );
 
 fn client() -> reqwest::Client {
@@ -275,5 +276,54 @@ async fn a_request_form_sent_twice_files_one_request_and_a_bad_one_keeps_what_wa
     let (ca, _) = sign_in(&s, "cloud_admin", "/").await;
     let (_, turn) = page(&s, &ca, &request_page).await;
     assert!(turn.contains("id=\"decide\""));
+    s.stop().await;
+}
+
+/// An agent that reported once, three hours ago, and then fell silent: its
+/// finding's page charts the readings received each hour of the last week,
+/// the one hour with a reading and the silence after it.
+async fn a_silent_agents_finding_charts_the_readings_received_each_hour(backend: Backend) {
+    use serde_json::json;
+    let s = TestServer::demo(backend).await;
+    let admin = s.login("unit1_admin").await;
+    let host = s
+        .all(&admin, "/api/v1/resources?state=active")
+        .await
+        .into_iter()
+        .find(|r| r["kind"] == "cloud_host")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let code = s.post(&admin, &format!("/api/v1/resources/{host}/enrollment"), json!(null)).await.expect(201);
+    let sm3 = "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0";
+    let body =
+        json!({"code": code.body["code"], "hostname": "web-01", "version": "0.1.0", "binary_sm3": sm3});
+    let enrolled =
+        s.send(reqwest::Method::POST, None, "/api/v1/agent/enroll", Some(&body), &[]).await.expect(201);
+    let credential = enrolled.body["credential"].as_str().unwrap().to_owned();
+    let at = s.state().now() - jiff::SignedDuration::from_mins(1);
+    let reading = json!({"at": at.to_string(), "cpu_pct": 20.0, "memory_pct": 50.0, "disk_read_bps": 0.0,
+        "disk_write_bps": 0.0, "net_rx_bps": 0.0, "net_tx_bps": 0.0, "sessions": 0, "listening": 3});
+    let report = json!({"sequence": 1, "version": "0.1.0", "binary_sm3": sm3, "sent_at": at.to_string(), "samples": [reading]});
+    s.post(&credential, "/api/v1/agent/report", report).await.expect(202);
+    // Three hours pass without another report while the host runs.
+    s.clock.advance(jiff::SignedDuration::from_hours(3));
+    analyse(&s).await;
+    let office = s.login("office").await;
+    let finding = s
+        .all(&office, "/api/v1/findings?kind=agent_silent")
+        .await
+        .into_iter()
+        .find(|f| f["resource_id"] == host)
+        .expect("the silent agent's finding");
+    let (cookies, _) = sign_in(&s, "office", "/").await;
+    let (status, html) = page(&s, &cookies, &format!("/findings/{}", finding["id"])).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("data-chart") && html.contains("近7天每小时收到的读数"), "{html}");
+    // 168 hours, one of which holds the reading.
+    let start = html.find("\"data\":[").expect("the chart's data") + 7;
+    let data: Vec<f64> =
+        serde_json::from_str(&html[start..start + html[start..].find(']').unwrap() + 1]).unwrap();
+    assert_eq!((data.len(), data.iter().sum::<f64>()), (168, 1.0), "{data:?}");
     s.stop().await;
 }

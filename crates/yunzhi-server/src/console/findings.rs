@@ -244,6 +244,49 @@ pub fn charts(t: Tr, evidence: &Value) -> Vec<Chart> {
     out
 }
 
+/// Days of reports an agent finding's chart shows, up to now.
+const AGENT_CHART_DAYS: i64 = 7;
+
+/// For a finding about a host's monitoring agent, a chart of the readings
+/// the host sent each hour over the last week, from its hourly rollups: it
+/// shows when the reports stopped (silent), that they never started
+/// (missing), or that an altered build is still sending (tampered).
+pub async fn agent_chart(state: &AppState, t: Tr, f: &FindingRecord) -> Result<Option<Chart>, ApiError> {
+    use yunzhi_domain::finding::FindingKind;
+    let (FindingKind::AgentMissing | FindingKind::AgentSilent | FindingKind::AgentTampered, Some(host)) =
+        (f.kind, f.resource_id)
+    else {
+        return Ok(None);
+    };
+    const HOUR: i64 = 3_600_000;
+    let now = state.now().as_millisecond();
+    let last = now - now.rem_euclid(HOUR);
+    let first = last - (AGENT_CHART_DAYS * 24 - 1) * HOUR;
+    let at = |ms: i64| jiff::Timestamp::from_millisecond(ms).map_err(|e| ApiError::Internal(e.into()));
+    let stored = state.store.hourly_rollups(host, at(first)?, at(last + HOUR)?).await?;
+    let by_hour: std::collections::HashMap<i64, u64> =
+        stored.iter().map(|(h, r)| (h.as_millisecond(), r.samples)).collect();
+    let zone = yunzhi_domain::clock::district_zone();
+    let hours: Vec<i64> = (0..AGENT_CHART_DAYS * 24).map(|i| first + i * HOUR).collect();
+    Ok(Some(Chart {
+        kind: "line",
+        title: t.s("chart.agent_reports").to_owned(),
+        days: hours
+            .iter()
+            .map(|h| at(*h).map(|a| a.to_zoned(zone.clone()).strftime("%m-%d %H:00").to_string()))
+            .collect::<Result<_, _>>()?,
+        series: vec![Series {
+            name: t.s("chart.readings").to_owned(),
+            axis: "pct",
+            data: hours.iter().map(|h| Some(by_hour.get(h).copied().unwrap_or(0) as f64)).collect(),
+        }],
+        limits: vec![],
+        skipped: vec![],
+        percent_axis: t.s("chart.readings").to_owned(),
+        mb_axis: String::new(),
+    }))
+}
+
 /// The evidence's figures (not its daily rows), labelled.
 pub fn facts(t: Tr, evidence: &Value) -> Vec<Fact> {
     let mut out = Vec::new();
@@ -360,7 +403,9 @@ async fn render_detail(
     let axum::Json(f) =
         crate::api::findings::get_one(State(state.clone()), signed.caller.clone(), Path(id.to_owned()))
             .await?;
-    let charts_json = charts(t, &f.evidence).iter().map(chart_json).collect::<Result<Vec<_>, _>>()?;
+    let mut drawn = charts(t, &f.evidence);
+    drawn.extend(agent_chart(state, t, &f).await?);
+    let charts_json = drawn.iter().map(chart_json).collect::<Result<Vec<_>, _>>()?;
     let warning_id = match (f.state, signed.caller.actor.reader()) {
         (FindingState::Confirmed, Some(reader)) => {
             state.store.warning_of_finding(reader.scope(), f.id).await?
@@ -478,8 +523,9 @@ mod tests {
         assert_eq!(c[0].series.len(), 2, "{:?}", c[0].series);
     }
 
+    /// Its chart is drawn from the host's hourly reports (`agent_chart`), not from its evidence.
     #[test]
-    fn an_agent_finding_has_figures_but_no_chart() {
+    fn an_agent_findings_evidence_gives_figures_and_no_daily_chart() {
         let evidence = json!({"last_report": null, "rule": "agent_missing", "summary_en": "x"});
         assert!(charts(Tr::new(Lang::En), &evidence).is_empty());
         let f = facts(Tr::new(Lang::En), &evidence);

@@ -184,7 +184,11 @@ async fn render_detail(
     let (facts, charts_json, summary) = match &finding {
         Some(f) => (
             facts(t, &f.evidence),
-            charts(t, &f.evidence).iter().map(super::findings::chart_json).collect::<Result<Vec<_>, _>>()?,
+            charts(t, &f.evidence)
+                .into_iter()
+                .chain(super::findings::agent_chart(state, t, f).await?)
+                .map(|c| super::findings::chart_json(&c))
+                .collect::<Result<Vec<_>, _>>()?,
             super::findings::Row::of(t, f).summary,
         ),
         None => (vec![], vec![], String::new()),
