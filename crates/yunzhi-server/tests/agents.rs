@@ -173,6 +173,30 @@ async fn a_resent_batch_is_taken_once_and_a_restarted_count_is_noted(backend: Ba
     let days = s.get(&clerk, &format!("/api/v1/resources/{host}/metrics")).await.expect(200).body;
     let total: u64 = days.as_array().unwrap().iter().map(|d| d["samples"].as_u64().unwrap()).sum();
     assert_eq!(total, 3, "each reading once");
+    // The restarted count is a sign of tampering...
+    common::analyse(&s).await;
+    let office = s.login("office").await;
+    let tampered = |all: Vec<Value>| all.into_iter().find(|f| f["resource_id"] == host);
+    let found = tampered(s.all(&office, "/api/v1/findings?kind=agent_tampered&state=open").await)
+        .expect("a tampering finding");
+    assert!(found["evidence"].to_string().contains("sequence"), "{found}");
+    // ...until the host's agent is enrolled afresh, with a code the unit
+    // asks for: the new agent starts with a clean record, and the finding
+    // no longer holds (it stays on record, resolved).
+    let credential = enrol(&s, host).await;
+    let later = s.state().now();
+    s.post(&credential, "/api/v1/agent/report", report(1, vec![reading(later, 8.0)], later))
+        .await
+        .expect(202);
+    let agent = s.get(&clerk, &format!("/api/v1/resources/{host}/agent")).await.expect(200).body;
+    assert_eq!(
+        (agent["sequence_resets"].as_i64(), agent["last_sequence"].as_i64()),
+        (Some(0), Some(1)),
+        "{agent}"
+    );
+    common::analyse(&s).await;
+    let after = s.get(&office, &format!("/api/v1/findings/{}", found["id"])).await.expect(200).body;
+    assert_eq!(after["state"], "resolved", "{after}");
     s.stop().await;
 }
 

@@ -330,7 +330,8 @@ impl Tx {
              last_sequence, sequence_resets, dropped_batches) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, 0) \
              ON CONFLICT (resource_id) DO UPDATE SET credential_digest = excluded.credential_digest, \
              hostname = excluded.hostname, machine_id = excluded.machine_id, enrolled_at = excluded.enrolled_at, \
-             version = excluded.version, binary_sm3 = excluded.binary_sm3, last_sequence = 0 RETURNING *",
+             version = excluded.version, binary_sm3 = excluded.binary_sm3, last_sequence = 0, \
+             sequence_resets = 0, last_clock_skew_ms = NULL RETURNING *",
         )
         .bind(e.resource_id)
         .bind(e.credential_digest)
