@@ -85,8 +85,12 @@ pub fn check_readings(readings: &[Reading], now: Timestamp) -> Result<(), Invali
     c.finish()
 }
 
-/// A summary of readings over a span (an hour, a day). `cpu_hist[p]` counts
-/// readings whose CPU use rounds down to `p` per cent (100 for 100 %).
+/// A summary of readings over a span (an hour, a day): for CPU and memory
+/// use, network and disk throughput, the count, average, least, most and a
+/// histogram to read p95 (or any quantile) from, which adds up across spans.
+/// `cpu_hist[p]` and `memory_hist[p]` count readings whose use rounds down
+/// to `p` per cent (100 for 100 %); `net_hist` and `disk_hist` count
+/// readings by [`rate_bucket`] of their bytes per second (both directions).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rollup {
     pub samples: u64,
@@ -95,10 +99,43 @@ pub struct Rollup {
     pub cpu_max: f64,
     pub cpu_hist: Vec<u64>,
     pub memory_sum: f64,
+    pub memory_min: f64,
     pub memory_max: f64,
+    pub memory_hist: Vec<u64>,
+    /// Bytes moved: throughput × the time each reading stands for.
     pub net_bytes: f64,
     pub disk_bytes: f64,
+    /// The time the readings stand for, in seconds: averages of throughput
+    /// are the bytes over it.
+    pub seconds: f64,
+    pub net_min_bps: f64,
+    pub net_max_bps: f64,
+    pub net_hist: Vec<u64>,
+    pub disk_min_bps: f64,
+    pub disk_max_bps: f64,
+    pub disk_hist: Vec<u64>,
     pub sessions_max: u64,
+}
+
+/// Buckets of [`rate_bucket`].
+pub const RATE_BUCKETS: usize = 64;
+
+/// The histogram bucket of a throughput of `bps` bytes per second: 0 below
+/// 1 B/s, then half-octaves — bucket `b` holds [2^((b−1)/2), 2^(b/2)) — up to
+/// the last, which holds everything from about 3 GB/s. A quantile read off
+/// them is within a factor of √2, which is what telling an idle host's
+/// trickle from a working one's traffic needs.
+pub fn rate_bucket(bps: f64) -> usize {
+    // NaN lands here too.
+    if bps.is_nan() || bps < 1.0 {
+        return 0;
+    }
+    ((2.0 * bps.log2()).floor() as usize + 1).min(RATE_BUCKETS - 1)
+}
+
+/// The upper edge of [`rate_bucket`] `b`, in bytes per second.
+fn rate_bucket_top(b: usize) -> f64 {
+    if b == 0 { 1.0 } else { 2f64.powf(b as f64 / 2.0) }
 }
 
 impl Default for Rollup {
@@ -110,12 +147,54 @@ impl Default for Rollup {
             cpu_max: 0.0,
             cpu_hist: vec![0; 101],
             memory_sum: 0.0,
+            memory_min: f64::INFINITY,
             memory_max: 0.0,
+            memory_hist: vec![0; 101],
             net_bytes: 0.0,
             disk_bytes: 0.0,
+            seconds: 0.0,
+            net_min_bps: f64::INFINITY,
+            net_max_bps: 0.0,
+            net_hist: vec![0; RATE_BUCKETS],
+            disk_min_bps: f64::INFINITY,
+            disk_max_bps: 0.0,
+            disk_hist: vec![0; RATE_BUCKETS],
             sessions_max: 0,
         }
     }
+}
+
+/// Counts one more reading in a histogram of `len` buckets (one read from
+/// an older row may be shorter: it grows first).
+fn count_in(hist: &mut Vec<u64>, len: usize, bucket: usize) {
+    if hist.len() < len {
+        hist.resize(len, 0);
+    }
+    hist[bucket.min(len - 1)] += 1;
+}
+
+/// Adds histogram `o` into `hist`.
+fn add_hist(hist: &mut Vec<u64>, o: &[u64]) {
+    if hist.len() < o.len() {
+        hist.resize(o.len(), 0);
+    }
+    for (a, b) in hist.iter_mut().zip(o) {
+        *a += b;
+    }
+}
+
+/// The bucket where the `q` quantile of a histogram's readings falls.
+fn quantile_bucket(hist: &[u64], q: f64) -> Option<usize> {
+    let total: u64 = hist.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = (q * total as f64).ceil().max(1.0) as u64;
+    let mut seen = 0;
+    hist.iter().position(|n| {
+        seen += n;
+        seen >= rank
+    })
 }
 
 impl Rollup {
@@ -126,15 +205,22 @@ impl Rollup {
         self.cpu_sum += r.cpu_pct;
         self.cpu_min = self.cpu_min.min(r.cpu_pct);
         self.cpu_max = self.cpu_max.max(r.cpu_pct);
-        let bucket = (r.cpu_pct.clamp(0.0, 100.0).floor() as usize).min(100);
-        if self.cpu_hist.len() != 101 {
-            self.cpu_hist.resize(101, 0);
-        }
-        self.cpu_hist[bucket] += 1;
+        count_in(&mut self.cpu_hist, 101, r.cpu_pct.clamp(0.0, 100.0).floor() as usize);
         self.memory_sum += r.memory_pct;
+        self.memory_min = self.memory_min.min(r.memory_pct);
         self.memory_max = self.memory_max.max(r.memory_pct);
-        self.net_bytes += (r.net_rx_bps + r.net_tx_bps) * seconds;
-        self.disk_bytes += (r.disk_read_bps + r.disk_write_bps) * seconds;
+        count_in(&mut self.memory_hist, 101, r.memory_pct.clamp(0.0, 100.0).floor() as usize);
+        let net = r.net_rx_bps + r.net_tx_bps;
+        let disk = r.disk_read_bps + r.disk_write_bps;
+        self.net_bytes += net * seconds;
+        self.disk_bytes += disk * seconds;
+        self.seconds += seconds;
+        self.net_min_bps = self.net_min_bps.min(net);
+        self.net_max_bps = self.net_max_bps.max(net);
+        count_in(&mut self.net_hist, RATE_BUCKETS, rate_bucket(net));
+        self.disk_min_bps = self.disk_min_bps.min(disk);
+        self.disk_max_bps = self.disk_max_bps.max(disk);
+        count_in(&mut self.disk_hist, RATE_BUCKETS, rate_bucket(disk));
         self.sessions_max = self.sessions_max.max(u64::from(r.sessions));
     }
 
@@ -147,16 +233,20 @@ impl Rollup {
         self.cpu_sum += o.cpu_sum;
         self.cpu_min = self.cpu_min.min(o.cpu_min);
         self.cpu_max = self.cpu_max.max(o.cpu_max);
-        if self.cpu_hist.len() != 101 {
-            self.cpu_hist.resize(101, 0);
-        }
-        for (a, b) in self.cpu_hist.iter_mut().zip(&o.cpu_hist) {
-            *a += b;
-        }
+        add_hist(&mut self.cpu_hist, &o.cpu_hist);
         self.memory_sum += o.memory_sum;
+        self.memory_min = self.memory_min.min(o.memory_min);
         self.memory_max = self.memory_max.max(o.memory_max);
+        add_hist(&mut self.memory_hist, &o.memory_hist);
         self.net_bytes += o.net_bytes;
         self.disk_bytes += o.disk_bytes;
+        self.seconds += o.seconds;
+        self.net_min_bps = self.net_min_bps.min(o.net_min_bps);
+        self.net_max_bps = self.net_max_bps.max(o.net_max_bps);
+        add_hist(&mut self.net_hist, &o.net_hist);
+        self.disk_min_bps = self.disk_min_bps.min(o.disk_min_bps);
+        self.disk_max_bps = self.disk_max_bps.max(o.disk_max_bps);
+        add_hist(&mut self.disk_hist, &o.disk_hist);
         self.sessions_max = self.sessions_max.max(o.sessions_max);
     }
 
@@ -201,15 +291,49 @@ impl Rollup {
         if self.samples == 0 {
             return 0.0;
         }
-        let rank = (q * self.samples as f64).ceil().max(1.0) as u64;
-        let mut seen = 0;
-        for (p, n) in self.cpu_hist.iter().enumerate() {
-            seen += n;
-            if seen >= rank {
-                return ((p + 1) as f64).min(self.cpu_max).max(self.cpu_min.min(p as f64));
-            }
+        match quantile_bucket(&self.cpu_hist, q) {
+            Some(p) => ((p + 1) as f64).min(self.cpu_max).max(self.cpu_min.min(p as f64)),
+            None => self.cpu_max,
         }
-        self.cpu_max
+    }
+
+    /// The memory use below which `q` of the readings lie, read as CPU's;
+    /// `None` for a span stored before memory had a histogram.
+    pub fn memory_quantile(&self, q: f64) -> Option<f64> {
+        let p = quantile_bucket(&self.memory_hist, q)?;
+        Some(((p + 1) as f64).min(self.memory_max).max(self.memory_min.min(p as f64)))
+    }
+
+    /// The network throughput (bytes per second, both directions) below
+    /// which `q` of the readings lie, within a factor of √2; `None` for a
+    /// span stored before throughput had a histogram.
+    pub fn net_quantile(&self, q: f64) -> Option<f64> {
+        let b = quantile_bucket(&self.net_hist, q)?;
+        Some(
+            rate_bucket_top(b)
+                .min(self.net_max_bps)
+                .max(self.net_min_bps.min(rate_bucket_top(b) / 2f64.sqrt())),
+        )
+    }
+
+    /// The disk throughput below which `q` of the readings lie, as the network's.
+    pub fn disk_quantile(&self, q: f64) -> Option<f64> {
+        let b = quantile_bucket(&self.disk_hist, q)?;
+        Some(
+            rate_bucket_top(b)
+                .min(self.disk_max_bps)
+                .max(self.disk_min_bps.min(rate_bucket_top(b) / 2f64.sqrt())),
+        )
+    }
+
+    /// Average network and disk throughput over the time the readings stand
+    /// for; `None` for a span stored before that time was kept.
+    pub fn net_avg_bps(&self) -> Option<f64> {
+        (self.seconds > 0.0).then(|| self.net_bytes / self.seconds)
+    }
+
+    pub fn disk_avg_bps(&self) -> Option<f64> {
+        (self.seconds > 0.0).then(|| self.disk_bytes / self.seconds)
     }
 }
 
@@ -269,6 +393,60 @@ mod tests {
             sessions: 1,
             listening: 3,
         }
+    }
+
+    #[test]
+    fn memory_and_throughput_keep_their_count_average_least_most_and_p95_as_cpu_does() {
+        // A hundred minutes: memory 1 % … 100 %; network 1 kB/s, but 1 MB/s in the last ten.
+        let mut day = Rollup::default();
+        for i in 1..=100 {
+            let mut r = reading("2026-11-26T02:00:00Z", 10.0);
+            r.memory_pct = f64::from(i);
+            r.net_rx_bps = if i > 90 { 1_000_000.0 } else { 1_000.0 };
+            day.add(&r, 60.0);
+        }
+        assert_eq!((day.samples, day.memory_min, day.memory_max, day.memory_avg()), (100, 1.0, 100.0, 50.5));
+        assert_eq!(day.memory_quantile(0.95), Some(96.0), "the bucket of the 95th, to the percent");
+        assert_eq!((day.net_min_bps, day.net_max_bps), (1_000.0, 1_000_000.0));
+        let avg = day.net_avg_bps().unwrap();
+        assert!((avg - (90.0 * 1_000.0 + 10.0 * 1_000_000.0) / 100.0).abs() < 1e-6, "{avg}");
+        let p95 = day.net_quantile(0.95).unwrap();
+        assert!((1_000_000.0 / 2f64.sqrt()..=1_000_000.0).contains(&p95), "within √2 of 1 MB/s: {p95}");
+        let p50 = day.net_quantile(0.5).unwrap();
+        assert!((1_000.0 / 2f64.sqrt()..=1_000.0 * 2f64.sqrt()).contains(&p50), "{p50}");
+        assert_eq!((day.disk_min_bps, day.disk_max_bps, day.disk_avg_bps()), (200.0, 200.0, Some(200.0)));
+        // Split in two and merged, the same summary.
+        let (mut a, mut b) = (Rollup::default(), Rollup::default());
+        for i in 1..=100 {
+            let mut r = reading("2026-11-26T02:00:00Z", 10.0);
+            r.memory_pct = f64::from(i);
+            r.net_rx_bps = if i > 90 { 1_000_000.0 } else { 1_000.0 };
+            if i % 2 == 0 { a.add(&r, 60.0) } else { b.add(&r, 60.0) }
+        }
+        a.merge(&b);
+        assert_eq!(a, day);
+    }
+
+    #[test]
+    fn throughput_buckets_are_half_octaves_from_one_byte_a_second() {
+        assert_eq!((rate_bucket(0.0), rate_bucket(0.99), rate_bucket(f64::NAN)), (0, 0, 0));
+        assert_eq!((rate_bucket(1.0), rate_bucket(1.41), rate_bucket(1.42), rate_bucket(2.0)), (1, 1, 2, 3));
+        assert_eq!(rate_bucket(1e12), RATE_BUCKETS - 1, "the last holds everything above");
+    }
+
+    #[test]
+    fn a_span_stored_before_memory_and_throughput_had_histograms_has_no_quantile_for_them() {
+        let old = Rollup {
+            samples: 10,
+            memory_hist: vec![],
+            net_hist: vec![],
+            disk_hist: vec![],
+            ..Rollup::default()
+        };
+        assert_eq!(
+            (old.memory_quantile(0.95), old.net_quantile(0.95), old.net_avg_bps()),
+            (None, None, None)
+        );
     }
 
     #[test]

@@ -75,6 +75,25 @@ async fn an_enrolled_agent_reports_and_its_readings_roll_up_by_hour_and_day(back
     // The first reading stands for one minute (no previous one), each next for its minute.
     assert_eq!(h["net_bytes"].as_f64(), Some(2000.0 * 60.0 * 10.0));
     assert_eq!(h["sessions_max"].as_u64(), Some(2));
+    // Memory and throughput have their least, most, average and p95 too.
+    let figures = |keys: &[&str]| keys.iter().map(|k| h[*k].as_f64()).collect::<Vec<_>>();
+    assert_eq!(figures(&["memory_min", "memory_max", "memory_p95"]), [Some(50.0); 3], "{h}");
+    assert_eq!(
+        figures(&["net_avg_bps", "net_min_bps", "net_max_bps", "net_p95_bps"]),
+        [Some(2000.0); 4],
+        "{h}"
+    );
+    assert_eq!(
+        figures(&["disk_avg_bps", "disk_min_bps", "disk_max_bps", "disk_p95_bps"]),
+        [Some(1000.0); 4],
+        "{h}"
+    );
+    let day = &s.get(&clerk, &format!("/api/v1/resources/{host}/metrics")).await.expect(200).body[0];
+    assert_eq!(
+        (day["memory_p95"].as_f64(), day["net_avg_bps"].as_f64()),
+        (Some(50.0), Some(2000.0)),
+        "{day}"
+    );
     let agent = s.get(&clerk, &format!("/api/v1/resources/{host}/agent")).await.expect(200).body;
     assert_eq!((agent["last_sequence"].as_i64(), agent["binary_sm3"].as_str()), (Some(1), Some(SM3)));
     assert!(agent["last_report_at"].is_string());

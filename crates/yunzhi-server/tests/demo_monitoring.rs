@@ -42,8 +42,19 @@ async fn a_fresh_demo_shows_a_finding_of_every_kind_within_a_minute(backend: Bac
     assert!(text.contains("yunzhi_ingested_samples_total{source=\"agent\"}"), "{text}");
     // The live readings come as agents' reports, each numbered: the
     // zombie's agent has sent its first batches under its credential.
-    let agent =
-        s.get(&office, &format!("/api/v1/resources/{}/agent", zombie["resource_id"])).await.expect(200).body;
+    // (The first round of reports follows the history, as the findings do.)
+    let mut agent = Value::Null;
+    for _ in 0..120 {
+        agent = s
+            .get(&office, &format!("/api/v1/resources/{}/agent", zombie["resource_id"]))
+            .await
+            .expect(200)
+            .body;
+        if agent["last_sequence"].as_i64() >= Some(1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     assert!(agent["last_sequence"].as_i64().unwrap() >= 1, "{agent}");
     assert_eq!(agent["sequence_resets"], 0, "{agent}");
     // The profiles are told apart: idleness is found only on the idle and

@@ -41,6 +41,7 @@ const MIGRATIONS: &[(i64, &str, Sql)] = &[
     (14, "live_hosts_changes", Sql::SqliteOnly(include_str!("../migrations/0014_live_hosts_changes.sql"))),
     (15, "daily_cpu_p95", Sql::Both(include_str!("../migrations/0015_daily_cpu_p95.sql"))),
     (16, "rollup_retention", Sql::Both(include_str!("../migrations/0016_rollup_retention.sql"))),
+    (17, "rollup_statistics", Sql::Both(include_str!("../migrations/0017_rollup_statistics.sql"))),
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that keeps two

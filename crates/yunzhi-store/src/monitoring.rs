@@ -100,9 +100,39 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::corrupt(format!("{what}: {e}"))
 }
 
-/// A rollup row. A NULL histogram (left out by a reader that has the
-/// day's stored p95 instead) reads as an empty one.
+/// A rollup row, every column of [`ROLLUP_COLUMNS`]. A NULL histogram (a
+/// row written before memory and throughput had theirs) reads as an empty
+/// one; a NULL least, most or time as none seen.
 fn rollup(row: &AnyRow) -> Result<Rollup> {
+    let hist = |column: &str, len: usize| -> Result<Vec<u64>> {
+        match row.try_get::<Option<String>, _>(column)? {
+            Some(text) => hist_from(&text, len).map_err(|e| corrupt(&format!("metric rollups.{column}"), e)),
+            None => Ok(Vec::new()),
+        }
+    };
+    let real = |column: &str, none: f64| -> Result<f64> {
+        Ok(row.try_get::<Option<f64>, _>(column)?.unwrap_or(none))
+    };
+    use yunzhi_domain::monitoring::RATE_BUCKETS;
+    Ok(Rollup {
+        memory_min: real("memory_min", f64::INFINITY)?,
+        memory_hist: hist("memory_hist", 101)?,
+        seconds: real("seconds", 0.0)?,
+        net_min_bps: real("net_min_bps", f64::INFINITY)?,
+        net_max_bps: real("net_max_bps", 0.0)?,
+        net_hist: hist("net_hist", RATE_BUCKETS)?,
+        disk_min_bps: real("disk_min_bps", f64::INFINITY)?,
+        disk_max_bps: real("disk_max_bps", 0.0)?,
+        disk_hist: hist("disk_hist", RATE_BUCKETS)?,
+        ..rollup_figures(row)?
+    })
+}
+
+/// The figures of a rollup row the efficiency rules judge a day by, and
+/// no more (the analysis' first pass reads a whole fleet's window of them;
+/// the other statistics are left empty). A NULL CPU histogram (left out by
+/// a reader that has the day's stored p95 instead) reads as an empty one.
+fn rollup_figures(row: &AnyRow) -> Result<Rollup> {
     let hist: Option<String> = row.try_get("cpu_hist")?;
     Ok(Rollup {
         samples: row.try_get::<i64, _>("samples")?.max(0) as u64,
@@ -110,7 +140,7 @@ fn rollup(row: &AnyRow) -> Result<Rollup> {
         cpu_min: row.try_get("cpu_min")?,
         cpu_max: row.try_get("cpu_max")?,
         cpu_hist: match hist {
-            Some(text) => hist_from(&text).map_err(|e| corrupt("metric rollups.cpu_hist", e))?,
+            Some(text) => hist_from(&text, 101).map_err(|e| corrupt("metric rollups.cpu_hist", e))?,
             None => Vec::new(),
         },
         memory_sum: row.try_get("memory_sum")?,
@@ -118,6 +148,17 @@ fn rollup(row: &AnyRow) -> Result<Rollup> {
         net_bytes: row.try_get("net_bytes")?,
         disk_bytes: row.try_get("disk_bytes")?,
         sessions_max: row.try_get::<i64, _>("sessions_max")?.max(0) as u64,
+        // Not read here: spelled out rather than taken from `Default`,
+        // whose empty histograms would be allocated for every row.
+        memory_min: f64::INFINITY,
+        memory_hist: Vec::new(),
+        seconds: 0.0,
+        net_min_bps: f64::INFINITY,
+        net_max_bps: 0.0,
+        net_hist: Vec::new(),
+        disk_min_bps: f64::INFINITY,
+        disk_max_bps: 0.0,
+        disk_hist: Vec::new(),
     })
 }
 
@@ -128,7 +169,8 @@ fn day_of(row: &AnyRow) -> Result<Date> {
 }
 
 const ROLLUP_COLUMNS: &str = "samples, cpu_sum, cpu_min, cpu_max, cpu_hist, memory_sum, memory_max, net_bytes, \
-                              disk_bytes, sessions_max";
+                              disk_bytes, sessions_max, memory_min, memory_hist, seconds, net_min_bps, net_max_bps, \
+                              net_hist, disk_min_bps, disk_max_bps, disk_hist";
 
 impl Store {
     pub async fn agent(&self, resource_id: i64) -> Result<Option<AgentRecord>> {
@@ -227,7 +269,7 @@ impl Store {
         let mut rows = sqlx::query(sql).bind(since).bind(&from).bind(&to).fetch(&self.read);
         let mut n = 0;
         while let Some(row) = rows.try_next().await? {
-            let r = rollup(&row)?;
+            let r = rollup_figures(&row)?;
             let day = day_of(&row)?;
             let stats = match row.try_get::<Option<f64>, _>("cpu_p95")? {
                 Some(p95) => r.daily_stats_with_p95(day, p95),
@@ -534,7 +576,7 @@ impl Tx {
             }
             Span::Hour => ("", ""),
         };
-        let columns = if span == Span::Day { 14 } else { 12 };
+        let columns = if span == Span::Day { 23 } else { 21 };
         let changed_at = Timestamp::now().as_millisecond();
         for chunk in rollups.chunks(rows_per_statement(columns)) {
             let rows: Vec<String> =
@@ -545,7 +587,11 @@ impl Tx {
                  cpu_sum = excluded.cpu_sum, cpu_min = excluded.cpu_min, cpu_max = excluded.cpu_max, \
                  cpu_hist = excluded.cpu_hist, memory_sum = excluded.memory_sum, memory_max = excluded.memory_max, \
                  net_bytes = excluded.net_bytes, disk_bytes = excluded.disk_bytes, \
-                 sessions_max = excluded.sessions_max{day_set}",
+                 sessions_max = excluded.sessions_max, memory_min = excluded.memory_min, \
+                 memory_hist = excluded.memory_hist, seconds = excluded.seconds, net_min_bps = excluded.net_min_bps, \
+                 net_max_bps = excluded.net_max_bps, net_hist = excluded.net_hist, \
+                 disk_min_bps = excluded.disk_min_bps, disk_max_bps = excluded.disk_max_bps, \
+                 disk_hist = excluded.disk_hist{day_set}",
                 rows.join(", ")
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -560,7 +606,16 @@ impl Tx {
                     .bind(r.memory_max)
                     .bind(r.net_bytes)
                     .bind(r.disk_bytes)
-                    .bind(r.sessions_max as i64);
+                    .bind(r.sessions_max as i64)
+                    .bind(finite(r.memory_min))
+                    .bind(hist_text(&r.memory_hist))
+                    .bind(r.seconds)
+                    .bind(finite(r.net_min_bps))
+                    .bind(r.net_max_bps)
+                    .bind(hist_text(&r.net_hist))
+                    .bind(finite(r.disk_min_bps))
+                    .bind(r.disk_max_bps)
+                    .bind(hist_text(&r.disk_hist));
                 if span == Span::Day {
                     q = q.bind(r.cpu_quantile(0.95)).bind(changed_at);
                 }
@@ -598,16 +653,22 @@ fn hist_text(hist: &[u64]) -> String {
     out
 }
 
-/// Reads [`hist_text`]'s form, or the full JSON list earlier versions wrote.
-fn hist_from(text: &str) -> std::result::Result<Vec<u64>, String> {
+/// A least value as stored: none seen (an empty span) is NULL.
+fn finite(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}
+
+/// Reads [`hist_text`]'s form of a histogram of `len` buckets, or the full
+/// JSON list earlier versions wrote.
+fn hist_from(text: &str, len: usize) -> std::result::Result<Vec<u64>, String> {
     if text.starts_with('[') {
         return serde_json::from_str(text).map_err(|e| e.to_string());
     }
-    let mut hist = vec![0; 101];
+    let mut hist = vec![0; len];
     for pair in text.split(',').filter(|p| !p.is_empty()) {
         let (bucket, count) = pair.split_once(':').ok_or_else(|| format!("{pair:?} is not bucket:count"))?;
         let bucket: usize = bucket.parse().map_err(|_| format!("bucket {bucket:?} is not a number"))?;
-        let slot = hist.get_mut(bucket).ok_or_else(|| format!("bucket {bucket} is past 100"))?;
+        let slot = hist.get_mut(bucket).ok_or_else(|| format!("bucket {bucket} is past {}", len - 1))?;
         *slot = count.parse().map_err(|_| format!("count {count:?} is not a number"))?;
     }
     Ok(hist)
@@ -624,21 +685,22 @@ mod tests {
         hist[37] = 1;
         hist[100] = 12;
         assert_eq!(hist_text(&hist), "0:5,37:1,100:12");
-        assert_eq!(hist_from(&hist_text(&hist)), Ok(hist));
-        assert_eq!(hist_from(""), Ok(vec![0; 101]));
+        assert_eq!(hist_from(&hist_text(&hist), 101), Ok(hist));
+        assert_eq!(hist_from("", 101), Ok(vec![0; 101]));
+        assert_eq!(hist_from("63:2", 64).map(|h| (h.len(), h[63])), Ok((64, 2)));
     }
 
     #[test]
     fn a_histogram_written_as_a_json_list_still_reads() {
         let mut hist = vec![0; 101];
         hist[2] = 3;
-        assert_eq!(hist_from(&serde_json::to_string(&hist).expect("json")), Ok(hist));
+        assert_eq!(hist_from(&serde_json::to_string(&hist).expect("json"), 101), Ok(hist));
     }
 
     #[test]
     fn a_damaged_histogram_is_refused_not_misread() {
-        assert!(hist_from("101:1").is_err());
-        assert!(hist_from("3-1").is_err());
-        assert!(hist_from("x:1").is_err());
+        assert!(hist_from("101:1", 101).is_err());
+        assert!(hist_from("3-1", 101).is_err());
+        assert!(hist_from("x:1", 101).is_err());
     }
 }

@@ -294,9 +294,25 @@ pub struct MetricPoint {
     pub cpu_max: f64,
     pub cpu_p95: f64,
     pub memory_avg: f64,
+    /// Memory use's least and p95; null for spans stored before they were kept.
+    pub memory_min: Option<f64>,
     pub memory_max: f64,
+    pub memory_p95: Option<f64>,
+    /// Bytes moved over the span, network (both directions) and disk
+    /// (read and write).
     pub net_bytes: f64,
     pub disk_bytes: f64,
+    /// Throughput in bytes per second: average over the span, least, most
+    /// and p95 of the readings (p95 within a factor of √2); null for spans
+    /// stored before they were kept.
+    pub net_avg_bps: Option<f64>,
+    pub net_min_bps: Option<f64>,
+    pub net_max_bps: Option<f64>,
+    pub net_p95_bps: Option<f64>,
+    pub disk_avg_bps: Option<f64>,
+    pub disk_min_bps: Option<f64>,
+    pub disk_max_bps: Option<f64>,
+    pub disk_p95_bps: Option<f64>,
     pub sessions_max: u64,
 }
 
@@ -309,9 +325,20 @@ fn point(at: String, r: &yunzhi_domain::monitoring::Rollup) -> MetricPoint {
         cpu_max: r.cpu_max,
         cpu_p95: r.cpu_quantile(0.95),
         memory_avg: r.memory_avg(),
+        memory_min: r.memory_min.is_finite().then_some(r.memory_min),
         memory_max: r.memory_max,
+        memory_p95: r.memory_quantile(0.95),
         net_bytes: r.net_bytes,
         disk_bytes: r.disk_bytes,
+        // Kept since the span's time was: a span stored before has none.
+        net_avg_bps: r.net_avg_bps(),
+        net_min_bps: r.net_min_bps.is_finite().then_some(r.net_min_bps),
+        net_max_bps: r.net_avg_bps().map(|_| r.net_max_bps),
+        net_p95_bps: r.net_quantile(0.95),
+        disk_avg_bps: r.disk_avg_bps(),
+        disk_min_bps: r.disk_min_bps.is_finite().then_some(r.disk_min_bps),
+        disk_max_bps: r.disk_avg_bps().map(|_| r.disk_max_bps),
+        disk_p95_bps: r.disk_quantile(0.95),
         sessions_max: r.sessions_max,
     }
 }

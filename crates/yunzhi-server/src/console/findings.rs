@@ -23,8 +23,15 @@ use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
 
-const KINDS: [&str; 7] =
-    ["low_utilization", "zombie", "agent_missing", "agent_silent", "agent_tampered", "orphan_resource", "other"];
+const KINDS: [&str; 7] = [
+    "low_utilization",
+    "zombie",
+    "agent_missing",
+    "agent_silent",
+    "agent_tampered",
+    "orphan_resource",
+    "other",
+];
 const STATES: [&str; 4] = ["open", "confirmed", "dismissed", "resolved"];
 
 #[derive(Debug, Deserialize, Default)]

@@ -509,6 +509,7 @@ pub fn dead_day() -> yunzhi_domain::monitoring::Rollup {
         net_bytes: 2_000_000.0,
         disk_bytes: 1_000_000.0,
         sessions_max: 0,
+        ..Default::default()
     }
 }
 
