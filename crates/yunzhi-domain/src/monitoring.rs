@@ -106,7 +106,8 @@ pub struct Rollup {
     pub net_bytes: f64,
     pub disk_bytes: f64,
     /// The time the readings stand for, in seconds: averages of throughput
-    /// are the bytes over it.
+    /// are the bytes over it. NaN when unknown (a span holding readings
+    /// stored before it was kept), which stays unknown when merged.
     pub seconds: f64,
     pub net_min_bps: f64,
     pub net_max_bps: f64,

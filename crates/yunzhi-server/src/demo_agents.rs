@@ -174,12 +174,16 @@ async fn prepare(state: &AppState) -> anyhow::Result<Vec<Agent>> {
     Ok(agents)
 }
 
-/// The demo agents' credentials by host id, as last sealed.
+/// The demo agents' credentials by host id, as last sealed; none when
+/// they cannot be opened (the data folder's key was replaced), and then
+/// every agent is enrolled afresh.
 async fn credentials(state: &AppState) -> anyhow::Result<std::collections::BTreeMap<i64, String>> {
-    match state.store.setting(CREDENTIALS).await? {
-        Some(sealed) => Ok(serde_json::from_slice(&state.secrets.open(&sealed, CREDENTIALS)?)?),
-        None => Ok(Default::default()),
-    }
+    let Some(sealed) = state.store.setting(CREDENTIALS).await? else { return Ok(Default::default()) };
+    let opened = state.secrets.open(&sealed, CREDENTIALS).and_then(|plain| Ok(serde_json::from_slice(&plain)?));
+    Ok(opened.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "the demo agents' credentials could not be opened; they are enrolled afresh");
+        Default::default()
+    }))
 }
 
 /// Enrols a demo host's agent, as `yunzhi-agent --enroll` would; its credential.

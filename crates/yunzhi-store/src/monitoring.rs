@@ -102,7 +102,7 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
 
 /// A rollup row, every column of [`ROLLUP_COLUMNS`]. A NULL histogram (a
 /// row written before memory and throughput had theirs) reads as an empty
-/// one; a NULL least, most or time as none seen.
+/// one, a NULL least or most as none seen, a NULL time as unknown.
 fn rollup(row: &AnyRow) -> Result<Rollup> {
     let hist = |column: &str, len: usize| -> Result<Vec<u64>> {
         match row.try_get::<Option<String>, _>(column)? {
@@ -114,17 +114,21 @@ fn rollup(row: &AnyRow) -> Result<Rollup> {
         Ok(row.try_get::<Option<f64>, _>(column)?.unwrap_or(none))
     };
     use yunzhi_domain::monitoring::RATE_BUCKETS;
+    let figures = rollup_figures(row)?;
+    // A span with readings from before the time was kept has an unknown
+    // time (NaN, which stays unknown when merged), not none.
+    let seconds = real("seconds", if figures.samples > 0 { f64::NAN } else { 0.0 })?;
     Ok(Rollup {
         memory_min: real("memory_min", f64::INFINITY)?,
         memory_hist: hist("memory_hist", 101)?,
-        seconds: real("seconds", 0.0)?,
+        seconds,
         net_min_bps: real("net_min_bps", f64::INFINITY)?,
         net_max_bps: real("net_max_bps", 0.0)?,
         net_hist: hist("net_hist", RATE_BUCKETS)?,
         disk_min_bps: real("disk_min_bps", f64::INFINITY)?,
         disk_max_bps: real("disk_max_bps", 0.0)?,
         disk_hist: hist("disk_hist", RATE_BUCKETS)?,
-        ..rollup_figures(row)?
+        ..figures
     })
 }
 
