@@ -179,7 +179,8 @@ async fn prepare(state: &AppState) -> anyhow::Result<Vec<Agent>> {
 /// every agent is enrolled afresh.
 async fn credentials(state: &AppState) -> anyhow::Result<std::collections::BTreeMap<i64, String>> {
     let Some(sealed) = state.store.setting(CREDENTIALS).await? else { return Ok(Default::default()) };
-    let opened = state.secrets.open(&sealed, CREDENTIALS).and_then(|plain| Ok(serde_json::from_slice(&plain)?));
+    let opened =
+        state.secrets.open(&sealed, CREDENTIALS).and_then(|plain| Ok(serde_json::from_slice(&plain)?));
     Ok(opened.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "the demo agents' credentials could not be opened; they are enrolled afresh");
         Default::default()
