@@ -18,8 +18,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// Pushes this host's CPU, memory, disk, network, session and listening-socket
-/// readings to Yunzhi.
+/// Pushes this host's CPU, memory, disk, network, session, listening-socket
+/// and accepted-connection readings to Yunzhi.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {

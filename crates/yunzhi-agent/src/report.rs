@@ -51,6 +51,10 @@ pub struct Sample {
     pub net_tx_bps: f64,
     pub sessions: u32,
     pub listening: u32,
+    /// TCP connections accepted since the previous sample; left out where
+    /// the host keeps no count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<u32>,
 }
 
 /// The 200/202 answer to a report.

@@ -56,6 +56,10 @@ pub struct DailyStats {
     pub disk_bytes: f64,
     /// The most interactive login sessions seen at once during the day.
     pub sessions_max: u32,
+    /// TCP connections the host accepted over the day; `None` when its
+    /// sender does not count them.
+    #[serde(default)]
+    pub accepted: Option<u64>,
 }
 
 /// The efficiency rules' thresholds. Every threshold named `*_max*` is
@@ -164,6 +168,13 @@ pub struct ZombieRule {
     pub disk_max_bytes_per_day: u64,
     /// Most concurrent login sessions on any day. Default 0: nobody logs in.
     pub sessions: u32,
+    /// Most TCP connections the host may accept a day, where its agent
+    /// counts them (days without a count are not judged by it). Default
+    /// none: the count is shown as evidence but does not decide, because
+    /// monitoring that polls every host (Zabbix passive checks, scrapers
+    /// without keep-alive) opens connections to zombies too; a district
+    /// that knows its polling can set a bound above it.
+    pub accepted_max_per_day: Option<u64>,
     /// The share of the window that must have evaluable days. Default 0.8,
     /// as for the long-term rule: "every day" means every day we can see,
     /// and we must see most of them.
@@ -178,6 +189,7 @@ impl Default for ZombieRule {
             net_max_bytes_per_day: 20 * MIB,
             disk_max_bytes_per_day: 10 * MIB,
             sessions: 0,
+            accepted_max_per_day: None,
             min_coverage: 0.8,
         }
     }
@@ -425,6 +437,10 @@ impl ZombieRule {
             && d.net_bytes <= self.net_max_bytes_per_day as f64
             && d.disk_bytes <= self.disk_max_bytes_per_day as f64
             && d.sessions_max <= self.sessions
+            && match (self.accepted_max_per_day, d.accepted) {
+                (Some(max), Some(n)) => n <= max,
+                _ => true,
+            }
     }
 }
 
@@ -576,6 +592,7 @@ fn zombie_verdict(
             "net_max_bytes_per_day": z.net_max_bytes_per_day,
             "disk_max_bytes_per_day": z.disk_max_bytes_per_day,
             "sessions": z.sessions,
+            "accepted_max_per_day": z.accepted_max_per_day,
             "min_coverage": z.min_coverage,
         }),
     );
@@ -586,6 +603,7 @@ fn zombie_verdict(
             "net_bytes": peak(|d| d.net_bytes),
             "disk_bytes": peak(|d| d.disk_bytes),
             "sessions_max": evaluated.iter().map(|d| d.sessions_max).max().unwrap_or(0),
+            "accepted": evaluated.iter().filter_map(|d| d.accepted).max(),
         }),
     );
     m.insert(
@@ -599,6 +617,7 @@ fn zombie_verdict(
                     "net_bytes": d.net_bytes,
                     "disk_bytes": d.disk_bytes,
                     "sessions_max": d.sessions_max,
+                    "accepted": d.accepted,
                 })
             })
             .collect(),
@@ -963,6 +982,7 @@ mod tests {
             net_bytes: 200_000.0,
             disk_bytes: 1_000_000.0,
             sessions_max: 0,
+            accepted: None,
         }
     }
 
@@ -1197,6 +1217,31 @@ mod tests {
         let mut days: Vec<_> = last_days(30).into_iter().map(dead).collect();
         days[3].sessions_max = 1;
         assert_eq!(kinds(&every_day_counts(&rules, TODAY, &days, None)), [FindingKind::LowUtilization]);
+    }
+
+    #[test]
+    fn the_connections_a_zombie_accepted_are_its_evidence_but_decide_only_once_a_bound_is_set() {
+        let mut rules = Rules::default();
+        let mut days: Vec<_> = last_days(30).into_iter().map(dead).collect();
+        // A monitoring poll every five minutes, and on one day a real visitor.
+        days.iter_mut().for_each(|d| d.accepted = Some(288));
+        days[7].accepted = Some(300);
+        days[8].accepted = None;
+        let v = every_day_counts(&rules, TODAY, &days, None);
+        assert_eq!(kinds(&v), [FindingKind::Zombie], "no bound: the count only informs");
+        let e = &v[0].evidence;
+        assert_eq!(e["peak"]["accepted"], 300);
+        assert_eq!(e["days"][7]["accepted"], 300);
+        assert_eq!(e["days"][8]["accepted"], Value::Null, "a day its agent did not count");
+        assert_eq!(e["thresholds"]["accepted_max_per_day"], Value::Null);
+
+        rules.zombie.accepted_max_per_day = Some(288);
+        let v = every_day_counts(&rules, TODAY, &days, None);
+        assert_eq!(kinds(&v), [FindingKind::LowUtilization], "the visitor's day was not dead");
+        days[7].accepted = Some(288);
+        let v = every_day_counts(&rules, TODAY, &days, None);
+        assert_eq!(kinds(&v), [FindingKind::Zombie], "at the bound, and an uncounted day, still dead");
+        assert_eq!(v[0].evidence["thresholds"]["accepted_max_per_day"], 288);
     }
 
     #[test]

@@ -26,6 +26,11 @@ pub struct Reading {
     /// TCP sockets listening.
     #[serde(default)]
     pub listening: u32,
+    /// TCP connections the host accepted since its previous reading (its
+    /// listening processes at work, from the kernel's `PassiveOpens`
+    /// counter); `None` where the sender does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<u32>,
 }
 
 /// Most readings one report may carry: a day at one a minute, and then some.
@@ -116,6 +121,9 @@ pub struct Rollup {
     pub disk_max_bps: f64,
     pub disk_hist: Vec<u64>,
     pub sessions_max: u64,
+    /// TCP connections accepted over the span; `None` when none of its
+    /// readings said (a sender that does not count them).
+    pub accepted: Option<u64>,
 }
 
 /// Buckets of [`rate_bucket`].
@@ -161,6 +169,7 @@ impl Default for Rollup {
             disk_max_bps: 0.0,
             disk_hist: vec![0; RATE_BUCKETS],
             sessions_max: 0,
+            accepted: None,
         }
     }
 }
@@ -181,6 +190,14 @@ fn add_hist(hist: &mut Vec<u64>, o: &[u64]) {
     }
     for (a, b) in hist.iter_mut().zip(o) {
         *a += b;
+    }
+}
+
+/// The sum of two counts either of which may be unknown: known if either is.
+fn add_known(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.saturating_add(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -223,6 +240,7 @@ impl Rollup {
         self.disk_max_bps = self.disk_max_bps.max(disk);
         count_in(&mut self.disk_hist, RATE_BUCKETS, rate_bucket(disk));
         self.sessions_max = self.sessions_max.max(u64::from(r.sessions));
+        self.accepted = add_known(self.accepted, r.accepted.map(u64::from));
     }
 
     /// Folds another span's summary into this one.
@@ -249,6 +267,7 @@ impl Rollup {
         self.disk_max_bps = self.disk_max_bps.max(o.disk_max_bps);
         add_hist(&mut self.disk_hist, &o.disk_hist);
         self.sessions_max = self.sessions_max.max(o.sessions_max);
+        self.accepted = add_known(self.accepted, o.accepted);
     }
 
     /// This day's summary as the efficiency rules read it.
@@ -274,6 +293,7 @@ impl Rollup {
             net_bytes: self.net_bytes,
             disk_bytes: self.disk_bytes,
             sessions_max: u32::try_from(self.sessions_max).unwrap_or(u32::MAX),
+            accepted: self.accepted,
         }
     }
 
@@ -393,7 +413,25 @@ mod tests {
             net_tx_bps: 0.0,
             sessions: 1,
             listening: 3,
+            accepted: None,
         }
+    }
+
+    #[test]
+    fn connections_accepted_add_up_over_a_span_and_are_unknown_only_when_no_reading_counted_them() {
+        let mut hour = Rollup::default();
+        hour.add(&reading("2026-11-26T02:00:00Z", 1.0), 60.0);
+        assert_eq!(hour.accepted, None, "a sender that does not count them");
+        hour.add(&Reading { accepted: Some(3), ..reading("2026-11-26T02:01:00Z", 1.0) }, 60.0);
+        hour.add(&Reading { accepted: Some(0), ..reading("2026-11-26T02:02:00Z", 1.0) }, 60.0);
+        assert_eq!(hour.accepted, Some(3));
+        let mut day = Rollup::default();
+        day.merge(&Rollup { accepted: None, ..hour.clone() });
+        assert_eq!(day.accepted, None);
+        day.merge(&hour);
+        day.merge(&hour);
+        assert_eq!(day.accepted, Some(6));
+        assert_eq!(day.daily_stats(jiff::civil::date(2026, 11, 26)).accepted, Some(6));
     }
 
     #[test]

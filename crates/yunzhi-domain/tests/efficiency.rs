@@ -38,6 +38,7 @@ fn stats(
         net_bytes,
         disk_bytes,
         sessions_max,
+        accepted: None,
     }
 }
 

@@ -124,6 +124,14 @@ impl<'a> Queries<'a> {
         )
     }
 
+    /// TCP connections accepted over the day, from node_exporter's netstat
+    /// collector (on by default): the kernel's `PassiveOpens` counter,
+    /// which node_exporter exports untyped, so `increase` is asked of it as
+    /// of any counter.
+    pub(crate) fn accepted(&self) -> String {
+        self.daily_increase("node_netstat_Tcp_PassiveOpens", "")
+    }
+
     /// The most interactive sessions at once, from node_exporter's logind
     /// collector (off by default at most sites, then the figure is 0).
     pub(crate) fn sessions_max(&self) -> String {

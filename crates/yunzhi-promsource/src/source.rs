@@ -61,6 +61,7 @@ struct Partial {
     disk_read: Option<f64>,
     disk_written: Option<f64>,
     sessions_max: Option<f64>,
+    accepted: Option<f64>,
 }
 
 impl PromSource {
@@ -104,12 +105,13 @@ impl PromSource {
             range(q.cpu_p95()),
             range(q.memory_avg()),
         )?;
-        let (net_rx, net_tx, disk_read, disk_written, sessions_max) = tokio::try_join!(
+        let (net_rx, net_tx, disk_read, disk_written, sessions_max, accepted) = tokio::try_join!(
             range(q.daily_increase("node_network_receive_bytes_total", "device!=\"lo\"")),
             range(q.daily_increase("node_network_transmit_bytes_total", "device!=\"lo\"")),
             range(q.daily_increase("node_disk_read_bytes_total", "")),
             range(q.daily_increase("node_disk_written_bytes_total", "")),
             range(q.sessions_max()),
+            range(q.accepted()),
         )?;
 
         let mut hosts: BTreeMap<HostKey, BTreeMap<Date, Partial>> = BTreeMap::new();
@@ -137,6 +139,7 @@ impl PromSource {
         put(disk_read, |p| &mut p.disk_read);
         put(disk_written, |p| &mut p.disk_written);
         put(sessions_max, |p| &mut p.sessions_max);
+        put(accepted, |p| &mut p.accepted);
 
         let all_days: Vec<Date> = from.series(1.day()).take_while(|d| *d <= to).collect();
         Ok(hosts
@@ -239,6 +242,8 @@ fn to_daily(host: &HostKey, day: Date, p: Partial) -> DailyStats {
                 // Without the logind collector nobody is seen logged in;
                 // the zombie rule then rests on CPU, network and disk.
                 sessions_max: p.sessions_max.map_or(0, |s| s.round() as u32),
+                // Without the netstat collector the count is unknown.
+                accepted: p.accepted.map(|n| n.round().max(0.0) as u64),
             }
         }
         _ => {
@@ -255,6 +260,7 @@ fn to_daily(host: &HostKey, day: Date, p: Partial) -> DailyStats {
                 net_bytes: 0.0,
                 disk_bytes: 0.0,
                 sessions_max: 0,
+                accepted: None,
             }
         }
     }
@@ -278,6 +284,7 @@ mod tests {
             disk_read: Some(3.0),
             disk_written: Some(4.0),
             sessions_max: None,
+            accepted: None,
         }
     }
 

@@ -57,6 +57,7 @@ fn assert_day(host: &HostKey, got: &DailyStats, want: &Expected) {
     assert_close(&format!("{at}: net_bytes"), got.net_bytes, want.net_bytes, want.net_bytes * 1e-6);
     assert_close(&format!("{at}: disk_bytes"), got.disk_bytes, want.disk_bytes, want.disk_bytes * 1e-6);
     assert_eq!(got.sessions_max, want.sessions_max, "{at}: sessions_max");
+    assert_eq!(got.accepted.map(|n| n as f64), want.accepted.map(f64::round), "{at}: accepted");
 }
 
 fn assert_all(

@@ -85,6 +85,7 @@ fn reading(at: Timestamp, s: &GuestSample) -> Reading {
         net_tx_bps: s.net_tx_bps,
         sessions: s.logged_in_sessions,
         listening: 6,
+        accepted: Some(s.accepted_connections),
     }
 }
 

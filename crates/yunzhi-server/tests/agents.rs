@@ -51,11 +51,19 @@ async fn an_enrolled_agent_reports_and_its_readings_roll_up_by_hour_and_day(back
     let host = host_of_unit1(&s).await["id"].as_i64().unwrap();
     let credential = enrol(&s, host).await;
     let now = s.state().now();
-    // Ten readings a minute apart, all in the hour before this one: CPU 0, 10, … 90 %.
+    // Ten readings a minute apart, all in the hour before this one: CPU 0, 10, … 90 %;
+    // the last five count the connections accepted (5, 6, … 9), the first five do not say.
     let this_hour = now.as_millisecond() - now.as_millisecond().rem_euclid(3_600_000);
     let start = Timestamp::from_millisecond(this_hour - 3_600_000).unwrap() + SignedDuration::from_mins(5);
-    let samples: Vec<Value> =
-        (0..10).map(|i| reading(start + SignedDuration::from_mins(i), 10.0 * i as f64)).collect();
+    let samples: Vec<Value> = (0..10)
+        .map(|i| {
+            let mut r = reading(start + SignedDuration::from_mins(i), 10.0 * i as f64);
+            if i >= 5 {
+                r["accepted"] = json!(i);
+            }
+            r
+        })
+        .collect();
     let r = s.post(&credential, "/api/v1/agent/report", report(1, samples, now)).await.expect(202);
     assert_eq!((r.body["accepted"].as_u64(), r.body["next_sequence"].as_i64()), (Some(10), Some(2)));
 
@@ -75,6 +83,7 @@ async fn an_enrolled_agent_reports_and_its_readings_roll_up_by_hour_and_day(back
     // The first reading stands for one minute (no previous one), each next for its minute.
     assert_eq!(h["net_bytes"].as_f64(), Some(2000.0 * 60.0 * 10.0));
     assert_eq!(h["sessions_max"].as_u64(), Some(2));
+    assert_eq!(h["accepted"].as_u64(), Some(35), "the counted readings' connections, summed");
     // Memory and throughput have their least, most, average and p95 too.
     let figures = |keys: &[&str]| keys.iter().map(|k| h[*k].as_f64()).collect::<Vec<_>>();
     assert_eq!(figures(&["memory_min", "memory_max", "memory_p95"]), [Some(50.0); 3], "{h}");
@@ -90,8 +99,8 @@ async fn an_enrolled_agent_reports_and_its_readings_roll_up_by_hour_and_day(back
     );
     let day = &s.get(&clerk, &format!("/api/v1/resources/{host}/metrics")).await.expect(200).body[0];
     assert_eq!(
-        (day["memory_p95"].as_f64(), day["net_avg_bps"].as_f64()),
-        (Some(50.0), Some(2000.0)),
+        (day["memory_p95"].as_f64(), day["net_avg_bps"].as_f64(), day["accepted"].as_u64()),
+        (Some(50.0), Some(2000.0), Some(35)),
         "{day}"
     );
     let agent = s.get(&clerk, &format!("/api/v1/resources/{host}/agent")).await.expect(200).body;

@@ -36,6 +36,11 @@ async fn a_fresh_demo_shows_a_finding_of_every_kind_within_a_minute(backend: Bac
     // Each comes with its numbers: the zombie's window and days.
     let zombie = open.iter().find(|f| f["kind"] == "zombie").unwrap();
     assert_eq!(zombie["evidence"]["window"]["days"], 30);
+    assert_eq!(
+        zombie["evidence"]["peak"]["accepted"], 0,
+        "its agent counted no caller: {}",
+        zombie["evidence"]["peak"]
+    );
     // The readings arrived through the ingest path, counted as the agents'.
     let m = s.send(reqwest::Method::GET, None, "/metrics", None, &[]).await.expect(200);
     let text = m.body.as_str().unwrap_or_default().to_owned();

@@ -42,6 +42,7 @@ const MIGRATIONS: &[(i64, &str, Sql)] = &[
     (15, "daily_cpu_p95", Sql::Both(include_str!("../migrations/0015_daily_cpu_p95.sql"))),
     (16, "rollup_retention", Sql::Both(include_str!("../migrations/0016_rollup_retention.sql"))),
     (17, "rollup_statistics", Sql::Both(include_str!("../migrations/0017_rollup_statistics.sql"))),
+    (18, "accepted_connections", Sql::Both(include_str!("../migrations/0018_accepted_connections.sql"))),
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that keeps two

@@ -152,6 +152,7 @@ fn rollup_figures(row: &AnyRow) -> Result<Rollup> {
         net_bytes: row.try_get("net_bytes")?,
         disk_bytes: row.try_get("disk_bytes")?,
         sessions_max: row.try_get::<i64, _>("sessions_max")?.max(0) as u64,
+        accepted: row.try_get::<Option<i64>, _>("accepted")?.map(|n| n.max(0) as u64),
         // Not read here: spelled out rather than taken from `Default`,
         // whose empty histograms would be allocated for every row.
         memory_min: f64::INFINITY,
@@ -174,7 +175,7 @@ fn day_of(row: &AnyRow) -> Result<Date> {
 
 const ROLLUP_COLUMNS: &str = "samples, cpu_sum, cpu_min, cpu_max, cpu_hist, memory_sum, memory_max, net_bytes, \
                               disk_bytes, sessions_max, memory_min, memory_hist, seconds, net_min_bps, net_max_bps, \
-                              net_hist, disk_min_bps, disk_max_bps, disk_hist";
+                              net_hist, disk_min_bps, disk_max_bps, disk_hist, accepted";
 
 impl Store {
     pub async fn agent(&self, resource_id: i64) -> Result<Option<AgentRecord>> {
@@ -267,7 +268,7 @@ impl Store {
     ) -> Result<usize> {
         use futures_util::TryStreamExt;
         let sql = "SELECT resource_id, day, samples, cpu_sum, cpu_min, cpu_max, cpu_p95, memory_sum, memory_max, \
-                   net_bytes, disk_bytes, sessions_max, CASE WHEN cpu_p95 IS NULL THEN cpu_hist END AS cpu_hist \
+                   net_bytes, disk_bytes, sessions_max, accepted, CASE WHEN cpu_p95 IS NULL THEN cpu_hist END AS cpu_hist \
                    FROM metric_daily WHERE changed_at >= $1 AND day >= $2 AND day <= $3";
         let (from, to) = (from.to_string(), to.to_string());
         let mut rows = sqlx::query(sql).bind(since).bind(&from).bind(&to).fetch(&self.read);
@@ -580,7 +581,7 @@ impl Tx {
             }
             Span::Hour => ("", ""),
         };
-        let columns = if span == Span::Day { 23 } else { 21 };
+        let columns = if span == Span::Day { 24 } else { 22 };
         let changed_at = Timestamp::now().as_millisecond();
         for chunk in rollups.chunks(rows_per_statement(columns)) {
             let rows: Vec<String> =
@@ -595,7 +596,7 @@ impl Tx {
                  memory_hist = excluded.memory_hist, seconds = excluded.seconds, net_min_bps = excluded.net_min_bps, \
                  net_max_bps = excluded.net_max_bps, net_hist = excluded.net_hist, \
                  disk_min_bps = excluded.disk_min_bps, disk_max_bps = excluded.disk_max_bps, \
-                 disk_hist = excluded.disk_hist{day_set}",
+                 disk_hist = excluded.disk_hist, accepted = excluded.accepted{day_set}",
                 rows.join(", ")
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -619,7 +620,8 @@ impl Tx {
                     .bind(hist_text(&r.net_hist))
                     .bind(finite(r.disk_min_bps))
                     .bind(r.disk_max_bps)
-                    .bind(hist_text(&r.disk_hist));
+                    .bind(hist_text(&r.disk_hist))
+                    .bind(r.accepted.map(|n| i64::try_from(n).unwrap_or(i64::MAX)));
                 if span == Span::Day {
                     q = q.bind(r.cpu_quantile(0.95)).bind(changed_at);
                 }

@@ -1,7 +1,9 @@
 //! The host's readings, from `/proc` and `/sys` only. Rates (CPU, disk,
-//! network) are deltas between two [`Snapshot`]s; levels (memory, sessions,
-//! listening sockets) are read when the sample is taken.
+//! network) and connections accepted are deltas between two [`Snapshot`]s;
+//! levels (memory, sessions, listening sockets) are read when the sample is
+//! taken.
 
+pub mod accepted;
 pub mod cpu;
 pub mod disk;
 pub mod listening;
@@ -23,6 +25,7 @@ pub struct Snapshot {
     cpu: cpu::CpuTimes,
     disk: disk::DiskCounters,
     net: net::NetCounters,
+    accepted: Option<u64>,
 }
 
 impl Snapshot {
@@ -32,6 +35,7 @@ impl Snapshot {
             cpu: cpu::read(host)?,
             disk: disk::read(host)?,
             net: net::read(host)?,
+            accepted: accepted::read(host)?,
         })
     }
 }
@@ -54,6 +58,7 @@ pub fn sample_since(host: &HostRoot, before: &mut Snapshot) -> Result<Sample, Re
         net_tx_bps: round2(net_tx_bps),
         sessions: sessions::count(host)?,
         listening: listening::count(host)?,
+        accepted: accepted::since(before.accepted, after.accepted),
     };
     *before = after;
     Ok(sample)
@@ -112,6 +117,7 @@ mod tests {
         fx.write("proc/net/dev", &format!("h\nh\n  eth0: {rx} 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"));
         fx.write("proc/meminfo", "MemTotal: 100 kB\nMemAvailable: 60 kB\n");
         fx.write("proc/net/tcp", "h\n 0: 0:16 0:0 0A\n");
+        fx.write("proc/net/snmp", &format!("Tcp: ActiveOpens PassiveOpens\nTcp: 9 {}\n", rx / 100));
         fx.mkdir("sys/block/vda/device");
     }
 
@@ -126,6 +132,7 @@ mod tests {
         assert_eq!(sample.memory_pct, 40.0);
         assert!(sample.net_rx_bps > 0.0);
         assert_eq!((sample.sessions, sample.listening), (0, 1));
+        assert_eq!(sample.accepted, Some(10), "connections taken since the last snapshot");
         assert_eq!(before.cpu.total, 100, "the new snapshot replaces the old one");
     }
 }

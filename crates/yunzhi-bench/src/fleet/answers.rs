@@ -83,6 +83,7 @@ pub fn from_raw(days: &[ResourceDay]) -> Answer {
             net_bytes: d.net_rx_bytes + d.net_tx_bytes,
             disk_bytes: d.disk_read_bytes + d.disk_write_bytes,
             sessions_max: 0,
+            accepted: None,
         });
     }
     answer

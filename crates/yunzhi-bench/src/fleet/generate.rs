@@ -278,6 +278,13 @@ impl Fleet {
                 Profile::Seasonal(_) if in_season && office => host.sessions,
                 _ => 0,
             };
+            // Callers of its services: none for a zombie, a stray one for an
+            // idle host, with the traffic for the rest.
+            let accepted = match host.profile {
+                Profile::Zombie => 0,
+                Profile::Idle => u32::from(r.uniform() < 0.02),
+                _ => (activity * host.net_bps / 4000.0 * (0.5 + r.uniform())).round() as u32,
+            };
             out.push(Reading {
                 at: timestamp(day.start_ms + i as i64 * INTERVAL_SECS * 1000),
                 cpu_pct: hundredths(cpu),
@@ -288,6 +295,7 @@ impl Fleet {
                 net_tx_bps: hundredths(net * 0.4),
                 sessions,
                 listening: host.listening,
+                accepted: Some(accepted),
             });
         }
     }

@@ -138,6 +138,7 @@ pub async fn ask(
                     disk_bytes: v(Stat::DiskBytes),
                     // Four gauges, no sessions: nobody is seen logged in.
                     sessions_max: 0,
+                    accepted: None,
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;

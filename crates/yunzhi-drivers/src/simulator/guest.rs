@@ -36,6 +36,10 @@ pub struct GuestSample {
     pub net_tx_bps: f64,
     /// Interactive sessions logged in (zombie evidence when always 0).
     pub logged_in_sessions: u32,
+    /// TCP connections accepted in the minute before (zombie evidence when
+    /// always 0: nobody calls on its services).
+    #[serde(default)]
+    pub accepted_connections: u32,
 }
 
 /// A deterministic draw in [0, 1) for `seed` and `n` (splitmix64).
@@ -97,6 +101,13 @@ pub fn sample(profile: &Profile, seed: u64, at: Timestamp) -> GuestSample {
         Profile::Idle => u32::from(noise(seed, minute / 240) < 0.1),
         _ => (l * 12.0 * jitter(7, 0.5)).round() as u32,
     };
+    // Callers of its services: none for a zombie, now and then for an idle
+    // host, with the load for the rest.
+    let accepted = match profile {
+        Profile::Zombie => 0,
+        Profile::Idle => u32::from(noise(seed, minute.wrapping_mul(8).wrapping_add(8)) < 0.05),
+        _ => (l * 60.0 * jitter(8, 0.5)).round() as u32,
+    };
     GuestSample {
         cpu_pct: (100.0 * l * jitter(1, 0.3)).clamp(0.0, 100.0),
         memory_pct: (30.0 + 50.0 * l * jitter(2, 0.1)).clamp(0.0, 100.0),
@@ -105,6 +116,7 @@ pub fn sample(profile: &Profile, seed: u64, at: Timestamp) -> GuestSample {
         net_rx_bps: net * jitter(5, 0.4),
         net_tx_bps: 0.4 * net * jitter(6, 0.4),
         logged_in_sessions: sessions,
+        accepted_connections: accepted,
     }
 }
 
@@ -149,14 +161,17 @@ mod tests {
     }
 
     #[test]
-    fn a_zombie_uses_almost_no_cpu_and_nobody_logs_in() {
+    fn a_zombie_uses_almost_no_cpu_nobody_logs_in_and_nobody_connects() {
         let start = at("2026-11-01T00:00:00+08:00");
         for i in 0..(30 * 24) {
             let s = sample(&Profile::Zombie, 9, start + jiff::SignedDuration::from_hours(i));
             assert!(s.cpu_pct < 2.0, "{s:?}");
             assert_eq!(s.logged_in_sessions, 0);
+            assert_eq!(s.accepted_connections, 0, "nobody calls on its services");
             assert!(s.net_rx_bps < 1_000.0);
         }
+        let busy = sample(&Profile::Busy, 9, start);
+        assert!(busy.accepted_connections > 0, "{busy:?}");
     }
 
     #[test]

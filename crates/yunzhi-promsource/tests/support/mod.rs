@@ -37,6 +37,9 @@ pub struct Host {
     pub disk: Vec<(f64, f64)>,
     /// Logged-in user sessions, where the logind collector runs.
     pub sessions: Option<Vec<f64>>,
+    /// TCP connections accepted per interval, where the netstat collector
+    /// exports `Tcp_PassiveOpens`.
+    pub accepted: Option<Vec<f64>>,
 }
 
 pub fn n_points() -> usize {
@@ -84,6 +87,9 @@ pub fn hosts() -> Vec<Host> {
         sessions: Some(
             (0..n).map(|i| if (9..18).contains(&beijing_hour(ts(i))) { 3.0 } else { 1.0 }).collect(),
         ),
+        accepted: Some(
+            (0..n).map(|i| if (9..18).contains(&beijing_hour(ts(i))) { 40.0 } else { 4.0 }).collect(),
+        ),
     };
     let idle = Host {
         instance: "10.0.0.2:9100",
@@ -94,6 +100,7 @@ pub fn hosts() -> Vec<Host> {
         net: vec![(300.0 * 5.0, 300.0 * 3.0); n],
         disk: vec![(0.0, 300.0 * 20.0); n],
         sessions: None,
+        accepted: None,
     };
     let zombie = Host {
         instance: "10.0.0.3:9100",
@@ -104,6 +111,7 @@ pub fn hosts() -> Vec<Host> {
         net: vec![(300.0, 300.0); n],
         disk: vec![(0.0, 600.0); n],
         sessions: None,
+        accepted: Some(vec![0.0; n]),
     };
     vec![busy, idle, zombie]
 }
@@ -197,6 +205,18 @@ pub fn openmetrics(hosts: &[Host]) -> String {
             }
         }
     }
+    let _ = writeln!(out, "# TYPE node_netstat_Tcp_PassiveOpens gauge");
+    for h in hosts {
+        if let Some(accepted) = &h.accepted {
+            // node_exporter exports the kernel's counters of /proc/net/snmp untyped.
+            series(
+                &mut out,
+                "node_netstat_Tcp_PassiveOpens",
+                &labels(h, &[]),
+                counter(812.0, accepted.iter().copied()),
+            );
+        }
+    }
     let _ = writeln!(out, "# TYPE node_logind_sessions gauge");
     for h in hosts {
         if let Some(sessions) = &h.sessions {
@@ -222,6 +242,7 @@ pub struct Expected {
     pub net_bytes: f64,
     pub disk_bytes: f64,
     pub sessions_max: u32,
+    pub accepted: Option<f64>,
 }
 
 pub fn cpu_points(h: &Host, from_excl: i64, to_incl: i64) -> Vec<f64> {
@@ -259,6 +280,7 @@ pub fn expected(h: &Host, day_end: i64) -> Expected {
         net_bytes: idx.iter().map(|&i| h.net[i].0 + h.net[i].1).sum(),
         disk_bytes: idx.iter().map(|&i| h.disk[i].0 + h.disk[i].1).sum(),
         sessions_max: h.sessions.as_ref().map_or(0, |s| idx.iter().map(|&i| s[i]).fold(0.0, f64::max) as u32),
+        accepted: h.accepted.as_ref().map(|a| idx.iter().map(|&i| a[i]).sum()),
     }
 }
 

@@ -314,6 +314,9 @@ pub struct MetricPoint {
     pub disk_max_bps: Option<f64>,
     pub disk_p95_bps: Option<f64>,
     pub sessions_max: u64,
+    /// TCP connections the host accepted over the span; null where its
+    /// sender does not count them.
+    pub accepted: Option<u64>,
 }
 
 fn point(at: String, r: &yunzhi_domain::monitoring::Rollup) -> MetricPoint {
@@ -340,6 +343,7 @@ fn point(at: String, r: &yunzhi_domain::monitoring::Rollup) -> MetricPoint {
         disk_max_bps: r.disk_avg_bps().map(|_| r.disk_max_bps),
         disk_p95_bps: r.disk_quantile(0.95),
         sessions_max: r.sessions_max,
+        accepted: r.accepted,
     }
 }
 
@@ -459,6 +463,7 @@ pub async fn readings(
                 net_tx_bps: f64::from(r.net_tx_bps),
                 sessions: u32::from(r.sessions),
                 listening: u32::from(r.listening),
+                accepted: None,
             })
         })
         .collect();

@@ -22,6 +22,10 @@ use crate::state::AppState;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
+/// Thresholds that may be left unset: an empty field means the rule does
+/// not judge by it (whole numbers when set).
+const OPTIONAL: &[&str] = &["zombie.accepted_max_per_day"];
+
 /// One threshold of one rule, as the form shows it.
 pub struct Field {
     /// `group.key`, the form's name and the API's field.
@@ -61,6 +65,9 @@ fn groups(t: Tr, rules: &Value, typed: Option<&[(String, String)]>) -> Vec<Group
                         n.to_string()
                     };
                     (typed_value(&name).unwrap_or(shown), false, false)
+                }
+                Value::Null if OPTIONAL.contains(&name.as_str()) => {
+                    (typed_value(&name).unwrap_or_default(), false, false)
                 }
                 _ => continue,
             };
@@ -158,6 +165,18 @@ fn rules_from(current: &Value, pairs: &[(String, String)], t: Tr) -> Result<Valu
             let typed = pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.trim());
             let new = match v {
                 Value::Bool(_) => Value::Bool(typed.is_some()),
+                Value::Number(_) | Value::Null
+                    if OPTIONAL.contains(&name.as_str()) && typed.is_none_or(str::is_empty) =>
+                {
+                    Value::Null
+                }
+                Value::Null if OPTIONAL.contains(&name.as_str()) => match typed.map(str::parse::<u64>) {
+                    Some(Ok(x)) => serde_json::json!(x),
+                    _ => {
+                        errors.fields.push((name.clone(), t.s("settings.whole_number").to_owned()));
+                        Value::Null
+                    }
+                },
                 Value::Number(n) => match typed.map(str::parse::<f64>) {
                     Some(Ok(x)) if x.is_finite() && x >= 0.0 => {
                         let x = if key.contains("bytes") { (x * MIB).round() } else { x };
@@ -221,22 +240,24 @@ mod tests {
     use super::super::i18n::Lang;
     use super::*;
 
+    /// The pairs a browser posts for the form as shown.
+    fn form_of(t: Tr, rules: &Value) -> Vec<(String, String)> {
+        let mut pairs = Vec::new();
+        for f in groups(t, rules, None).into_iter().flat_map(|g| g.fields) {
+            if !f.flag {
+                pairs.push((f.name, f.value));
+            } else if f.checked {
+                pairs.push((f.name, "1".into()));
+            }
+        }
+        pairs
+    }
+
     #[test]
     fn the_form_round_trips_the_rules_with_bytes_in_megabytes() {
         let t = Tr::new(Lang::En);
         let rules = serde_json::to_value(Rules::default()).unwrap();
-        let mut pairs: Vec<(String, String)> = Vec::new();
-        for g in groups(t, &rules, None) {
-            for f in g.fields {
-                if f.flag {
-                    if f.checked {
-                        pairs.push((f.name, "1".into()));
-                    }
-                } else {
-                    pairs.push((f.name, f.value));
-                }
-            }
-        }
+        let pairs = form_of(t, &rules);
         assert_eq!(rules_from(&rules, &pairs, t).ok(), Some(rules.clone()));
         let mb = pairs.iter().find(|(k, _)| k == "low_utilization.net_max_bytes").unwrap();
         assert_eq!(mb.1, "5", "5 MB, not 5242880");
@@ -249,5 +270,32 @@ mod tests {
         let pairs = vec![("zombie.window_days".to_owned(), "thirty".to_owned())];
         let errors = rules_from(&rules, &pairs, t).unwrap_err();
         assert!(errors.on("zombie.window_days").is_some());
+    }
+
+    #[test]
+    fn an_optional_threshold_is_set_by_a_whole_number_and_cleared_by_an_empty_field() {
+        let t = Tr::new(Lang::En);
+        let rules = serde_json::to_value(Rules::default()).unwrap();
+        let field = groups(t, &rules, None)
+            .into_iter()
+            .flat_map(|g| g.fields)
+            .find(|f| f.name == "zombie.accepted_max_per_day")
+            .expect("an unset optional threshold is still offered");
+        assert_eq!(field.value, "");
+        let set = |from: &Value, typed: &str| {
+            let mut pairs = form_of(t, from);
+            pairs
+                .iter_mut()
+                .filter(|(k, _)| k == "zombie.accepted_max_per_day")
+                .for_each(|p| p.1 = typed.into());
+            rules_from(from, &pairs, t)
+        };
+        let bounded = set(&rules, "300").unwrap();
+        assert_eq!(bounded["zombie"]["accepted_max_per_day"], 300);
+        assert_eq!(set(&bounded, "300").unwrap(), bounded, "a set bound round-trips");
+        let errors = set(&rules, "3.5").unwrap_err();
+        assert!(errors.on("zombie.accepted_max_per_day").is_some());
+        let cleared = set(&bounded, " ");
+        assert_eq!(cleared.unwrap()["zombie"]["accepted_max_per_day"], Value::Null);
     }
 }

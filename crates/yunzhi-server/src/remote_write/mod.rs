@@ -90,6 +90,8 @@ struct Parts {
     net_tx: f64,
     disk_read: f64,
     disk_write: f64,
+    /// TCP connections accepted since the previous scrape, once known.
+    accepted: Option<f64>,
 }
 
 /// What a series is for.
@@ -103,6 +105,7 @@ enum Role {
     NetTx,
     DiskRead,
     DiskWrite,
+    Accepted,
 }
 
 fn role_of(s: &Series<'_>) -> Option<Role> {
@@ -117,6 +120,8 @@ fn role_of(s: &Series<'_>) -> Option<Role> {
         "node_network_transmit_bytes_total" if s.label("device") != Some("lo") => Role::NetTx,
         "node_disk_read_bytes_total" => Role::DiskRead,
         "node_disk_written_bytes_total" => Role::DiskWrite,
+        // The netstat collector's copy of the kernel's TCP PassiveOpens.
+        "node_netstat_Tcp_PassiveOpens" => Role::Accepted,
         _ => return None,
     })
 }
@@ -266,6 +271,7 @@ impl Assembler {
                     Role::NetTx => parts.net_tx += delta / secs,
                     Role::DiskRead => parts.disk_read += delta / secs,
                     Role::DiskWrite => parts.disk_write += delta / secs,
+                    Role::Accepted => *parts.accepted.get_or_insert(0.0) += delta,
                     Role::MemAvailable | Role::MemTotal => {}
                 }
             }
@@ -318,6 +324,7 @@ impl Assembler {
                     net_tx_bps: p.net_tx,
                     sessions: 0,
                     listening: 0,
+                    accepted: p.accepted.map(|n| n.round().clamp(0.0, f64::from(u32::MAX)) as u32),
                 },
             ));
         }
@@ -722,6 +729,30 @@ mod tests {
         assert!((r.cpu_pct - 37.5).abs() < 1e-9, "{r:?}");
         assert!((r.memory_pct - 25.0).abs() < 1e-9);
         assert!((r.net_rx_bps - 1000.0).abs() < 1e-9, "loopback left out: {r:?}");
+        assert_eq!(r.accepted, None, "a sender without the netstat collector does not say");
+    }
+
+    #[test]
+    fn connections_accepted_are_the_growth_of_node_exporters_passive_opens_between_scrapes() {
+        let mut a = Assembler::default();
+        let cpu = |mode: &str, v: [f64; 3]| {
+            series(
+                "node_cpu_seconds_total",
+                &[("cpu", "0"), ("mode", mode)],
+                &[(T0, v[0]), (T0 + MIN, v[1]), (T0 + 2 * MIN, v[2])],
+            )
+        };
+        let opens = series(
+            "node_netstat_Tcp_PassiveOpens",
+            &[],
+            &[(T0, 4_000.0), (T0 + MIN, 4_017.0), (T0 + 2 * MIN, 4_017.0)],
+        );
+        let req = WriteRequest {
+            timeseries: vec![cpu("user", [0.0, 6.0, 9.0]), cpu("idle", [0.0, 54.0, 111.0]), opens],
+        };
+        a.feed(&bytes(&req), 0, |s| host_of(s, &hosts())).unwrap();
+        let accepted: Vec<Option<u32>> = a.emit(0).iter().map(|(_, r)| r.accepted).collect();
+        assert_eq!(accepted, [Some(17), Some(0)], "a minute with callers, then one without");
     }
 
     #[test]
