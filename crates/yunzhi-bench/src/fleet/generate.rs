@@ -278,12 +278,14 @@ impl Fleet {
                 Profile::Seasonal(_) if in_season && office => host.sessions,
                 _ => 0,
             };
-            // Callers of its services: none for a zombie, a stray one for an
-            // idle host, with the traffic for the rest.
+            // Callers of its services: none for a zombie, a stray one every
+            // few hours for an idle host, with the traffic for the rest.
+            // Drawn from no new random numbers, so the fleet's other readings
+            // stay those of earlier runs.
             let accepted = match host.profile {
                 Profile::Zombie => 0,
-                Profile::Idle => u32::from(r.uniform() < 0.02),
-                _ => (activity * host.net_bps / 4000.0 * (0.5 + r.uniform())).round() as u32,
+                Profile::Idle => u32::from(i % 50 == 17),
+                _ => (net / 4000.0).round() as u32,
             };
             out.push(Reading {
                 at: timestamp(day.start_ms + i as i64 * INTERVAL_SECS * 1000),
