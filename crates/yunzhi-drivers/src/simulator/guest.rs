@@ -85,9 +85,9 @@ fn level(profile: &Profile, at: Timestamp) -> f64 {
 /// inputs give the same reading, and readings a minute apart differ.
 pub fn sample(profile: &Profile, seed: u64, at: Timestamp) -> GuestSample {
     let minute = (at.as_second() / 60) as u64;
-    let jitter = |n: u64, spread: f64| {
-        1.0 + spread * (2.0 * noise(seed, minute.wrapping_mul(8).wrapping_add(n)) - 1.0)
-    };
+    // Eight independent draws a minute, numbered 0 to 7.
+    let draw = |n: u64| noise(seed, minute.wrapping_mul(8).wrapping_add(n));
+    let jitter = |n: u64, spread: f64| 1.0 + spread * (2.0 * draw(n) - 1.0);
     let l = level(profile, at);
     // An idle or zombie host's few bytes a second are its agent, NTP and
     // DNS: a few MB a day. Everything else moves with its load.
@@ -105,8 +105,8 @@ pub fn sample(profile: &Profile, seed: u64, at: Timestamp) -> GuestSample {
     // host, with the load for the rest.
     let accepted = match profile {
         Profile::Zombie => 0,
-        Profile::Idle => u32::from(noise(seed, minute.wrapping_mul(8).wrapping_add(8)) < 0.05),
-        _ => (l * 60.0 * jitter(8, 0.5)).round() as u32,
+        Profile::Idle => u32::from(draw(0) < 0.05),
+        _ => (l * 60.0 * jitter(0, 0.5)).round() as u32,
     };
     GuestSample {
         cpu_pct: (100.0 * l * jitter(1, 0.3)).clamp(0.0, 100.0),
