@@ -220,6 +220,11 @@ impl Default for AgentRule {
 }
 
 impl Rules {
+    /// The thresholds that may be left unset (`null`): a rule does not
+    /// judge by an unset one. Named as `rule.field`, as forms and errors
+    /// name them.
+    pub const OPTIONAL_THRESHOLDS: &'static [&'static str] = &["zombie.accepted_max_per_day"];
+
     /// Refuses thresholds the rules cannot work with, naming every field.
     pub fn check(&self) -> Result<(), Invalid> {
         let mut c = Checker::new();
@@ -967,6 +972,19 @@ fn agent_tampered(a: &AgentRule, state: &AgentState, released: &[String]) -> Opt
 mod tests {
     use super::*;
     use jiff::civil::date;
+
+    #[test]
+    fn every_optional_threshold_is_unset_by_default_and_takes_a_whole_number() {
+        let defaults = serde_json::to_value(Rules::default()).unwrap();
+        for path in Rules::OPTIONAL_THRESHOLDS {
+            let (rule, field) = path.split_once('.').unwrap();
+            assert_eq!(defaults[rule][field], Value::Null, "{path} is unset by default");
+            let mut set = defaults.clone();
+            set[rule][field] = json!(300);
+            let back = serde_json::to_value(serde_json::from_value::<Rules>(set.clone()).unwrap()).unwrap();
+            assert_eq!(back, set, "{path} keeps a whole number");
+        }
+    }
 
     const TODAY: Date = date(2026, 11, 15);
 

@@ -208,7 +208,8 @@ pub fn openmetrics(hosts: &[Host]) -> String {
     let _ = writeln!(out, "# TYPE node_netstat_Tcp_PassiveOpens gauge");
     for h in hosts {
         if let Some(accepted) = &h.accepted {
-            // node_exporter exports the kernel's counters of /proc/net/snmp untyped.
+            // node_exporter exports the kernel's /proc/net/snmp counters
+            // untyped and without `_total`, so not as an OpenMetrics counter.
             series(
                 &mut out,
                 "node_netstat_Tcp_PassiveOpens",

@@ -22,9 +22,11 @@ use crate::state::AppState;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-/// Thresholds that may be left unset: an empty field means the rule does
-/// not judge by it (whole numbers when set).
-const OPTIONAL: &[&str] = &["zombie.accepted_max_per_day"];
+/// Whether a threshold may be left unset: its empty field means the rule
+/// does not judge by it (whole numbers when set).
+fn optional(name: &str) -> bool {
+    Rules::OPTIONAL_THRESHOLDS.contains(&name)
+}
 
 /// One threshold of one rule, as the form shows it.
 pub struct Field {
@@ -66,9 +68,7 @@ fn groups(t: Tr, rules: &Value, typed: Option<&[(String, String)]>) -> Vec<Group
                     };
                     (typed_value(&name).unwrap_or(shown), false, false)
                 }
-                Value::Null if OPTIONAL.contains(&name.as_str()) => {
-                    (typed_value(&name).unwrap_or_default(), false, false)
-                }
+                Value::Null if optional(&name) => (typed_value(&name).unwrap_or_default(), false, false),
                 _ => continue,
             };
             let unit = if bytes {
@@ -165,12 +165,10 @@ fn rules_from(current: &Value, pairs: &[(String, String)], t: Tr) -> Result<Valu
             let typed = pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.trim());
             let new = match v {
                 Value::Bool(_) => Value::Bool(typed.is_some()),
-                Value::Number(_) | Value::Null
-                    if OPTIONAL.contains(&name.as_str()) && typed.is_none_or(str::is_empty) =>
-                {
+                Value::Number(_) | Value::Null if optional(&name) && typed.is_none_or(str::is_empty) => {
                     Value::Null
                 }
-                Value::Null if OPTIONAL.contains(&name.as_str()) => match typed.map(str::parse::<u64>) {
+                Value::Null if optional(&name) => match typed.map(str::parse::<u64>) {
                     Some(Ok(x)) => serde_json::json!(x),
                     _ => {
                         errors.fields.push((name.clone(), t.s("settings.whole_number").to_owned()));
