@@ -55,6 +55,9 @@ pub struct ServerConfig {
     /// Where raw readings are kept (see `yunzhi_rawstore`); `None` keeps
     /// only the hourly and daily rollups.
     pub raw_dir: Option<std::path::PathBuf>,
+    /// Where the efficiency analysis keeps its checkpoint, so that a
+    /// restart does not read every host's days again; `None` keeps none.
+    pub analysis_dir: Option<std::path::PathBuf>,
     /// Where notifications also go: a webhook, and e-mail through SMTP.
     pub webhook_url: Option<String>,
     pub webhook_secret: Option<String>,
@@ -174,6 +177,7 @@ pub async fn start(config: ServerConfig, clock: Arc<ShiftableClock>) -> anyhow::
             tokio::task::spawn_blocking(move || yunzhi_rawstore::RawStore::open(&dir, raw_config)).await??;
         state.raw = Some(Arc::new(raw));
     }
+    state.analysis_dir = config.analysis_dir.clone();
     if config.settings.demo {
         // The demo's resources were handed over in the seed; the simulated
         // platforms make them too, so their inventories agree with Yunzhi's.

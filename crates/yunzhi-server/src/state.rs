@@ -105,6 +105,9 @@ pub struct AppState {
     pub raw: Option<Arc<yunzhi_rawstore::RawStore>>,
     /// The fleet's daily statistics as the efficiency analysis last read them.
     pub fleet: Arc<tokio::sync::Mutex<crate::worker::analysis::FleetDays>>,
+    /// Where the analysis keeps its checkpoint of those statistics between
+    /// runs; `None` reads them from the database on every start.
+    pub analysis_dir: Option<std::path::PathBuf>,
     /// Remote-write senders' tokens recently seen.
     pub ingest_tokens: Arc<crate::api::ingest::TokenCache>,
 }
@@ -128,6 +131,7 @@ impl AppState {
             remote_write: Arc::default(),
             raw: None,
             fleet: Arc::default(),
+            analysis_dir: None,
             ingest_tokens: Arc::default(),
         }
     }

@@ -101,6 +101,7 @@ async fn notifications_go_out_by_signed_webhook_and_by_mail_and_failures_are_ret
         secret_key: common::SECRET_KEY,
         simulator_dir: None,
         raw_dir: None,
+        analysis_dir: None,
         webhook_url: Some(hook_url),
         webhook_secret: Some("district-secret".into()),
         smtp_url: Some(smtp_url),

@@ -394,6 +394,7 @@ async fn serve(
         secret_key,
         simulator_dir: Some(data.join("simulator")),
         raw_dir: Some(data.join("raw")),
+        analysis_dir: Some(data.join("analysis")),
         webhook_url: channels.webhook_url,
         webhook_secret: channels.webhook_secret,
         smtp_url: channels.smtp_url,

@@ -12,7 +12,7 @@ use jiff::ToSpan;
 use jiff::civil::Date;
 use yunzhi_domain::clock::ShiftableClock;
 use yunzhi_domain::efficiency::{self, DailyStats, Rules};
-use yunzhi_server::worker::analysis::{self, AnalysisReport};
+use yunzhi_server::worker::analysis::{self, AnalysisReport, checkpoint};
 use yunzhi_server::{AppState, Settings};
 use yunzhi_store::Span;
 
@@ -36,6 +36,9 @@ pub struct Measured {
     /// A day later: the day just ended read whole, every host judged again.
     pub third: Duration,
     pub third_report: AnalysisReport,
+    /// The checkpoint written after that pass, and a restarted server's
+    /// first pass from it.
+    pub restart: Restart,
     /// Resident memory before the passes, and at most during them.
     pub memory_before: Memory,
     pub memory_peak: u64,
@@ -67,6 +70,34 @@ pub struct Reading {
     pub rows: usize,
     pub read: Duration,
     pub rules: Duration,
+}
+
+/// A restart: the checkpoint the hourly job writes after a pass, and the
+/// first pass of a server started again on the same database and data
+/// folder (its days from the checkpoint, the rows changed since from the
+/// database, every host judged again).
+pub struct Restart {
+    pub save: Duration,
+    pub saved: checkpoint::Saved,
+    pub pass: Duration,
+    pub report: AnalysisReport,
+}
+
+async fn restart(site: &Site, state: &AppState) -> anyhow::Result<Restart> {
+    let dir = site.dir.join("analysis");
+    let mut before = state.clone();
+    before.analysis_dir = Some(dir.clone());
+    let t = Instant::now();
+    let saved = checkpoint::save(&before).await?.ok_or_else(|| anyhow::anyhow!("no checkpoint written"))?;
+    let save = t.elapsed();
+    let mut after = before.clone();
+    after.fleet = Default::default();
+    let t = Instant::now();
+    let report = analysis::analyse(&after).await?;
+    let pass = t.elapsed();
+    drop(after);
+    std::fs::remove_dir_all(&dir)?;
+    Ok(Restart { save, saved, pass, report })
 }
 
 /// A server's state on `site`'s database, its clock at `now`, with `rules`.
@@ -112,6 +143,7 @@ pub async fn measure(
     let t = Instant::now();
     let third_report = analysis::analyse(&state).await?;
     let third = t.elapsed();
+    let restart = restart(site, &state).await?;
     clock.set_now(now);
     let memory_peak = process::memory(me)?.peak;
 
@@ -163,6 +195,7 @@ pub async fn measure(
         second_report,
         third,
         third_report,
+        restart,
         memory_before,
         memory_peak,
         split,

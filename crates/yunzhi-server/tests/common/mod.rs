@@ -193,6 +193,7 @@ impl TestServer {
             secret_key: SECRET_KEY,
             simulator_dir: None,
             raw_dir: Some(raw.path().to_path_buf()),
+            analysis_dir: Some(raw.path().join("analysis")),
             webhook_url: None,
             webhook_secret: None,
             smtp_url: None,
@@ -525,7 +526,12 @@ pub async fn zombie_host(s: &TestServer) -> Value {
         systems.iter().any(|x| x["id"] == *system && x["periodic_load"].is_null() && x["unit_id"] == unit1)
     };
     let host = hosts.into_iter().find(|r| r["kind"] == "cloud_host" && steady(&r["system_id"])).unwrap();
-    let id = host["id"].as_i64().unwrap();
+    quiet_for_45_days(s, host["id"].as_i64().unwrap()).await;
+    host
+}
+
+/// Gives host `id` 45 quiet days (a zombie's) up to yesterday.
+pub async fn quiet_for_45_days(s: &TestServer, id: i64) {
     let store = yunzhi_store::Store::open(s.db_url()).await.unwrap();
     let today = yunzhi_domain::clock::district_date(s.state().now());
     let mut tx = store.begin().await.unwrap();
@@ -535,7 +541,6 @@ pub async fn zombie_host(s: &TestServer) -> Value {
     }
     tx.commit().await.unwrap();
     store.close().await;
-    host
 }
 
 pub async fn analyse(s: &TestServer) {

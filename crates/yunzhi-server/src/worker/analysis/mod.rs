@@ -13,9 +13,11 @@ use yunzhi_domain::efficiency::{self, AgentState, DailyStats, RestDays, Verdict}
 use yunzhi_domain::finding::FindingKind;
 use yunzhi_domain::resource::ResourceState;
 use yunzhi_domain::role::Role;
-use yunzhi_store::{AuditCtx, NewFinding, NewJob, Notice, ResourceRecord};
+use yunzhi_store::{AuditCtx, LiveHost, NewFinding, NewJob, Notice, ResourceRecord};
 
 use crate::state::AppState;
+
+pub mod checkpoint;
 
 /// The kinds this analysis raises, and so may resolve.
 const KINDS: [FindingKind; 5] = [
@@ -46,6 +48,9 @@ pub struct FleetDays {
     /// What the last committed pass wrote: a digest of each finding's title
     /// and evidence, by dedup key.
     written: HashMap<String, u64>,
+    /// Whether the checkpoint file holds all of the above but `judged`
+    /// (see [`checkpoint`]).
+    saved: bool,
 }
 
 /// A host's usage findings and the digest of everything they were judged
@@ -116,6 +121,12 @@ impl FleetDays {
                 trimmed.push(*id);
             }
         }
+        if read > 0 || !trimmed.is_empty() || self.from != Some(from) || self.to != Some(to) {
+            // The checkpoint no longer holds these days. (One that is only
+            // older than this read still does: a restart reads again what
+            // changed since it.)
+            self.saved = false;
+        }
         for id in trimmed {
             // Its window moved: judged again on the next pass.
             self.judged.remove(&id);
@@ -144,23 +155,49 @@ impl FleetDays {
         &days[..days.partition_point(|d| d.day <= to)]
     }
 
-    /// Makes sure `host`'s usage findings are judged for `today` from its
-    /// days and `inputs` (the digest of the rules, its system's periodic
-    /// load and its own record), judging it again only if one changed.
+    /// Whether `host`'s usage findings are judged for `today` from its
+    /// days as held and `inputs` (the digest of the rules, its system's
+    /// periodic load and its own record).
+    fn is_judged(&self, host: i64, today: Date, inputs: u64) -> bool {
+        self.judged.get(&host).is_some_and(|j| j.today == today && j.inputs == inputs)
+    }
+
+    /// Judges each of `pending` (a host and its inputs' digest) from its
+    /// days up to `to`, on as many threads as the machine has cores when
+    /// there are many (the first pass after a start, and the first of each
+    /// day, judge every host).
     fn judge(
         &mut self,
-        host: &ResourceRecord,
+        pending: &[(&LiveHost, u64)],
         today: Date,
         to: Date,
-        inputs: u64,
-        judge: impl FnOnce(&[DailyStats]) -> Vec<Verdict>,
+        judge: impl Fn(&LiveHost, &[DailyStats]) -> Vec<Verdict> + Sync,
     ) {
-        if self.judged.get(&host.id).is_some_and(|j| j.today == today && j.inputs == inputs) {
-            return;
-        }
-        let findings =
-            judge(self.days(host.id, to)).into_iter().map(|v| digested(finding(host, v, ROLLUPS))).collect();
-        self.judged.insert(host.id, Judged { today, inputs, findings });
+        /// Below this, starting threads costs more than it saves.
+        const PARALLEL_FROM: usize = 500;
+        let one = |&(live, inputs): &(&LiveHost, u64)| {
+            let findings = judge(live, self.days(live.resource.id, to))
+                .into_iter()
+                .map(|v| digested(finding(&live.resource, v, ROLLUPS)))
+                .collect();
+            (live.resource.id, Judged { today, inputs, findings })
+        };
+        let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let judged: Vec<(i64, Judged)> = if threads < 2 || pending.len() < PARALLEL_FROM {
+            pending.iter().map(one).collect()
+        } else {
+            std::thread::scope(|s| {
+                let parts: Vec<_> = pending
+                    .chunks(pending.len().div_ceil(threads))
+                    .map(|part| s.spawn(|| part.iter().map(one).collect::<Vec<_>>()))
+                    .collect();
+                parts
+                    .into_iter()
+                    .flat_map(|p| p.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                    .collect()
+            })
+        };
+        self.judged.extend(judged);
     }
 
     fn judged(&self, host: i64) -> &[(NewFinding, u64)] {
@@ -258,6 +295,9 @@ pub struct AnalysisReport {
     pub hosts: usize,
     /// Daily rollup rows read from the database (none from Prometheus).
     pub rows_read: usize,
+    /// Daily rows taken from the checkpoint file instead (a restart's
+    /// first pass; see [`checkpoint`]).
+    pub restored_days: usize,
     pub verdicts: usize,
     pub new_findings: usize,
     pub resolved: usize,
@@ -332,6 +372,13 @@ fn finding(host: &ResourceRecord, v: Verdict, source: &str) -> NewFinding {
 pub(super) async fn run(state: &AppState) -> anyhow::Result<()> {
     let report = analyse(state).await?;
     tracing::info!(?report, "efficiency analysis done");
+    // The checkpoint only spares a restart its full read: failing to write
+    // one is worth a warning, not the job.
+    match checkpoint::save(state).await {
+        Ok(Some(saved)) => tracing::debug!(?saved, "analysis checkpoint written"),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "the analysis checkpoint could not be written"),
+    }
     Ok(())
 }
 
@@ -361,6 +408,7 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
     // Usage findings: judged here from Prometheus, or kept judged in `fleet`.
     let mut local: Vec<(NewFinding, u64)> = Vec::new();
     let mut rows_read = 0;
+    let mut restored_days = 0;
     // When the Prometheus store last saw each host, where it is the source.
     let mut scraped: HashMap<i64, jiff::Timestamp> = HashMap::new();
     match &prometheus {
@@ -382,9 +430,16 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
             }
         }
         None => {
+            if fleet.read_at.is_none()
+                && let Some(kept) = checkpoint::restore(state).await?
+            {
+                restored_days = kept.hosts.values().map(Vec::len).sum();
+                *fleet = kept;
+            }
             rows_read = fleet.refresh(&state.store, from, to).await?;
             ms.days = lap(&mut t);
             let rules_digest = digest(&(serde_json::to_string(rules)?, rest));
+            let mut pending = Vec::new();
             for live in hosts.iter() {
                 let (host, periodic) = (&live.resource, live.periodic_load.as_ref());
                 let inputs = digest(&(
@@ -395,10 +450,13 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
                     host.system_id.0,
                     host.platform_id.map(|p| p.0),
                 ));
-                fleet.judge(host, today, to, inputs, |days| {
-                    efficiency::usage_verdicts(rules, today, days, periodic, rest)
-                });
+                if !fleet.is_judged(host.id, today, inputs) {
+                    pending.push((live, inputs));
+                }
             }
+            fleet.judge(&pending, today, to, |live, days| {
+                efficiency::usage_verdicts(rules, today, days, live.periodic_load.as_ref(), rest)
+            });
         }
     }
     // Agent findings depend on the time: judged every pass (few, small).
@@ -438,8 +496,13 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
         .collect();
     let holding: HashSet<&str> = raised.iter().map(|f| f.dedup_key.as_str()).collect();
     ms.judge = lap(&mut t);
-    let mut report =
-        AnalysisReport { hosts: hosts.len(), rows_read, verdicts: raised.len(), ..AnalysisReport::default() };
+    let mut report = AnalysisReport {
+        hosts: hosts.len(),
+        rows_read,
+        restored_days,
+        verdicts: raised.len(),
+        ..AnalysisReport::default()
+    };
     let ctx = AuditCtx::system("efficiency-analysis", now);
     let mut tx = state.store.begin().await?;
     report.new_findings = tx.raise_findings(&ctx, &raised, &unchanged).await?;
@@ -472,8 +535,11 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
         }
     }
     tx.commit().await?;
-    let written = all.iter().map(|(f, d)| (f.dedup_key.clone(), *d)).collect();
-    fleet.written = written;
+    let written: HashMap<String, u64> = all.iter().map(|(f, d)| (f.dedup_key.clone(), *d)).collect();
+    if written != fleet.written {
+        fleet.written = written;
+        fleet.saved = false;
+    }
     ms.write = lap(&mut t);
     report.ms = ms;
     Ok(report)
