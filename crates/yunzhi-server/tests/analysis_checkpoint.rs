@@ -56,11 +56,19 @@ async fn a_restarted_analysis_takes_its_days_from_the_checkpoint_and_reads_what_
 ) {
     let s = TestServer::demo(backend).await;
     let zombie = zombie_host(&s).await;
-    // The hourly job: a pass, then its checkpoint.
+    // The hourly job: a pass, then its checkpoint (unless one holds the
+    // same window already: the server's first pass at start wrote it).
     analyse(&s).await;
     assert!(checkpoint_file(&s).exists(), "the analysis job leaves a checkpoint");
     let before = open_zombies(&s).await;
     assert!(before.iter().any(|f| f["resource_id"] == zombie["id"]));
+    // A server started without a checkpoint: its first pass reads the
+    // zombie's days from the database, and checkpoints them.
+    std::fs::remove_file(checkpoint_file(&s)).expect("removed");
+    let first = restarted(&s);
+    analysis::analyse(&first).await.expect("a pass");
+    let saved = checkpoint::save(&first).await.expect("saved");
+    assert!(saved.is_some_and(|c| (c.hosts, c.days) == (1, 30)), "{saved:?}");
 
     // Written after the checkpoint: another host's quiet days.
     let second = another_steady_host(&s, &before).await;
@@ -77,11 +85,15 @@ async fn a_restarted_analysis_takes_its_days_from_the_checkpoint_and_reads_what_
     assert!(after.iter().any(|f| f["resource_id"] == second), "{after:?}");
     assert_eq!(after.len(), before.len() + 1);
 
-    // A pass that finds nothing new to keep leaves the checkpoint as it is.
+    // Within the same window the checkpoint is kept as it is: a restart
+    // reads what changed since it. The next day's window gets a new one.
+    assert!(checkpoint::save(&state).await.expect("saved").is_none(), "the same window");
+    s.clock.advance(jiff::SignedDuration::from_hours(24));
+    let report = analysis::analyse(&state).await.expect("the next day's pass");
+    assert_eq!(report.restored_days, 0, "{report:?}");
     let saved = checkpoint::save(&state).await.expect("saved");
-    assert!(saved.is_some_and(|c| c.days == 60), "both hosts' days kept: {saved:?}");
-    let report = analysis::analyse(&state).await.expect("another pass");
-    assert_eq!((report.new_findings, report.resolved, report.restored_days), (0, 0, 0), "{report:?}");
+    // The day just ended has no rollups: each host's 29 days still in the window.
+    assert!(saved.is_some_and(|c| (c.hosts, c.days) == (2, 58)), "both hosts' days kept: {saved:?}");
     s.stop().await;
 }
 
@@ -105,7 +117,7 @@ async fn a_checkpoint_the_database_does_not_name_or_a_damaged_one_is_not_used(ba
     // The database names the file again, but a byte of it changed.
     let state = restarted(&s);
     analysis::analyse(&state).await.expect("a pass");
-    checkpoint::save(&state).await.expect("saved").expect("a checkpoint written");
+    checkpoint::save(&state).await.expect("saved").expect("a checkpoint written: none was used");
     let file = checkpoint_file(&s);
     let mut bytes = std::fs::read(&file).expect("the checkpoint");
     let last = bytes.len() - 1;

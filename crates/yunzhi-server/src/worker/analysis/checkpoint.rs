@@ -47,7 +47,9 @@ pub struct Saved {
 }
 
 /// Writes the fleet's days to the checkpoint file and names it in the
-/// database. `None` when there is nothing new to keep (or no data folder).
+/// database. `None` when the checkpoint already holds this window (it is
+/// written once a day, after the first pass of a new window) or there is
+/// no data folder.
 pub async fn save(state: &AppState) -> anyhow::Result<Option<Saved>> {
     let Some(dir) = state.analysis_dir.clone() else { return Ok(None) };
     let id = u128::from_le_bytes(

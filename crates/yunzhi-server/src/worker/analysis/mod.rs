@@ -48,8 +48,7 @@ pub struct FleetDays {
     /// What the last committed pass wrote: a digest of each finding's title
     /// and evidence, by dedup key.
     written: HashMap<String, u64>,
-    /// Whether the checkpoint file holds all of the above but `judged`
-    /// (see [`checkpoint`]).
+    /// Whether the checkpoint file holds this window (see [`checkpoint`]).
     saved: bool,
 }
 
@@ -121,10 +120,12 @@ impl FleetDays {
                 trimmed.push(*id);
             }
         }
-        if read > 0 || !trimmed.is_empty() || self.from != Some(from) || self.to != Some(to) {
-            // The checkpoint no longer holds these days. (One that is only
-            // older than this read still does: a restart reads again what
-            // changed since it.)
+        if self.from != Some(from) || self.to != Some(to) {
+            // A new window (once a day): worth a new checkpoint. Within the
+            // same window an older checkpoint still serves, since a restart
+            // reads again what changed since it was read (in the hourly
+            // steady state, a day's late reports), so writing one every
+            // hour would cost a fleet's worth of disk writes for nothing.
             self.saved = false;
         }
         for id in trimmed {
@@ -535,11 +536,8 @@ pub async fn analyse(state: &AppState) -> anyhow::Result<AnalysisReport> {
         }
     }
     tx.commit().await?;
-    let written: HashMap<String, u64> = all.iter().map(|(f, d)| (f.dedup_key.clone(), *d)).collect();
-    if written != fleet.written {
-        fleet.written = written;
-        fleet.saved = false;
-    }
+    let written = all.iter().map(|(f, d)| (f.dedup_key.clone(), *d)).collect();
+    fleet.written = written;
     ms.write = lap(&mut t);
     report.ms = ms;
     Ok(report)
