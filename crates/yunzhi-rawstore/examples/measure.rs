@@ -246,6 +246,9 @@ impl Fleet {
                 net_tx_bps: round2(h.net_base * 0.4 * (0.7 * n5).exp() * burst),
                 sessions: h.sessions,
                 listening: h.listening,
+                // Connections accepted follow the traffic: a few a minute
+                // on a quiet host, hundreds on a busy one.
+                accepted: Some((h.net_base / 500.0 * (0.7 * n4).exp() * burst) as u32),
             });
         }
     }

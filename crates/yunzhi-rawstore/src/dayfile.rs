@@ -8,15 +8,18 @@
 //! - readings as whole hundredths (see `hundredths.rs`) in `DECIMAL(9, 2)`
 //!   (percentages, `INT32`) and `DECIMAL(18, 2)` (byte rates, `INT64`)
 //!   columns, so any Parquet reader sees `12.34`, not a float near it;
-//! - the two small counters dictionary-encoded (few distinct values);
+//! - the small counters dictionary-encoded (few distinct values);
+//! - connections accepted a nullable `UINT32` (null: not counted), so
+//!   another reader tells "none accepted" from "not counted";
 //! - `at_ms` a UTC millisecond TIMESTAMP so other Parquet readers (the
 //!   district's big-data platform) see a time without being told;
 //! - only encodings every mainstream reader decodes (PLAIN, RLE dictionary,
 //!   DELTA_BINARY_PACKED), for the same reason.
 //!
 //! The key-value metadata carries the layout's version
-//! (`yunzhi.format`); a file of another version is refused by name rather
-//! than misread.
+//! (`yunzhi.format`); a file of an unknown version is refused by name
+//! rather than misread. Format 2 files (before connections accepted were
+//! kept) are read as they are, their rows' connections not counted.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -24,7 +27,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::{
-    ArrayRef, Decimal32Array, Decimal64Array, Int64Array, RecordBatch, TimestampMillisecondArray, UInt16Array,
+    ArrayRef, Decimal32Array, Decimal64Array, Int64Array, RecordBatch, TimestampMillisecondArray,
+    UInt16Array, UInt32Array,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use bytes::Bytes;
@@ -51,7 +55,7 @@ use crate::stored::{Chunk, ChunkBuf, Stored};
 use crate::wal::sync_dir;
 
 /// Column names, in file order.
-pub const COLUMN_NAMES: [&str; 10] = [
+pub const COLUMN_NAMES: [&str; 11] = [
     "resource_id",
     "at_ms",
     "cpu_pct",
@@ -62,6 +66,7 @@ pub const COLUMN_NAMES: [&str; 10] = [
     "net_tx_bps",
     "sessions",
     "listening",
+    "accepted",
 ];
 /// The percentage columns (hundredths in `INT32`) and the byte-rate columns
 /// (hundredths in `INT64`), by index into [`COLUMN_NAMES`].
@@ -73,10 +78,12 @@ const PCT_DECIMAL: (u8, i8) = (9, 2);
 const RATE_DECIMAL: (u8, i8) = (18, 2);
 const WAL_THROUGH_KEY: &str = "yunzhi.wal_through";
 /// The layout's version. 1 (no key) stored readings as `FLOAT`; 2 stores
-/// them as hundredths. Bump it whenever a reader of the old layout would
-/// misread a file of the new one.
+/// them as hundredths; 3 adds the connections accepted. Bump it whenever a
+/// reader of the old layout would misread a file of the new one.
 const FORMAT_KEY: &str = "yunzhi.format";
-const FORMAT_VERSION: u32 = 2;
+const FORMAT_VERSION: u32 = 3;
+/// The versions this build reads: the columns of 2 are those of 3 but the last.
+const FORMATS_READ: [u32; 2] = [2, 3];
 /// Rows turned into one Arrow batch while writing: bounds the copy's memory.
 const WRITE_CHUNK_ROWS: usize = 65_536;
 /// Rows per batch while reading.
@@ -109,6 +116,7 @@ pub fn schema() -> SchemaRef {
         rate(COLUMN_NAMES[7]),
         Field::new(COLUMN_NAMES[8], DataType::UInt16, false),
         Field::new(COLUMN_NAMES[9], DataType::UInt16, false),
+        Field::new(COLUMN_NAMES[10], DataType::UInt32, true),
     ]))
 }
 
@@ -143,7 +151,7 @@ fn writer_properties(
     for i in PCT_COLUMNS.chain(RATE_COLUMNS) {
         b = b.set_column_encoding(col(i), Encoding::DELTA_BINARY_PACKED);
     }
-    for i in 8..10 {
+    for i in 8..11 {
         b = b.set_column_dictionary_enabled(col(i), true);
     }
     Ok(b.build())
@@ -216,7 +224,7 @@ fn metadata_value<'m>(fm: &'m FileMetaData, key: &str) -> Option<&'m str> {
 /// Refuses a file whose layout this build does not know, naming what it found.
 fn check_format(path: &Path, fm: &FileMetaData) -> Result<()> {
     let found = metadata_value(fm, FORMAT_KEY);
-    if found.and_then(|v| v.parse::<u32>().ok()) == Some(FORMAT_VERSION) {
+    if found.and_then(|v| v.parse::<u32>().ok()).is_some_and(|v| FORMATS_READ.contains(&v)) {
         return Ok(());
     }
     let found = match found {
@@ -225,7 +233,7 @@ fn check_format(path: &Path, fm: &FileMetaData) -> Result<()> {
     };
     Err(Error::Malformed {
         path: path.into(),
-        what: format!("{found}; this build reads day files of format {FORMAT_VERSION} only"),
+        what: format!("{found}; this build reads day files of formats {FORMATS_READ:?} only"),
     })
 }
 
@@ -280,7 +288,10 @@ fn read_groups(
     let file = File::open(path).map_err(io("open", path))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq("open", path))?;
     check_format(path, builder.metadata().file_metadata())?;
-    let leaves: Vec<usize> = (0..COLUMN_NAMES.len()).filter(|&i| i == 0 || columns.has_index(i)).collect();
+    // A file of an earlier format has fewer columns, the same ones first.
+    let stored = builder.parquet_schema().num_columns();
+    let leaves: Vec<usize> =
+        (0..COLUMN_NAMES.len().min(stored)).filter(|&i| i == 0 || columns.has_index(i)).collect();
     let mask = ProjectionMask::leaves(builder.parquet_schema(), leaves);
     let groups: Vec<usize> = builder
         .metadata()
@@ -442,6 +453,7 @@ fn record_batch(schema: &SchemaRef, rows: &[Row]) -> Result<RecordBatch> {
         rate(|r| r.net_tx_bps)?,
         Arc::new(UInt16Array::from_iter_values(rows.iter().map(|r| r.sessions))),
         Arc::new(UInt16Array::from_iter_values(rows.iter().map(|r| r.listening))),
+        Arc::new(UInt32Array::from_iter(rows.iter().map(|r| r.accepted))),
     ];
     RecordBatch::try_new(schema.clone(), columns).map_err(arrow)
 }

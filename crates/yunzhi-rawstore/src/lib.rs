@@ -37,6 +37,6 @@ pub use day::Day;
 pub use dayfile::{COLUMN_NAMES, Compression, schema};
 pub use error::{Error, Result};
 pub use rollup::ResourceDay;
-pub use row::Row;
+pub use row::{NOT_COUNTED, Row};
 pub use scan::{Batch, Columns};
 pub use store::{Config, RawStore, SealReport, SealedFile, StoreStats};

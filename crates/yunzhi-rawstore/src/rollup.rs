@@ -534,6 +534,7 @@ mod tests {
                 net_tx_bps: (next() % 100_000) as f32 / 100.0,
                 sessions: 0,
                 listening: 0,
+                accepted: None,
             });
         }
         g.unsorted = true;

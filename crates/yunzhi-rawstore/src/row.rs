@@ -39,6 +39,24 @@ pub struct Row {
     pub sessions: u16,
     /// Listening sockets.
     pub listening: u16,
+    /// TCP connections the host accepted over the last interval; `None`
+    /// when its sender does not count them (and in rows written before
+    /// the store kept them: WAL segments `YZRWAL01`, day files of format 2).
+    pub accepted: Option<u32>,
+}
+
+/// How a batch's `accepted` column marks a row whose connections were not
+/// counted: a count cannot reach it (it is capped one below).
+pub const NOT_COUNTED: u32 = u32::MAX;
+
+/// `accepted` as a batch column holds it.
+pub(crate) fn accepted_cell(accepted: Option<u32>) -> u32 {
+    accepted.map_or(NOT_COUNTED, |n| n.min(NOT_COUNTED - 1))
+}
+
+/// A batch column's cell back as `accepted`.
+pub(crate) fn accepted_of(cell: u32) -> Option<u32> {
+    (cell != NOT_COUNTED).then_some(cell)
 }
 
 impl Row {
@@ -59,8 +77,12 @@ impl Row {
     }
 }
 
-/// Bytes of one row in a WAL frame: 2 × i64, 6 × f32, 2 × u16, little-endian.
-pub(crate) const ENCODED_LEN: usize = 44;
+/// Bytes of one row in a WAL frame: 2 × i64, 6 × f32, 2 × u16, u32
+/// (connections accepted, [`NOT_COUNTED`] for none), little-endian.
+pub(crate) const ENCODED_LEN: usize = 48;
+/// Bytes of one row in a segment of the first WAL format, which had no
+/// connections accepted.
+pub(crate) const ENCODED_LEN_V1: usize = 44;
 
 impl Row {
     /// Appends the fixed-width little-endian form of the row to `out`.
@@ -79,10 +101,20 @@ impl Row {
         }
         out.extend_from_slice(&self.sessions.to_le_bytes());
         out.extend_from_slice(&self.listening.to_le_bytes());
+        out.extend_from_slice(&accepted_cell(self.accepted).to_le_bytes());
     }
 
     /// Reads a row back from exactly [`ENCODED_LEN`] bytes.
     pub(crate) fn decode(b: &[u8; ENCODED_LEN]) -> Row {
+        let (v1, tail) = b.split_at(ENCODED_LEN_V1);
+        let cell = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
+        let v1: &[u8; ENCODED_LEN_V1] = v1.try_into().unwrap_or(&[0; ENCODED_LEN_V1]);
+        Row { accepted: accepted_of(cell), ..Row::decode_v1(v1) }
+    }
+
+    /// Reads a row of the first WAL format back from exactly
+    /// [`ENCODED_LEN_V1`] bytes: its connections were not counted.
+    pub(crate) fn decode_v1(b: &[u8; ENCODED_LEN_V1]) -> Row {
         let i64_at = |o: usize| {
             i64::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3], b[o + 4], b[o + 5], b[o + 6], b[o + 7]])
         };
@@ -99,6 +131,7 @@ impl Row {
             net_tx_bps: f32_at(36),
             sessions: u16_at(40),
             listening: u16_at(42),
+            accepted: None,
         }
     }
 }
@@ -120,12 +153,30 @@ mod tests {
             net_tx_bps: f32::MAX,
             sessions: 3,
             listening: u16::MAX,
+            accepted: Some(17),
         };
+        for row in [row, Row { accepted: None, ..row }, Row { accepted: Some(0), ..row }] {
+            let mut buf = Vec::new();
+            row.encode(&mut buf);
+            assert_eq!(buf.len(), ENCODED_LEN);
+            let back = Row::decode(buf.as_slice().try_into().expect("48 bytes"));
+            assert_eq!(back.memory_pct.to_bits(), row.memory_pct.to_bits());
+            assert_eq!(Row { memory_pct: 0.0, ..back }, Row { memory_pct: 0.0, ..row });
+        }
+    }
+
+    #[test]
+    fn a_row_of_the_first_wal_format_reads_back_with_its_connections_not_counted() {
+        let row = Row { resource_id: 9, at_ms: 60_000, cpu_pct: 1.5, sessions: 2, ..Row::default() };
         let mut buf = Vec::new();
-        row.encode(&mut buf);
-        assert_eq!(buf.len(), ENCODED_LEN);
-        let back = Row::decode(buf.as_slice().try_into().expect("44 bytes"));
-        assert_eq!(back.memory_pct.to_bits(), row.memory_pct.to_bits());
-        assert_eq!(Row { memory_pct: 0.0, ..back }, Row { memory_pct: 0.0, ..row });
+        Row { accepted: Some(5), ..row }.encode(&mut buf);
+        let back = Row::decode_v1(buf[..ENCODED_LEN_V1].try_into().expect("44 bytes"));
+        assert_eq!(back, Row { accepted: None, ..row });
+    }
+
+    #[test]
+    fn a_count_of_connections_never_reads_as_not_counted() {
+        assert_eq!(accepted_of(accepted_cell(Some(u32::MAX))), Some(u32::MAX - 1));
+        assert_eq!(accepted_of(accepted_cell(None)), None);
     }
 }

@@ -5,7 +5,7 @@ use std::ops::{BitOr, Range};
 use arrow_array::{ArrowPrimitiveType, PrimitiveArray};
 
 use crate::day::Day;
-use crate::row::Row;
+use crate::row::{Row, accepted_cell, accepted_of};
 use crate::stored::{Stored, extend_readings};
 
 /// Which columns a scan decodes. `resource_id` is always decoded; a column
@@ -32,8 +32,9 @@ impl Columns {
     pub const NET_TX_BPS: Columns = Columns(1 << 7);
     pub const SESSIONS: Columns = Columns(1 << 8);
     pub const LISTENING: Columns = Columns(1 << 9);
+    pub const ACCEPTED: Columns = Columns(1 << 10);
     /// Every column.
-    pub const ALL: Columns = Columns((1 << 10) - 1);
+    pub const ALL: Columns = Columns((1 << 11) - 1);
 
     /// Both sets of columns.
     pub const fn union(self, other: Columns) -> Columns {
@@ -76,6 +77,9 @@ pub struct Batch<'a> {
     pub net_tx_bps: &'a [f32],
     pub sessions: &'a [u16],
     pub listening: &'a [u16],
+    /// Connections accepted, [`crate::NOT_COUNTED`] where not counted;
+    /// empty where the column was not scanned or the day file predates it.
+    pub accepted: &'a [u32],
 }
 
 impl<'a> Batch<'a> {
@@ -103,6 +107,7 @@ impl<'a> Batch<'a> {
             net_tx_bps: f(self.net_tx_bps),
             sessions: self.sessions.get(i).copied().unwrap_or(0),
             listening: self.listening.get(i).copied().unwrap_or(0),
+            accepted: self.accepted.get(i).copied().and_then(accepted_of),
         })
     }
 
@@ -123,6 +128,7 @@ impl<'a> Batch<'a> {
             net_tx_bps: s(self.net_tx_bps, &range),
             sessions: s(self.sessions, &range),
             listening: s(self.listening, &range),
+            accepted: s(self.accepted, &range),
         }
     }
 
@@ -165,6 +171,7 @@ pub(crate) struct Readings {
     memory_pct: Vec<f32>,
     /// Disk read, disk write, network rx, network tx.
     rates: [Vec<f32>; 4],
+    accepted: Vec<u32>,
 }
 
 impl Readings {
@@ -181,6 +188,10 @@ impl Readings {
             out
         }
         let [disk_r, disk_w, rx, tx] = &mut self.rates;
+        self.accepted.clear();
+        if let Some(a) = s.accepted {
+            self.accepted.extend(a.iter().map(accepted_cell));
+        }
         Batch {
             day,
             resource_id: s.resource_id,
@@ -193,6 +204,7 @@ impl Readings {
             net_tx_bps: fill(tx, s.rates[3]),
             sessions: s.sessions,
             listening: s.listening,
+            accepted: &self.accepted,
         }
     }
 }
@@ -210,6 +222,7 @@ pub(crate) struct ColumnsBuf {
     pub(crate) net_tx_bps: Vec<f32>,
     pub(crate) sessions: Vec<u16>,
     pub(crate) listening: Vec<u16>,
+    pub(crate) accepted: Vec<u32>,
 }
 
 impl ColumnsBuf {
@@ -224,6 +237,7 @@ impl ColumnsBuf {
         self.net_tx_bps.clear();
         self.sessions.clear();
         self.listening.clear();
+        self.accepted.clear();
     }
 
     pub(crate) fn extend_rows(&mut self, rows: &[Row]) {
@@ -237,6 +251,7 @@ impl ColumnsBuf {
         self.net_tx_bps.extend(rows.iter().map(|r| r.net_tx_bps));
         self.sessions.extend(rows.iter().map(|r| r.sessions));
         self.listening.extend(rows.iter().map(|r| r.listening));
+        self.accepted.extend(rows.iter().map(|r| accepted_cell(r.accepted)));
     }
 
     /// The buffer as a batch of `day`, showing only `columns`.
@@ -256,6 +271,7 @@ impl ColumnsBuf {
             net_tx_bps: pick(&self.net_tx_bps, columns.has_index(7)),
             sessions: pick(&self.sessions, columns.has_index(8)),
             listening: pick(&self.listening, columns.has_index(9)),
+            accepted: pick(&self.accepted, columns.has_index(10)),
         }
     }
 }

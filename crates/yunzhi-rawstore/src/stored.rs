@@ -4,7 +4,7 @@
 
 use arrow_array::{
     Array, ArrowPrimitiveType, Decimal32Array, Decimal64Array, Int64Array, PrimitiveArray, RecordBatch,
-    TimestampMillisecondArray, UInt16Array,
+    TimestampMillisecondArray, UInt16Array, UInt32Array,
 };
 use arrow_schema::ArrowError;
 
@@ -76,6 +76,8 @@ pub(crate) struct Stored<'a> {
     pub(crate) rates: [Option<&'a Decimal64Array>; 4],
     pub(crate) sessions: &'a [u16],
     pub(crate) listening: &'a [u16],
+    /// `None` in a file of format 2, which did not keep it.
+    pub(crate) accepted: Option<&'a UInt32Array>,
 }
 
 impl<'a> Stored<'a> {
@@ -105,6 +107,7 @@ impl<'a> Stored<'a> {
             rates: [col(rb, 4)?, col(rb, 5)?, col(rb, 6)?, col(rb, 7)?],
             sessions: values(col::<UInt16Array>(rb, 8)?),
             listening: values(col::<UInt16Array>(rb, 9)?),
+            accepted: col(rb, 10)?,
         })
     }
 
@@ -146,6 +149,7 @@ impl<'a> Stored<'a> {
             net_tx_bps: rate(3),
             sessions: self.sessions.get(i).copied().unwrap_or(0),
             listening: self.listening.get(i).copied().unwrap_or(0),
+            accepted: self.accepted.filter(|a| a.is_valid(i)).map(|a| a.value(i)),
         }
     }
 }

@@ -5,8 +5,12 @@
 //!
 //! ```text
 //! payload length: u32 LE | CRC-32 (IEEE) of the payload: u32 LE | payload
-//! payload = rows × 44 bytes (see `Row::encode`)
+//! payload = rows × 48 bytes (see `Row::encode`)
 //! ```
+//!
+//! New segments are `YZRWAL02`. A `YZRWAL01` segment (rows of 44 bytes,
+//! without the connections accepted) written by an earlier build is still
+//! replayed, its rows' connections not counted.
 //!
 //! One `append` is one frame, written with one `write` and made durable with
 //! `fdatasync`, so a crash leaves either the whole call or a torn last frame,
@@ -21,9 +25,10 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Result, io};
-use crate::row::{ENCODED_LEN, Row};
+use crate::row::{ENCODED_LEN, ENCODED_LEN_V1, Row};
 
-const MAGIC: &[u8; 8] = b"YZRWAL01";
+const MAGIC: &[u8; 8] = b"YZRWAL02";
+const MAGIC_V1: &[u8; 8] = b"YZRWAL01";
 const FRAME_HEADER: usize = 8;
 /// Frames are capped so a corrupt length cannot make a reader allocate wildly.
 const MAX_FRAME_BYTES: usize = 256 << 20;
@@ -115,34 +120,39 @@ pub(crate) fn read_segment(path: &Path, limit: Option<u64>) -> Result<Vec<u8>> {
 
 /// Calls `on_row` for every row of every good frame in a segment's bytes.
 pub(crate) fn decode_segment(data: &[u8], mut on_row: impl FnMut(Row)) -> Decoded {
-    if data.len() < MAGIC.len() || &data[..MAGIC.len()] != MAGIC {
+    let row_len = match data.get(..MAGIC.len()) {
+        Some(m) if m == MAGIC => ENCODED_LEN,
+        Some(m) if m == MAGIC_V1 => ENCODED_LEN_V1,
         // A crash while the segment was being created: it holds nothing acknowledged.
-        return Decoded { valid_len: 0, torn: !data.is_empty() };
-    }
+        _ => return Decoded { valid_len: 0, torn: !data.is_empty() },
+    };
     let mut at = MAGIC.len();
     loop {
         let rest = &data[at..];
         if rest.is_empty() {
             return Decoded { valid_len: at as u64, torn: false };
         }
-        let Some(payload) = frame_payload(rest) else {
+        let Some(payload) = frame_payload(rest, row_len) else {
             return Decoded { valid_len: at as u64, torn: true };
         };
-        for chunk in payload.chunks_exact(ENCODED_LEN) {
+        for chunk in payload.chunks_exact(row_len) {
             if let Ok(bytes) = <&[u8; ENCODED_LEN]>::try_from(chunk) {
                 on_row(Row::decode(bytes));
+            } else if let Ok(bytes) = <&[u8; ENCODED_LEN_V1]>::try_from(chunk) {
+                on_row(Row::decode_v1(bytes));
             }
         }
         at += FRAME_HEADER + payload.len();
     }
 }
 
-/// The payload of the frame at the start of `rest`, if the frame is whole and its checksum holds.
-fn frame_payload(rest: &[u8]) -> Option<&[u8]> {
+/// The payload of the frame at the start of `rest`, if the frame is whole,
+/// holds whole rows of `row_len` bytes, and its checksum holds.
+fn frame_payload(rest: &[u8], row_len: usize) -> Option<&[u8]> {
     let header = rest.get(..FRAME_HEADER)?;
     let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
     let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-    if len > MAX_FRAME_BYTES || !len.is_multiple_of(ENCODED_LEN) {
+    if len > MAX_FRAME_BYTES || !len.is_multiple_of(row_len) {
         return None;
     }
     let payload = rest.get(FRAME_HEADER..FRAME_HEADER + len)?;
@@ -212,6 +222,26 @@ mod tests {
         f[..4].copy_from_slice(&(len as u32).to_le_bytes());
         f[4..8].copy_from_slice(&crc.to_le_bytes());
         f
+    }
+
+    #[test]
+    fn a_segment_of_the_first_format_is_replayed_without_connections_accepted() {
+        let rows = [Row { accepted: Some(3), ..row(1) }, Row { accepted: Some(4), ..row(2) }];
+        let mut payload = Vec::new();
+        for r in &rows {
+            let mut one = Vec::new();
+            r.encode(&mut one);
+            payload.extend_from_slice(&one[..ENCODED_LEN_V1]);
+        }
+        let mut data = MAGIC_V1.to_vec();
+        data.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        data.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        data.extend_from_slice(&payload);
+        let mut seen = Vec::new();
+        let d = decode_segment(&data, |r| seen.push(r));
+        assert!(!d.torn);
+        assert_eq!(d.valid_len, data.len() as u64);
+        assert_eq!(seen, rows.map(|r| Row { accepted: None, ..r }));
     }
 
     #[test]

@@ -57,6 +57,12 @@ fn edge_rows(d: Day) -> Vec<Row> {
         net_tx_bps: 0.01,
         sessions: 1,
         listening: 2,
+        // Counted on most minutes, once none at all, and not counted at one.
+        accepted: match minute {
+            1 => Some(0),
+            5 => None,
+            m => Some(m as u32 * 7),
+        },
     };
     vec![
         row(0, 0.0, 0.0, 0.0),
@@ -98,6 +104,7 @@ fn finer_digits_nan_and_impossible_readings_are_stored_the_same_before_and_after
         net_tx_bps: 0.125,
         sessions: 0,
         listening: 0,
+        accepted: None,
     };
     let kept = Row {
         cpu_pct: 12.35,
@@ -183,10 +190,10 @@ fn a_day_file_of_the_float_format_or_an_unknown_version_is_refused_by_name() {
         (vec![KeyValue::new("yunzhi.wal_through".into(), "3".to_string())], "format 1"),
         (
             vec![
-                KeyValue::new("yunzhi.format".into(), "3".to_string()),
+                KeyValue::new("yunzhi.format".into(), "4".to_string()),
                 KeyValue::new("yunzhi.wal_through".into(), "3".to_string()),
             ],
-            "yunzhi.format = \"3\"",
+            "yunzhi.format = \"4\"",
         ),
     ] {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -195,6 +202,43 @@ fn a_day_file_of_the_float_format_or_an_unknown_version_is_refused_by_name() {
         let text = err.to_string();
         assert!(matches!(err, Error::Malformed { .. }), "{text}");
         assert!(text.contains("2026-11-20.parquet") && text.contains(says), "{text}");
-        assert!(text.contains("format 2"), "{text}");
+        assert!(text.contains("formats [2, 3]"), "{text}");
     }
+}
+
+#[test]
+fn a_day_file_of_format_2_is_read_with_its_connections_not_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = day("2026-11-20");
+    let rows = edge_rows(d);
+    let path = {
+        let store = open(dir.path());
+        store.append(&rows).expect("append");
+        store.seal(d.plus(1)).expect("seal").written.remove(0).path
+    };
+    // The same file as a build before connections accepted wrote it: the
+    // column absent, the format 2, the rest as it was.
+    let file = fs::File::open(&path).expect("open");
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file).expect("reader");
+    let mut kv = reader.metadata().file_metadata().key_value_metadata().cloned().expect("metadata");
+    for k in kv.iter_mut().filter(|k| k.key == "yunzhi.format") {
+        k.value = Some("2".into());
+    }
+    let batches: Vec<RecordBatch> = reader.build().expect("batches").map(|b| b.expect("decoded")).collect();
+    let keep: Vec<usize> = (0..10).collect();
+    let schema = Arc::new(batches[0].schema().project(&keep).expect("ten columns"));
+    assert_eq!(schema.fields().len(), 10);
+    assert!(schema.field_with_name("accepted").is_err());
+    let props = WriterProperties::builder().set_key_value_metadata(Some(kv)).build();
+    let mut w =
+        ArrowWriter::try_new(fs::File::create(&path).expect("create"), schema, Some(props)).expect("w");
+    for b in &batches {
+        w.write(&b.project(&keep).expect("projected")).expect("write");
+    }
+    w.close().expect("close");
+
+    let store = open(dir.path());
+    let expected: Vec<Row> = rows.iter().map(|r| Row { accepted: None, ..*r }).collect();
+    assert_eq!(scan_all(&store, d), expected);
+    assert!(rows.iter().any(|r| r.accepted.is_some()), "the rows had counts to lose");
 }

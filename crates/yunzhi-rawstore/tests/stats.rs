@@ -43,6 +43,7 @@ fn fleet_day(rng: &mut Rng, d: Day, hosts: i64) -> Vec<Row> {
                 net_tx_bps: hundredths(rng.below(2_000_000_000_000)),
                 sessions: 0,
                 listening: 0,
+                accepted: None,
             });
             minute += 1 + rng.below(15) as i64;
         }
@@ -206,6 +207,7 @@ fn a_host_with_more_readings_in_a_day_than_a_scan_chunk_holds_is_summed_whole() 
                 net_tx_bps: hundredths(rng.below(1_000_000)),
                 sessions: 0,
                 listening: 0,
+                accepted: None,
             });
         }
     }

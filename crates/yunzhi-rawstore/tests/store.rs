@@ -23,6 +23,7 @@ fn reading(resource_id: i64, d: Day, minute: i64) -> Row {
         net_tx_bps: 250.5,
         sessions: (minute % 3) as u16,
         listening: 12,
+        accepted: (minute % 4 != 0).then_some(minute as u32),
     }
 }
 

@@ -210,6 +210,7 @@ pub fn raw_row(resource_id: i64, r: &Reading) -> yunzhi_rawstore::Row {
         net_tx_bps: r.net_tx_bps as f32,
         sessions: r.sessions.min(u32::from(u16::MAX)) as u16,
         listening: r.listening.min(u32::from(u16::MAX)) as u16,
+        accepted: r.accepted,
     }
 }
 

@@ -117,6 +117,9 @@ async fn an_enrolled_agent_reports_and_its_readings_roll_up_by_hour_and_day(back
     assert_eq!(cpu, (0..10).map(|i| 10.0 * f64::from(i)).collect::<Vec<_>>());
     assert_eq!(raw[3]["at"], (start + SignedDuration::from_mins(3)).to_string());
     assert_eq!((raw[0]["sessions"].as_u64(), raw[0]["net_rx_bps"].as_f64()), (Some(2), Some(2000.0)));
+    // Connections accepted as counted, and none where the reading did not count them.
+    let accepted: Vec<Option<u64>> = raw.as_array().unwrap().iter().map(|r| r["accepted"].as_u64()).collect();
+    assert_eq!(accepted, (0..10).map(|i| (i >= 5).then_some(i)).collect::<Vec<_>>());
     let r = s
         .get(&clerk, &format!("/api/v1/resources/{host}/readings?from=2026-01-01&to=2026-01-03"))
         .await

@@ -463,7 +463,7 @@ pub async fn readings(
                 net_tx_bps: f64::from(r.net_tx_bps),
                 sessions: u32::from(r.sessions),
                 listening: u32::from(r.listening),
-                accepted: None,
+                accepted: r.accepted,
             })
         })
         .collect();
