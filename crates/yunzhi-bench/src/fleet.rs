@@ -222,9 +222,16 @@ pub async fn run(args: &Args) -> anyhow::Result<Vec<Figure>> {
     println!("  PromQL's figures against the rollups': {}", answers::gaps(&same_roll.answer, &asked.answer));
     let raw_same_bpv = same_raw.bytes_per_metric_value();
     println!(
-        "  raw storage of the {n} hosts: {} bytes of day files for {} readings: {raw_same_bpv:.3} B per value of the 4 metrics",
-        same_raw.stats.parquet_bytes, same_raw.stats.sealed_rows
+        "  raw storage of the {n} hosts: {} bytes of day files for {} readings: {raw_same_bpv:.3} B per value of the 4 metrics; \
+         {:.3} B without the columns Prometheus is not given",
+        same_raw.stats.parquet_bytes,
+        same_raw.stats.sealed_rows,
+        same_raw.bytes_per_metric_value_same_data()
     );
+    let per_row = |bytes: u64| bytes as f64 / same_raw.stats.sealed_rows.max(1) as f64;
+    let columns: Vec<String> =
+        same_raw.column_bytes.iter().map(|(name, bytes)| format!("{name} {:.3}", per_row(*bytes))).collect();
+    println!("  bytes per reading by column: {}", columns.join(", "));
 
     let figures = figures(Numbers {
         n,
@@ -357,7 +364,7 @@ fn print_raw(m: &raw::Measured) {
         m.memory_peak as f64 / MIB
     );
     println!(
-        "  day files: {} bytes for {} readings: {:.3} B per value of the 4 metrics ({:.3} counting all 8 values of a row)",
+        "  day files: {} bytes for {} readings: {:.3} B per value of the 4 metrics ({:.3} counting all 9 values of a row)",
         m.stats.parquet_bytes,
         m.stats.sealed_rows,
         m.bytes_per_metric_value(),
@@ -568,10 +575,17 @@ fn figures(x: Numbers<'_>) -> Vec<Figure> {
             None,
         ),
         figure(
-            format!("raw storage, {n} hosts, B/sample (Prom: chunks+index)"),
-            x.same_raw.bytes_per_metric_value(),
+            format!("raw storage, {n} hosts, B/sample, the same data (Prom: chunks+index)"),
+            x.same_raw.bytes_per_metric_value_same_data(),
             "B/sample",
             "≤ ½ of Prometheus",
+            Some(x.blocks.bytes_per_sample()),
+        ),
+        figure(
+            "  whole day files, with sessions, listening, connections accepted".into(),
+            x.same_raw.bytes_per_metric_value(),
+            "B/sample",
+            "—",
             Some(x.blocks.bytes_per_sample()),
         ),
         figure(

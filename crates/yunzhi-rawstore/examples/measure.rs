@@ -85,7 +85,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let stats = store.stats()?;
     println!(
-        "on disk: {} day files, {} rows, {} bytes: {:.3} B per value (all 8), {:.3} B per value (as 4 metrics), {:.2} B per row",
+        "on disk: {} day files, {} rows, {} bytes: {:.3} B per value (all 9), {:.3} B per value (as 4 metrics), {:.2} B per row",
         stats.day_files,
         stats.rows,
         stats.parquet_bytes,

@@ -250,6 +250,25 @@ pub(crate) fn read_footer(path: &Path) -> Result<Footer> {
     Ok(Footer { rows: u64::try_from(fm.num_rows()).unwrap_or(0), wal_through })
 }
 
+/// The compressed bytes of each column of a day file, summed over its row groups.
+pub(crate) fn column_bytes(path: &Path) -> Result<Vec<(String, u64)>> {
+    let file = File::open(path).map_err(io("open", path))?;
+    let meta =
+        ParquetMetaDataReader::new().parse_and_finish(&file).map_err(pq("read the footer of", path))?;
+    let mut out: Vec<(String, u64)> = Vec::new();
+    for rg in meta.row_groups() {
+        for c in rg.columns() {
+            let name = c.column_descr().name();
+            let bytes = u64::try_from(c.compressed_size()).unwrap_or(0);
+            match out.iter_mut().find(|(n, _)| n == name) {
+                Some(slot) => slot.1 += bytes,
+                None => out.push((name.to_owned(), bytes)),
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Whether a row group could hold one of `wanted` (sorted, deduplicated),
 /// by its `resource_id` statistics; `None` wants every row group.
 fn may_hold(rg: &RowGroupMetaData, wanted: Option<&[i64]>) -> bool {

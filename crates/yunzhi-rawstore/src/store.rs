@@ -94,7 +94,8 @@ pub struct StoreStats {
     pub parquet_bytes: u64,
     pub wal_bytes: u64,
     pub bytes_on_disk: u64,
-    /// Day-file bytes per stored value, counting all 8 values of a row.
+    /// Day-file bytes per stored value, counting all 9 values of a row
+    /// (6 readings, sessions, listening sockets, connections accepted).
     pub bytes_per_value: f64,
 }
 
@@ -456,6 +457,25 @@ impl RawStore {
         )
     }
 
+    /// The compressed bytes of each column over every day file, by the
+    /// names of [`crate::COLUMN_NAMES`] (a column a file does not have
+    /// counts nothing): what each kind of reading costs to keep.
+    pub fn column_bytes(&self) -> Result<Vec<(&'static str, u64)>> {
+        let paths: Vec<PathBuf> = {
+            let st = self.lock()?;
+            st.days.values().flat_map(|d| &d.files).map(|f| f.path.clone()).collect()
+        };
+        let mut out: Vec<(&'static str, u64)> = crate::COLUMN_NAMES.iter().map(|&n| (n, 0)).collect();
+        for path in paths {
+            for (name, bytes) in crate::dayfile::column_bytes(&path)? {
+                if let Some(slot) = out.iter_mut().find(|(n, _)| *n == name) {
+                    slot.1 += bytes;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Sizes and counts of what the store holds.
     pub fn stats(&self) -> Result<StoreStats> {
         let st = self.lock()?;
@@ -475,7 +495,7 @@ impl RawStore {
         s.rows = s.sealed_rows + s.unsealed_rows;
         s.bytes_on_disk = s.parquet_bytes + s.wal_bytes;
         s.bytes_per_value =
-            if s.sealed_rows == 0 { 0.0 } else { s.parquet_bytes as f64 / (s.sealed_rows as f64 * 8.0) };
+            if s.sealed_rows == 0 { 0.0 } else { s.parquet_bytes as f64 / (s.sealed_rows as f64 * 9.0) };
         Ok(s)
     }
 

@@ -12,7 +12,7 @@ use parquet::basic::{LogicalType, Type as PhysicalType};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use parquet::file::reader::{FileReader, SerializedFileReader};
-use yunzhi_rawstore::{Config, Day, Error, RawStore, Row};
+use yunzhi_rawstore::{COLUMN_NAMES, Config, Day, Error, RawStore, Row};
 
 const BEIJING: i32 = 8 * 3600;
 
@@ -241,4 +241,18 @@ fn a_day_file_of_format_2_is_read_with_its_connections_not_counted() {
     let expected: Vec<Row> = rows.iter().map(|r| Row { accepted: None, ..*r }).collect();
     assert_eq!(scan_all(&store, d), expected);
     assert!(rows.iter().any(|r| r.accepted.is_some()), "the rows had counts to lose");
+}
+
+#[test]
+fn each_columns_bytes_are_counted_and_add_up_to_less_than_the_day_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let d = day("2026-11-20");
+    store.append(&edge_rows(d)).expect("append");
+    store.seal(d.plus(1)).expect("seal");
+    let columns = store.column_bytes().expect("sizes");
+    assert_eq!(columns.iter().map(|(n, _)| *n).collect::<Vec<_>>(), COLUMN_NAMES);
+    assert!(columns.iter().all(|(_, bytes)| *bytes > 0), "{columns:?}");
+    let total: u64 = columns.iter().map(|(_, bytes)| bytes).sum();
+    assert!(total < store.stats().expect("stats").parquet_bytes, "the footer is more");
 }

@@ -49,12 +49,33 @@ pub struct Measured {
     pub answer: Answer,
     pub verdicts: Verdicts,
     pub stats: StoreStats,
+    /// Compressed bytes of each day-file column over the store.
+    pub column_bytes: Vec<(&'static str, u64)>,
 }
+
+/// The day-file columns holding what the Prometheus side is not given
+/// (it gets the four metrics' gauges only).
+const NOT_IN_PROMETHEUS: [&str; 3] = ["sessions", "listening", "accepted"];
 
 impl Measured {
     /// Day-file bytes per value, counting the four metrics of each reading.
     pub fn bytes_per_metric_value(&self) -> f64 {
         self.stats.parquet_bytes as f64 / (self.stats.sealed_rows.max(1) as f64 * 4.0)
+    }
+
+    /// The same, less the columns of what Prometheus is not given
+    /// (sessions, listening sockets, connections accepted): the bytes of
+    /// the same data on both sides. Yunzhi's still hold more of it: disk
+    /// and network each as two readings (read/write, rx/tx) where the
+    /// Prometheus side gets their sums.
+    pub fn bytes_per_metric_value_same_data(&self) -> f64 {
+        let extra: u64 = self
+            .column_bytes
+            .iter()
+            .filter(|(name, _)| NOT_IN_PROMETHEUS.contains(name))
+            .map(|(_, bytes)| bytes)
+            .sum();
+        self.stats.parquet_bytes.saturating_sub(extra) as f64 / (self.stats.sealed_rows.max(1) as f64 * 4.0)
     }
 }
 
@@ -97,5 +118,6 @@ pub fn measure(
         answer,
         verdicts,
         stats: raw.stats()?,
+        column_bytes: raw.column_bytes()?,
     })
 }
