@@ -180,7 +180,12 @@ pub(super) fn decode(bytes: &[u8], expected: u128) -> Result<FleetDays, Unusable
     let mut r = Reader(body);
     let read_at = r.i64()?;
     let (from, to) = (r.date()?, r.date()?);
+    // Counts are checked against the bytes left before anything is
+    // reserved for them: a bad count must not ask for gigabytes.
     let hosts_len = r.u32()? as usize;
+    if hosts_len > r.0.len() / 12 {
+        return Err(Unusable::Damaged("the count of hosts"));
+    }
     let mut hosts = HashMap::with_capacity(hosts_len);
     for _ in 0..hosts_len {
         let id = r.i64()?;
@@ -201,6 +206,9 @@ pub(super) fn decode(bytes: &[u8], expected: u128) -> Result<FleetDays, Unusable
         hosts.insert(id, days);
     }
     let written_len = r.u32()? as usize;
+    if written_len > r.0.len() / 10 {
+        return Err(Unusable::Damaged("the count of findings"));
+    }
     let mut written = HashMap::with_capacity(written_len);
     for _ in 0..written_len {
         let len = usize::from(r.u16()?);
@@ -381,6 +389,17 @@ mod tests {
         assert_eq!(decode(&bytes[..bytes.len() - 3], 5).err(), Some(Unusable::Damaged("its length")));
         assert_eq!(decode(b"YZFLEET0", 5).err(), Some(Unusable::NotACheckpoint));
         assert_eq!(decode(&[], 5).err(), Some(Unusable::NotACheckpoint));
+    }
+
+    #[test]
+    fn a_count_larger_than_the_bytes_left_is_damage_not_an_allocation() {
+        let (mut bytes, _) = encode(&fleet(), 5).expect("a fleet that was read");
+        // The count of hosts follows the read time (8) and the window (4 + 4).
+        let at = HEADER + 16;
+        bytes[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let body = bytes[HEADER..].to_vec();
+        bytes[24..28].copy_from_slice(&crc32fast::hash(&body).to_le_bytes());
+        assert_eq!(decode(&bytes, 5).err(), Some(Unusable::Damaged("the count of hosts")));
     }
 
     #[test]
