@@ -45,6 +45,11 @@ pub struct FindingRecord {
     pub version: i64,
 }
 
+/// The ids and dedup keys of a kind's open findings, which every analysis
+/// pass reads; answered from index `findings_open_keys` alone (migration 19).
+const OPEN_FINDING_KEYS: &str =
+    "SELECT id, dedup_key FROM findings WHERE kind = $1 AND state = 'open' ORDER BY id";
+
 /// A finding as its finder reports it.
 #[derive(Debug, Clone)]
 pub struct NewFinding {
@@ -399,11 +404,7 @@ impl Tx {
     /// analysis pass checks against what it found, reading the whole
     /// finding (evidence and all) only for those it resolves.
     pub async fn open_finding_keys(&mut self, kind: FindingKind) -> Result<Vec<(i64, String)>> {
-        let rows =
-            sqlx::query("SELECT id, dedup_key FROM findings WHERE kind = $1 AND state = 'open' ORDER BY id")
-                .bind(kind.code())
-                .fetch_all(self.conn())
-                .await?;
+        let rows = sqlx::query(OPEN_FINDING_KEYS).bind(kind.code()).fetch_all(self.conn()).await?;
         rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("dedup_key")?))).collect()
     }
 
@@ -456,5 +457,28 @@ impl Tx {
         )
         .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On SQLite a finding's `dedup_key` lies after its evidence (≈ 10 KB,
+    /// in overflow pages): read from the table, every open finding's
+    /// evidence would be walked each hour.
+    #[tokio::test]
+    async fn the_open_findings_keys_are_read_from_an_index_alone_on_sqlite() {
+        let dir = std::env::temp_dir().join(format!("yunzhi-open-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a folder");
+        let url = format!("sqlite://{}", dir.join("plan.db").display());
+        let store = crate::Store::open_and_migrate(&url).await.expect("migrated");
+        let sql = format!("EXPLAIN QUERY PLAN {}", OPEN_FINDING_KEYS.replace("$1", "'zombie'"));
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&store.read).await.expect("a plan");
+        let plan: Vec<String> =
+            rows.iter().map(|r| r.try_get::<String, _>("detail").expect("detail")).collect();
+        store.close().await;
+        std::fs::remove_dir_all(&dir).ok();
+        assert!(plan.iter().any(|d| d.contains("COVERING INDEX findings_open_keys")), "{plan:?}");
     }
 }

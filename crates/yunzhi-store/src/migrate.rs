@@ -43,6 +43,7 @@ const MIGRATIONS: &[(i64, &str, Sql)] = &[
     (16, "rollup_retention", Sql::Both(include_str!("../migrations/0016_rollup_retention.sql"))),
     (17, "rollup_statistics", Sql::Both(include_str!("../migrations/0017_rollup_statistics.sql"))),
     (18, "accepted_connections", Sql::Both(include_str!("../migrations/0018_accepted_connections.sql"))),
+    (19, "open_finding_keys", Sql::Both(include_str!("../migrations/0019_open_finding_keys.sql"))),
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that keeps two
